@@ -1,0 +1,115 @@
+"""Exceptions and warnings raised by faceaudit.
+
+Every error faceaudit raises on purpose derives from :class:`FaceauditError`, so a
+caller (or the CLI) can catch one type. The CLI maps each class to an exit code::
+
+    FaceauditError                  exit 1   anything faceaudit refuses to do
+    ├── InputError                  exit 2   a file or table is malformed (names file/row)
+    │   ├── ManifestError                     the manifest breaks a rule
+    │   └── ScoreFileError                    a vendor / bob score file is malformed
+    ├── ConfigError                 exit 3   an argument or config value is invalid
+    ├── MissingDependencyError      exit 4   an optional extra is not installed
+    └── IntegrityError              exit 5   a checksum or cache entry does not match
+
+Warnings:
+
+    UndefinedMetricWarning   a rate has an empty denominator (value is NaN)
+    ThinDataWarning          a group is too small to support the requested figure
+"""
+
+from __future__ import annotations
+
+
+class FaceauditError(Exception):
+    """Base class of every error faceaudit raises deliberately."""
+
+    exit_code: int = 1
+
+
+class InputError(FaceauditError, ValueError):
+    """An input file or table is malformed. The message names the file and row."""
+
+    exit_code = 2
+
+
+class ManifestError(InputError):
+    """A manifest breaks a rule (duplicate sample id, empty subject, unknown column...)."""
+
+
+class ScoreFileError(InputError):
+    """A comparison-score file is malformed (unknown sample id, non-numeric score...)."""
+
+
+class ConfigError(FaceauditError, ValueError):
+    """An argument or configuration value is invalid.
+
+    Messages follow the pattern ``"<param> must be <allowed>; got <value>"``.
+    """
+
+    exit_code = 3
+
+
+class MissingDependencyError(FaceauditError, ImportError):
+    """An optional dependency is missing; the message says which extra to install."""
+
+    exit_code = 4
+
+
+class IntegrityError(FaceauditError):
+    """A checksum, cache entry or saved file does not match what was expected."""
+
+    exit_code = 5
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A metric's denominator is empty, so its value is NaN."""
+
+
+class ThinDataWarning(UserWarning):
+    """A group has too few comparisons or subjects to support the requested figure."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import ``module`` or raise :class:`MissingDependencyError` naming the extra.
+
+    >>> require("math", "cli").__name__
+    'math'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised in tests via monkeypatch
+        raise MissingDependencyError(
+            f"{module!r} is needed for this; install it with: pip install 'faceaudit[{extra}]'"
+        ) from exc
+
+
+def check_option(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"{name} must be one of {choices}; got {value!r}")
+
+
+def check_range(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise :class:`ConfigError` unless ``low (<|<=) value (<|<=) high``."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+        raise ConfigError(f"{name} must satisfy {lo}{name}{hi}; got {value!r}")

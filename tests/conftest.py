@@ -1,0 +1,37 @@
+"""Shared fixtures: where the read-only real data lives.
+
+Set ``FACEAUDIT_SHARED_DATA`` to point elsewhere; by default ``../shared/data`` beside the
+repository is used. Tests that need a dataset skip (saying why) when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FACEAUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _need(sub: str) -> Path:
+    p = SHARED_DATA / sub
+    if not p.exists():
+        pytest.skip(f"real data {p} is absent (set FACEAUDIT_SHARED_DATA to the shared data folder)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def bob_fixtures() -> Path:
+    return _need("bob-measure-fixtures")
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    return _need("lfw")
+
+
+@pytest.fixture(scope="session")
+def frll_dir() -> Path:
+    return _need("frl-london")
