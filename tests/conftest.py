@@ -18,7 +18,9 @@ SHARED_DATA = Path(os.environ.get("FACEAUDIT_SHARED_DATA", REPO.parent / "shared
 def _need(sub: str) -> Path:
     p = SHARED_DATA / sub
     if not p.exists():
-        pytest.skip(f"real data {p} is absent (set FACEAUDIT_SHARED_DATA to the shared data folder)")
+        pytest.skip(
+            f"real data {p} is absent (set FACEAUDIT_SHARED_DATA to the shared data folder)"
+        )
     return p
 
 

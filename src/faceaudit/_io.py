@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ._errors import IntegrityError, InputError
+from ._errors import InputError, IntegrityError
 
 
 @contextlib.contextmanager
@@ -88,7 +88,9 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise
     except ValueError as exc:
-        raise IntegrityError(f"{path}: refusing to load (pickled or corrupt array file): {exc}") from exc
+        raise IntegrityError(
+            f"{path}: refusing to load (pickled or corrupt array file): {exc}"
+        ) from exc
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npz array file ({exc})") from exc
 

@@ -15,6 +15,7 @@ Missing attribute values (empty, ``NA``, NaN) are kept as the explicit category
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +62,10 @@ class Grouping:
         bins = {k: tuple(float(e) for e in v) for k, v in dict(self.bins).items()}
         for name, edges in bins.items():
             if name not in self.attributes:
-                raise ConfigError(f"bins given for {name!r}, which is not in attributes {self.attributes}")
-            if len(edges) == 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                raise ConfigError(
+                    f"bins given for {name!r}, which is not in attributes {self.attributes}"
+                )
+            if len(edges) == 0 or any(b <= a for a, b in itertools.pairwise(edges)):
                 raise ConfigError(f"bins[{name!r}] must be strictly increasing edges; got {edges}")
         object.__setattr__(self, "bins", bins)
 
@@ -84,12 +87,17 @@ class Grouping:
                 if edges:
                     bins[name] = tuple(float(e) for e in edges)
             except ValueError as exc:
-                raise ConfigError(f"grouping bins must be numbers, as in 'age:30:45:60'; got {part!r}") from exc
+                raise ConfigError(
+                    f"grouping bins must be numbers, as in 'age:30:45:60'; got {part!r}"
+                ) from exc
             attrs.append(name)
         return cls(tuple(attrs), bins)
 
     def to_dict(self) -> dict[str, object]:
-        return {"attributes": list(self.attributes), "bins": {k: list(v) for k, v in self.bins.items()}}
+        return {
+            "attributes": list(self.attributes),
+            "bins": {k: list(v) for k, v in self.bins.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,11 @@ def _bin_label(edges: tuple[float, ...], k: int) -> str:
     if k == len(edges):
         return f"≥{f(edges[-1])}"
     lo, hi = edges[k - 1], edges[k]
-    return f"{f(lo)}–{f(hi - 1)}" if float(lo).is_integer() and float(hi).is_integer() else f"[{f(lo)}, {f(hi)})"
+    return (
+        f"{f(lo)}–{f(hi - 1)}"
+        if float(lo).is_integer() and float(hi).is_integer()
+        else f"[{f(lo)}, {f(hi)})"
+    )
 
 
 def _normalise_value(v: object) -> str:
@@ -192,19 +204,24 @@ class Manifest:
             attributes = [c for c in df.columns if c not in RESERVED_COLUMNS]
         for a in attributes:
             if a not in df.columns:
-                raise ManifestError(f"{source}: attribute column {a!r} not found; columns are {list(df.columns)}")
+                raise ManifestError(
+                    f"{source}: attribute column {a!r} not found; columns are {list(df.columns)}"
+                )
             if a in RESERVED_COLUMNS:
                 raise ManifestError(f"{source}: {a!r} is reserved and cannot be an attribute")
         self.attributes: tuple[str, ...] = tuple(attributes)
 
         for col in ("sample_id", "subject_id"):
-            df[col] = [None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v).strip()
-                       for v in df[col]]
+            df[col] = [
+                None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v).strip()
+                for v in df[col]
+            ]
         empty = [i for i, v in enumerate(df["subject_id"]) if not v]
         if empty:
             raise ManifestError(
                 f"{source}: {MSG_EMPTY_SUBJECT} in data row {empty[0] + 1}"
-                f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}; every sample needs a subject"
+                f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}; "
+                "every sample needs a subject"
             )
         empty = [i for i, v in enumerate(df["sample_id"]) if not v]
         if empty:
@@ -218,18 +235,24 @@ class Manifest:
                 f"{first + 1} and {i + 1}; sample ids must be unique"
             )
         if "path" in df.columns:
-            df["path"] = [None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v) for v in df["path"]]
+            df["path"] = [
+                None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v)
+                for v in df["path"]
+            ]
         for a in self.attributes:
             df[a] = [_normalise_value(v) for v in df[a]]
         if categories:
             for a, allowed in categories.items():
                 if a not in self.attributes:
-                    raise ManifestError(f"{source}: categories declared for unknown attribute {a!r}")
+                    raise ManifestError(
+                        f"{source}: categories declared for unknown attribute {a!r}"
+                    )
                 ok = set(map(str, allowed)) | {UNKNOWN}
                 bad = [i for i, v in enumerate(df[a]) if v not in ok]
                 if bad:
                     raise ManifestError(
-                        f"{source}: data row {bad[0] + 1}: {a}={df[a].iloc[bad[0]]!r} is not one of "
+                        f"{source}: data row {bad[0] + 1}: {a}={df[a].iloc[bad[0]]!r} "
+                        "is not one of "
                         f"the declared categories {sorted(ok)}"
                     )
         self._df = df
@@ -263,8 +286,13 @@ class Manifest:
                 df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise ManifestError(f"{path}: cannot parse manifest ({exc})") from exc
-        return cls(df, attributes=attributes, categories=categories,
-                   root=root if root is not None else path.parent, source=str(path))
+        return cls(
+            df,
+            attributes=attributes,
+            categories=categories,
+            root=root if root is not None else path.parent,
+            source=str(path),
+        )
 
     def write(self, path: str | Path) -> None:
         """Write the manifest atomically as CSV or Parquet (by extension)."""
@@ -287,8 +315,10 @@ class Manifest:
         return len(self._df)
 
     def __repr__(self) -> str:
-        return (f"Manifest({len(self)} samples, {self.n_subjects} subjects, "
-                f"attributes={list(self.attributes)}, source={self.source!r})")
+        return (
+            f"Manifest({len(self)} samples, {self.n_subjects} subjects, "
+            f"attributes={list(self.attributes)}, source={self.source!r})"
+        )
 
     @property
     def sample_ids(self) -> np.ndarray:
@@ -330,7 +360,9 @@ class Manifest:
         grouping = Grouping.parse(grouping)
         for a in grouping.attributes:
             if a not in self.attributes:
-                raise ConfigError(f"grouping attribute must be one of {list(self.attributes)}; got {a!r}")
+                raise ConfigError(
+                    f"grouping attribute must be one of {list(self.attributes)}; got {a!r}"
+                )
         if not grouping.attributes:
             return GroupAssignment(np.zeros(len(self), np.int32), ("all",), ((),), grouping)
         cols: list[list[str]] = []
@@ -345,7 +377,11 @@ class Manifest:
                     except ValueError:
                         binned.append(UNKNOWN)
                         continue
-                    binned.append(UNKNOWN if math.isnan(x) else _bin_label(edges, int(np.searchsorted(edges, x, side="right"))))
+                    binned.append(
+                        UNKNOWN
+                        if math.isnan(x)
+                        else _bin_label(edges, int(np.searchsorted(edges, x, side="right")))
+                    )
                 vals = binned
             cols.append(vals)
         keys = list(zip(*cols, strict=True))
@@ -374,6 +410,10 @@ class Manifest:
     def describe(self, grouping: Grouping | str | Sequence[str] | None = None) -> pd.DataFrame:
         """Samples and subjects per group: a DataFrame indexed by group label."""
         ga = self.groups(grouping)
-        df = pd.DataFrame({"group": np.asarray(ga.labels)[ga.codes], "subject": self._subject_codes})
-        out = df.groupby("group", sort=False).agg(n_samples=("subject", "size"), n_subjects=("subject", "nunique"))
+        df = pd.DataFrame(
+            {"group": np.asarray(ga.labels)[ga.codes], "subject": self._subject_codes}
+        )
+        out = df.groupby("group", sort=False).agg(
+            n_samples=("subject", "size"), n_subjects=("subject", "nunique")
+        )
         return out.reindex(list(ga.labels))

@@ -79,13 +79,20 @@ class ScoreSet:
         g = np.asarray(genuine, dtype=np.float64).ravel()
         i = np.asarray(impostor, dtype=np.float64).ravel()
         gn, im = np.isnan(g), np.isnan(i)
-        return cls(np.sort(g[~gn]), np.sort(i[~im]), -np.inf, np.zeros(1, np.int64),
-                   np.array([-np.inf, np.inf]), int(gn.sum()), int(im.sum()))
+        return cls(
+            np.sort(g[~gn]),
+            np.sort(i[~im]),
+            -np.inf,
+            np.zeros(1, np.int64),
+            np.array([-np.inf, np.inf]),
+            int(gn.sum()),
+            int(im.sum()),
+        )
 
     @property
     def n_genuine(self) -> int:
         """Number of genuine comparisons that produced a score."""
-        return int(len(self.genuine))
+        return len(self.genuine)
 
     @property
     def n_impostor(self) -> int:
@@ -134,12 +141,21 @@ class ScoreSummary:
         n = len(self.sample_ids)
         g = len(self.group_labels)
         conv = {
-            "sample_ids": (str, (n,)), "subject_codes": (np.int32, (n,)), "subject_ids": (str, None),
-            "group_codes": (np.int32, (n,)), "enrolled": (bool, (n,)),
-            "genuine_scores": (np.float64, None), "genuine_a": (np.int64, None), "genuine_b": (np.int64, None),
-            "hist_edges": (np.float64, None), "impostor_hist": (np.int64, None),
-            "tail_scores": (np.float64, None), "tail_a": (np.int64, None), "tail_b": (np.int64, None),
-            "tail_floor": (np.float64, (g, g)), "genuine_fta": (np.int64, (g, g)),
+            "sample_ids": (str, (n,)),
+            "subject_codes": (np.int32, (n,)),
+            "subject_ids": (str, None),
+            "group_codes": (np.int32, (n,)),
+            "enrolled": (bool, (n,)),
+            "genuine_scores": (np.float64, None),
+            "genuine_a": (np.int64, None),
+            "genuine_b": (np.int64, None),
+            "hist_edges": (np.float64, None),
+            "impostor_hist": (np.int64, None),
+            "tail_scores": (np.float64, None),
+            "tail_a": (np.int64, None),
+            "tail_b": (np.int64, None),
+            "tail_floor": (np.float64, (g, g)),
+            "genuine_fta": (np.int64, (g, g)),
             "impostor_fta": (np.int64, (g, g)),
         }
         for name, (dtype, shape) in conv.items():
@@ -149,7 +165,9 @@ class ScoreSummary:
             object.__setattr__(self, name, arr)
         nb = len(self.hist_edges) - 1
         if self.impostor_hist.shape != (g, g, nb):
-            raise ConfigError(f"impostor_hist must have shape {(g, g, nb)}; got {self.impostor_hist.shape}")
+            raise ConfigError(
+                f"impostor_hist must have shape {(g, g, nb)}; got {self.impostor_hist.shape}"
+            )
         if not (len(self.genuine_scores) == len(self.genuine_a) == len(self.genuine_b)):
             raise ConfigError("genuine_scores, genuine_a and genuine_b must have the same length")
         if not (len(self.tail_scores) == len(self.tail_a) == len(self.tail_b)):
@@ -170,9 +188,12 @@ class ScoreSummary:
         return len(self.sample_ids)
 
     def __repr__(self) -> str:
-        return (f"ScoreSummary({self.n_samples} samples, {self.n_groups} groups, "
-                f"{len(self.genuine_scores)} genuine, {int(self.impostor_total.sum())} impostor scores, "
-                f"similarity={self.similarity!r}, model_id={self.model_id!r})")
+        return (
+            f"ScoreSummary({self.n_samples} samples, {self.n_groups} groups, "
+            f"{len(self.genuine_scores)} genuine, "
+            f"{int(self.impostor_total.sum())} impostor scores, "
+            f"similarity={self.similarity!r}, model_id={self.model_id!r})"
+        )
 
     def group_index(self, group: int | str | tuple[str, ...]) -> int:
         """Index of a group given by index, label (``"F / black"``) or values tuple."""
@@ -241,9 +262,13 @@ class ScoreSummary:
         ti, tj = self.tail_cells
         floor = float(max(self.tail_floor[a, b] for a, b in norm)) if norm else -np.inf
         tail = self.tail_scores[mask[ti, tj]]
-        hist = self.impostor_hist[mask].sum(axis=0) if norm else np.zeros(len(self.hist_edges) - 1, np.int64)
+        hist = (
+            self.impostor_hist[mask].sum(axis=0)
+            if norm
+            else np.zeros(len(self.hist_edges) - 1, np.int64)
+        )
         if floor > -np.inf:
-            # Union of cells is complete only above the highest floor: move the rest to the histogram.
+            # The union is complete only above the highest floor: the rest joins the histogram.
             low = tail < floor
             if low.any():
                 hist = hist + _bin(tail[low], self.hist_edges)
@@ -262,9 +287,13 @@ class ScoreSummary:
     def save(self, path: str | Path) -> None:
         """Write atomically to ``path`` (``.npz``; no pickles)."""
         meta = {
-            "format_version": FORMAT_VERSION, "group_labels": list(self.group_labels),
-            "group_values": [list(v) for v in self.group_values], "grouping": self.grouping.to_dict(),
-            "similarity": self.similarity, "model_id": self.model_id, "protocol": self.protocol,
+            "format_version": FORMAT_VERSION,
+            "group_labels": list(self.group_labels),
+            "group_values": [list(v) for v in self.group_values],
+            "grouping": self.grouping.to_dict(),
+            "similarity": self.similarity,
+            "model_id": self.model_id,
+            "protocol": self.protocol,
             "exclusions": self.exclusions,
         }
         arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
@@ -279,23 +308,42 @@ class ScoreSummary:
             raise InputError(f"{path}: not a faceaudit score summary (no metadata)")
         meta = json.loads(str(d["meta"]))
         if meta.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"{path}: score summary format {meta.get('format_version')} is not "
-                             f"{FORMAT_VERSION}; re-run `faceaudit score`")
+            raise InputError(
+                f"{path}: score summary format {meta.get('format_version')} is not "
+                f"{FORMAT_VERSION}; re-run `faceaudit score`"
+            )
         gr = meta["grouping"]
         return cls(
             **{name: d[name] for name in _ARRAY_FIELDS},
             group_labels=tuple(meta["group_labels"]),
             group_values=tuple(tuple(v) for v in meta["group_values"]),
-            grouping=Grouping(tuple(gr["attributes"]), {k: tuple(v) for k, v in gr["bins"].items()}),
-            similarity=meta["similarity"], model_id=meta["model_id"],
-            protocol=meta["protocol"], exclusions=meta["exclusions"],
+            grouping=Grouping(
+                tuple(gr["attributes"]), {k: tuple(v) for k, v in gr["bins"].items()}
+            ),
+            similarity=meta["similarity"],
+            model_id=meta["model_id"],
+            protocol=meta["protocol"],
+            exclusions=meta["exclusions"],
         )
 
 
 _ARRAY_FIELDS = (
-    "sample_ids", "subject_codes", "subject_ids", "group_codes", "enrolled",
-    "genuine_scores", "genuine_a", "genuine_b", "hist_edges", "impostor_hist",
-    "tail_scores", "tail_a", "tail_b", "tail_floor", "genuine_fta", "impostor_fta",
+    "sample_ids",
+    "subject_codes",
+    "subject_ids",
+    "group_codes",
+    "enrolled",
+    "genuine_scores",
+    "genuine_a",
+    "genuine_b",
+    "hist_edges",
+    "impostor_hist",
+    "tail_scores",
+    "tail_a",
+    "tail_b",
+    "tail_floor",
+    "genuine_fta",
+    "impostor_fta",
 )
 
 

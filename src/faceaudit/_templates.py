@@ -66,7 +66,12 @@ class Templates:
         vec = np.asarray(self.vectors, dtype=np.float32)
         status = np.asarray(self.status, dtype=str)
         detail = np.asarray(self.detail, dtype=str)
-        if vec.ndim != 2 or len(vec) != len(ids) or len(status) != len(ids) or len(detail) != len(ids):
+        if (
+            vec.ndim != 2
+            or len(vec) != len(ids)
+            or len(status) != len(ids)
+            or len(detail) != len(ids)
+        ):
             raise ConfigError(
                 f"Templates arrays must align: {len(ids)} ids, vectors {vec.shape}, "
                 f"{len(status)} statuses, {len(detail)} details"
@@ -98,15 +103,23 @@ class Templates:
     ) -> Templates:
         """Templates where every sample enrolled (status ``"ok"``)."""
         n = len(sample_ids)
-        return cls(np.asarray(sample_ids, dtype=str), vectors, np.full(n, OK), np.full(n, ""),
-                   model_id, similarity)
+        return cls(
+            np.asarray(sample_ids, dtype=str),
+            vectors,
+            np.full(n, OK),
+            np.full(n, ""),
+            model_id,
+            similarity,
+        )
 
     def __len__(self) -> int:
         return len(self.sample_ids)
 
     def __repr__(self) -> str:
-        return (f"Templates({len(self)} samples, dim={self.dim}, ok={int(self.ok.sum())}, "
-                f"model_id={self.model_id!r}, similarity={self.similarity!r})")
+        return (
+            f"Templates({len(self)} samples, dim={self.dim}, ok={int(self.ok.sum())}, "
+            f"model_id={self.model_id!r}, similarity={self.similarity!r})"
+        )
 
     @property
     def dim(self) -> int:
@@ -129,16 +142,24 @@ class Templates:
         status[have] = self.status[idx[have]]
         detail = np.full(len(ids), "no template for this sample", dtype=object)
         detail[have] = self.detail[idx[have]]
-        return Templates(ids, vec, status.astype(str), detail.astype(str), self.model_id, self.similarity)
+        return Templates(
+            ids, vec, status.astype(str), detail.astype(str), self.model_id, self.similarity
+        )
 
     def save(self, path: str | Path) -> None:
         """Write atomically to ``path`` (``.npz``)."""
-        save_npz(path, {
-            "format_version": np.array(FORMAT_VERSION),
-            "sample_ids": self.sample_ids, "vectors": self.vectors,
-            "status": self.status, "detail": self.detail,
-            "model_id": np.array(self.model_id), "similarity": np.array(self.similarity),
-        })
+        save_npz(
+            path,
+            {
+                "format_version": np.array(FORMAT_VERSION),
+                "sample_ids": self.sample_ids,
+                "vectors": self.vectors,
+                "status": self.status,
+                "detail": self.detail,
+                "model_id": np.array(self.model_id),
+                "similarity": np.array(self.similarity),
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Templates:
@@ -147,5 +168,11 @@ class Templates:
         missing = {"sample_ids", "vectors", "status", "detail", "model_id", "similarity"} - set(d)
         if missing:
             raise InputError(f"{path}: not a faceaudit templates file (missing {sorted(missing)})")
-        return cls(d["sample_ids"], d["vectors"], d["status"], d["detail"],
-                   str(d["model_id"]), str(d["similarity"]))
+        return cls(
+            d["sample_ids"],
+            d["vectors"],
+            d["status"],
+            d["detail"],
+            str(d["model_id"]),
+            str(d["similarity"]),
+        )

@@ -26,7 +26,9 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FaceauditError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
+            )
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
