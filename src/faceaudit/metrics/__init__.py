@@ -1,1 +1,78 @@
-"""placeholder"""
+"""Verification error rates, thresholds, curves, intervals and per-group audits.
+
+Conventions (stated once, used everywhere):
+
+- **Argument order** is bob.measure's ``(negatives, positives)``: impostor (non-mated)
+  scores first, genuine (mated) scores second. A :class:`~faceaudit.ScoreSet` may be passed
+  instead of the two arrays.
+- Scores are similarities; a comparison is **accepted iff** ``score >= threshold``. A
+  genuine score exactly at the threshold is accepted; an impostor score exactly at it is a
+  false match.
+- FMR/FNMR are algorithm-level (failures to acquire excluded); FAR/FRR are system-level:
+  FAR = FMR·(1−FTA), FRR = FTA + FNMR·(1−FTA).
+- An empty denominator gives NaN with :class:`~faceaudit.UndefinedMetricWarning`; choosing a
+  threshold from empty input raises :class:`~faceaudit.InputError`.
+
+Everything derives from one counting core, :func:`error_counts`.
+"""
+
+from __future__ import annotations
+
+from ._audit import AuditResult
+from ._counting import ErrorCounts, InexactMetricWarning, error_counts
+from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
+from ._intervals import clopper_pearson, cross_denominator, within_denominator
+from ._rates import (
+    det_curve,
+    eer,
+    eer_threshold,
+    fmr,
+    fnmr,
+    fta,
+    hter,
+    roc_auc,
+    roc_curve,
+    roc_for_far,
+    system_far,
+    system_frr,
+    threshold_at_fmr,
+    threshold_at_fnmr,
+)
+
+__all__ = [
+    "AuditResult",
+    "ErrorCounts",
+    "FairnessSummary",
+    "InexactMetricWarning",
+    "clopper_pearson",
+    "cross_denominator",
+    "det_curve",
+    "eer",
+    "eer_threshold",
+    "error_counts",
+    "fdr",
+    "fmr",
+    "fnmr",
+    "fta",
+    "garbe",
+    "gini",
+    "hter",
+    "inequity_rate",
+    "roc_auc",
+    "roc_curve",
+    "roc_for_far",
+    "ser",
+    "system_far",
+    "system_frr",
+    "threshold_at_fmr",
+    "threshold_at_fnmr",
+    "within_denominator",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__"):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):
+            pass

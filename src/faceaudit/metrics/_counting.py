@@ -147,7 +147,9 @@ def error_counts(
     )
 
 
-def _hist_bounds(hist: np.ndarray, edges: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _hist_bounds(
+    hist: np.ndarray, edges: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on #binned scores >= t.
 
     Bin ``k`` holds ``lo_k <= s < hi_k`` with ``lo_0 = -inf`` and ``hi_last = +inf`` (the

@@ -148,7 +148,11 @@ def system_far(fmr: float, fta: float) -> float:
 
 
 def system_frr(fnmr: float, fta: float) -> float:
-    r"""System-level false reject rate: :math:`\mathrm{FRR} = \mathrm{FTA} + \mathrm{FNMR}\,(1 - \mathrm{FTA})`.
+    r"""System-level false reject rate.
+
+    .. math::
+
+        \mathrm{FRR} = \mathrm{FTA} + \mathrm{FNMR}\,(1 - \mathrm{FTA})
 
     A failed comparison is a reject.
 
@@ -212,7 +216,9 @@ def threshold_at_fmr(impostor: Scores, genuine: ArrayLike | None = None, *, targ
     return float(cand[np.argmax(ok)])  # FMR is nonincreasing; the top candidate always qualifies
 
 
-def threshold_at_fnmr(impostor: Scores, genuine: ArrayLike | None = None, *, target: float) -> float:
+def threshold_at_fnmr(
+    impostor: Scores, genuine: ArrayLike | None = None, *, target: float
+) -> float:
     r"""Largest threshold whose realised FNMR is at most ``target``.
 
     .. math::
@@ -289,7 +295,8 @@ def eer_threshold(impostor: Scores, genuine: ArrayLike | None = None) -> float:
 
 
 def eer(impostor: Scores, genuine: ArrayLike | None = None) -> float:
-    r"""Equal error rate: :math:`(\mathrm{FMR}(t^*) + \mathrm{FNMR}(t^*))/2` at :func:`eer_threshold`.
+    r"""Equal error rate: :math:`(\mathrm{FMR}(t^*) + \mathrm{FNMR}(t^*))/2` at
+    :func:`eer_threshold`.
 
     Raises
     ------

@@ -1,0 +1,406 @@
+"""AuditResult: every per-group verification figure at one global threshold, computed once."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import (
+    ConfigError,
+    ThinDataWarning,
+    UndefinedMetricWarning,
+    check_option,
+    check_range,
+)
+from .._summary import ScoreSet, ScoreSummary
+from ._counting import InexactMetricWarning, error_counts
+from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
+from ._intervals import (
+    RULE_OF_THREE,
+    bootstrap_rates,
+    check_quantiles,
+    clopper_pearson,
+    draw_weights,
+    group_resampling,
+    quantiles,
+)
+from ._rates import system_far, system_frr, threshold_at_fmr
+
+_METHODS = ("between_groups", "to_overall")
+_RATE_COLUMNS = ("fmr", "fnmr", "far", "frr")
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a / b
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+class AuditResult:
+    r"""Per-group verification error rates at one global threshold (NIST FRVT Part 3 style).
+
+    Like fairlearn's ``MetricFrame``: the constructor computes everything once; the
+    attributes are read many times. Per-group FMR uses the group's **diagonal cell**
+    (demographically matched impostors: both samples in the group); the cross-group FMR is in
+    :attr:`fmr_matrix`. The same threshold is applied to every group.
+
+    .. math::
+
+        \mathrm{FMR}_g(\tau) = \frac{\#\{\text{impostor pairs in } (g,g) : s \ge \tau\}}
+                                    {\#\,\text{impostor pairs in } (g,g)}, \qquad
+        \mathrm{FNMR}_g(\tau) = \frac{\#\{\text{genuine pairs in } (g,g) : s < \tau\}}
+                                     {\#\,\text{genuine pairs in } (g,g)}
+
+    System level (with the cell's failure-to-acquire rate): FAR = FMR·(1−FTA),
+    FRR = FTA + FNMR·(1−FTA).
+
+    Parameters
+    ----------
+    summary : ScoreSummary
+    threshold : float, optional
+        The decision threshold (accepted iff ``score >= threshold``). Exactly one of
+        ``threshold`` and ``target_fmr`` must be given.
+    target_fmr : float in (0, 1], optional
+        Choose the threshold as :func:`threshold_at_fmr` (realised FMR at most the target) on
+        the impostors of ``reference_group``'s diagonal cell (NIST's practice, e.g. FMR = 1e-5
+        on white men), or on all diagonal cells pooled when no reference group is given.
+    reference_group : int, str or tuple, optional
+        Group (index, label or values) that ratios ``*_ratio_to_reference`` divide by.
+    n_boot : int, default 0
+        Subject-level bootstrap replicates (0 = none). Adds ``*_boot_q<quantile>`` columns.
+    ci_quantiles : sequence of float, default (0.025, 0.975)
+    random_state : int, optional
+        Seed of the bootstrap (one child seed per replicate).
+    confidence : float, default 0.95
+        Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...).
+
+    Attributes
+    ----------
+    threshold : float
+    threshold_rule : str
+        How the threshold was chosen, in words.
+    by_group : DataFrame
+        One row per group (MultiIndex over the grouping's attributes).
+    overall : Series
+        The same figures over every diagonal cell pooled.
+    fmr_matrix : DataFrame
+        G×G cross-group FMR (symmetric); :attr:`false_match_matrix` and
+        :attr:`nonmated_matrix` hold the counts.
+    warnings : list of str
+        Plain-language caveats (thin groups, inexact binned figures, empty cells).
+
+    Examples
+    --------
+    >>> res = AuditResult(summary, target_fmr=1e-3)   # doctest: +SKIP
+    >>> res.by_group[["fmr", "fnmr", "n_nonmated"]]   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        summary: ScoreSummary,
+        *,
+        threshold: float | None = None,
+        target_fmr: float | None = None,
+        reference_group: int | str | tuple[str, ...] | None = None,
+        n_boot: int = 0,
+        ci_quantiles: Sequence[float] = (0.025, 0.975),
+        random_state: int | None = None,
+        confidence: float = 0.95,
+        alpha: float = 0.5,
+    ) -> None:
+        if not isinstance(summary, ScoreSummary):
+            raise ConfigError(f"summary must be a ScoreSummary; got {type(summary).__name__}")
+        if (threshold is None) == (target_fmr is None):
+            raise ConfigError("exactly one of threshold and target_fmr must be given; got "
+                              f"threshold={threshold!r}, target_fmr={target_fmr!r}")
+        if threshold is not None:
+            check_range("threshold", threshold)
+        if target_fmr is not None:
+            check_range("target_fmr", target_fmr, low=0.0, high=1.0, low_open=True)
+        if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+            raise ConfigError(f"n_boot must be an integer >= 0; got {n_boot!r}")
+        check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_range("alpha", alpha, low=0.0, high=1.0)
+        self.summary = summary
+        self.target_fmr = None if target_fmr is None else float(target_fmr)
+        self.n_boot = int(n_boot)
+        self.ci_quantiles = check_quantiles(ci_quantiles)
+        self.random_state = random_state
+        self.confidence = float(confidence)
+        self.alpha = float(alpha)
+        self.reference = None if reference_group is None else summary.group_index(reference_group)
+        self.warnings: list[str] = []
+        self._warning_classes: list[type[Warning]] = []
+        g = summary.n_groups
+        self._labels = list(summary.group_labels)
+        self._diag = [summary.scores((i, i)) for i in range(g)]
+        self._pooled = summary.scores("diagonal")
+
+        # ---------------------------------------------------------- threshold
+        if threshold is not None:
+            self.threshold = float(threshold)
+            self.threshold_rule = "given"
+        else:
+            assert self.target_fmr is not None
+            if self.reference is not None:
+                base, where = self._diag[self.reference], f"group {self._labels[self.reference]!r}"
+            else:
+                base, where = self._pooled, "all demographically matched impostors"
+            self.threshold = threshold_at_fmr(base, target=self.target_fmr)
+            self.threshold_rule = (f"smallest threshold with FMR <= {self.target_fmr:g} on {where}")
+
+        self._compute_groups()
+        self._compute_matrix()
+        self._compute_fairness()
+        if self.n_boot > 0:
+            self._compute_bootstrap()
+        for msg, cls in zip(self.warnings, self._warning_classes, strict=True):
+            warnings.warn(msg, cls, stacklevel=2)
+
+    def _warn(self, msg: str, cls: type[Warning] = UndefinedMetricWarning) -> None:
+        self.warnings.append(msg)
+        self._warning_classes.append(cls)
+
+    # ------------------------------------------------------------------ core
+    def _rates(self, s: ScoreSet, label: str) -> dict[str, Any]:
+        c = error_counts(s, thresholds=self.threshold)
+        fm, fm_lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
+        fnm = int(c.false_non_matches[0])
+        nn, nm = c.n_nonmated, c.n_mated
+        fmr, fmr_lo_bound = _div(fm, nn).item(), _div(fm_lo, nn).item()
+        fnmr = _div(fnm, nm).item()
+        attempted = nn + nm + s.genuine_fta + s.impostor_fta
+        fta = _div(s.genuine_fta + s.impostor_fta, attempted).item()
+        f_lo, f_hi = clopper_pearson(fm, nn, self.confidence)
+        n_lo, n_hi = clopper_pearson(fnm, nm, self.confidence)
+        row = {
+            "fmr": fmr, "fmr_ci_low": f_lo, "fmr_ci_high": f_hi,
+            "fnmr": fnmr, "fnmr_ci_low": n_lo, "fnmr_ci_high": n_hi,
+            "false_matches": fm, "n_nonmated": nn, "false_non_matches": fnm, "n_mated": nm,
+            "fmr_exact": bool(c.exact[0]), "fmr_lower_bound": fmr_lo_bound,
+            "fta": fta, "far": system_far(fmr, fta) if not math.isnan(fta) else math.nan,
+            "frr": system_frr(fnmr, fta) if not math.isnan(fta) else math.nan,
+        }
+        if nn == 0:
+            self._warn(f"{label}: no impostor comparisons; FMR is undefined (NaN)")
+        if nm == 0:
+            self._warn(f"{label}: no genuine comparisons; FNMR is undefined (NaN)")
+        if not c.exact[0]:
+            self._warn(
+                f"{label}: the threshold {self.threshold:.6g} lies inside a histogram bin below "
+                f"the exact tail; FMR is reported as its upper bound {fmr:.3g} (at least "
+                f"{fmr_lo_bound:.3g}); re-score with a lower tail floor for an exact figure",
+                InexactMetricWarning)
+        thin = ""
+        if self.target_fmr is not None and 0 < nn < RULE_OF_THREE / self.target_fmr:
+            thin = (f"thin: {nn} impostor comparisons cannot support FMR = {self.target_fmr:g} "
+                    f"(needs >= {math.ceil(RULE_OF_THREE / self.target_fmr)} by the rule of three)")
+            self._warn(f"{label}: {thin}", ThinDataWarning)
+        row["thin"] = bool(thin)
+        row["thin_reason"] = thin
+        return row
+
+    def _compute_groups(self) -> None:
+        sm = self.summary
+        rows = []
+        for i, lab in enumerate(self._labels):
+            row = self._rates(self._diag[i], f"group {lab!r}")
+            in_g = sm.group_codes == i
+            row["n_subjects"] = len(np.unique(sm.subject_codes[in_g]))
+            row["n_samples"] = int(in_g.sum())
+            row["fte"] = _div(int((~sm.enrolled[in_g]).sum()), int(in_g.sum())).item()
+            rows.append(row)
+        over = self._rates(self._pooled, "overall")
+        over["n_subjects"] = len(np.unique(sm.subject_codes))
+        over["n_samples"] = sm.n_samples
+        over["fte"] = _div(int((~sm.enrolled).sum()), sm.n_samples).item()
+        df = pd.DataFrame(rows)
+        fmr, fnmr = df["fmr"].to_numpy(), df["fnmr"].to_numpy()
+        for name, v in (("fmr", fmr), ("fnmr", fnmr)):
+            if self.reference is not None:
+                ref = v[self.reference]
+                df[f"{name}_ratio_to_reference"] = _div(v, np.full_like(v, ref))
+                if ref == 0:
+                    self._warn(
+                        f"reference group {self._labels[self.reference]!r} has zero "
+                        f"{'false matches' if name == 'fmr' else 'false non-matches'}; "
+                        f"{name}_ratio_to_reference is undefined (NaN)")
+            else:
+                df[f"{name}_ratio_to_reference"] = np.nan
+            best = np.nanmin(v) if (~np.isnan(v)).any() else np.nan
+            df[f"{name}_ratio_to_best"] = _div(v, np.full_like(v, best))
+            if best == 0:
+                zero = [lab for lab, x in zip(self._labels, v, strict=True) if x == 0]
+                self._warn(
+                    f"group {', '.join(map(repr, zero))} has zero "
+                    f"{'false matches' if name == 'fmr' else 'false non-matches'}; "
+                    f"{name}_ratio_to_best is undefined (NaN)")
+        names = list(sm.grouping.attributes) or ["group"]
+        vals = list(sm.group_values)
+        if all(len(v) == len(names) for v in vals) and vals:
+            index = pd.MultiIndex.from_tuples(vals, names=names)
+        else:
+            index = pd.MultiIndex.from_tuples([(lab,) for lab in self._labels], names=["group"])
+        df.index = index
+        df.insert(0, "label", self._labels)
+        self._by_group = df
+        self._overall = pd.Series(over, name="overall")
+
+    def _compute_matrix(self) -> None:
+        sm = self.summary
+        g = sm.n_groups
+        fm = np.zeros((g, g), np.int64)
+        nn = np.zeros((g, g), np.int64)
+        exact = np.ones((g, g), bool)
+        for i in range(g):
+            for j in range(i, g):
+                c = error_counts(sm.scores((i, j)), thresholds=self.threshold)
+                fm[i, j] = fm[j, i] = c.false_matches_high[0]
+                nn[i, j] = nn[j, i] = c.n_nonmated
+                exact[i, j] = exact[j, i] = c.exact[0]
+        self.false_match_matrix = pd.DataFrame(fm, index=self._labels, columns=self._labels)
+        self.nonmated_matrix = pd.DataFrame(nn, index=self._labels, columns=self._labels)
+        self.fmr_matrix_exact = pd.DataFrame(exact, index=self._labels, columns=self._labels)
+        self.fmr_matrix = pd.DataFrame(_div(fm, nn), index=self._labels, columns=self._labels)
+        if not exact.all():
+            self._warn("some cross-group FMR cells are upper bounds (threshold inside a "
+                       "histogram bin below the exact tail); see fmr_matrix_exact",
+                       InexactMetricWarning)
+
+    def _compute_fairness(self) -> None:
+        fmr = self._by_group["fmr"].to_numpy()
+        fnmr = self._by_group["fnmr"].to_numpy()
+        a, lab = self.alpha, self._labels
+        self.fairness: dict[str, FairnessSummary] = {
+            "fdr": fdr(fmr, fnmr, alpha=a, groups=lab),
+            "inequity_rate": inequity_rate(fmr, fnmr, alpha=a, groups=lab),
+            "garbe": garbe(fmr, fnmr, alpha=a, groups=lab),
+            "ser_fmr": ser(fmr, groups=lab, name="SER(FMR)"),
+            "ser_fnmr": ser(fnmr, groups=lab, name="SER(FNMR)"),
+        }
+
+    def _compute_bootstrap(self) -> None:
+        sm = self.summary
+        res = [group_resampling(sm, i) for i in range(sm.n_groups)]
+        ws = draw_weights([r.n_subjects for r in res], self.n_boot, self.random_state)
+        fmr = np.empty((self.n_boot, sm.n_groups))
+        fnmr = np.empty((self.n_boot, sm.n_groups))
+        for i, (r, w) in enumerate(zip(res, ws, strict=True)):
+            fmr[:, i], fnmr[:, i] = bootstrap_rates(r, w, self.threshold)
+            if self.threshold < r.tail_floor:
+                self._warn(
+                    f"group {self._labels[i]!r}: no bootstrap interval for FMR (the threshold "
+                    "is below the exact tail, where pairs are not listed)")
+        self.boot_fmr, self.boot_fnmr = fmr, fnmr
+        q = self.ci_quantiles
+        cols: dict[str, np.ndarray] = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name, x in (("fmr", fmr), ("fnmr", fnmr)):
+                cols[name] = quantiles(x, q)
+                best = np.where(np.isnan(x).all(axis=1), np.nan,
+                                np.nanmin(np.where(np.isnan(x), np.inf, x), axis=1))
+                cols[f"{name}_ratio_to_best"] = quantiles(_div(x, best[:, None]), q)
+                if self.reference is not None:
+                    cols[f"{name}_ratio_to_reference"] = quantiles(
+                        _div(x, x[:, [self.reference]]), q)
+        for name, qs in cols.items():
+            for k, qq in enumerate(q):
+                self._by_group[f"{name}_boot_q{qq:g}"] = qs[k]
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def by_group(self) -> pd.DataFrame:
+        """Per-group figures (a copy). See the class docstring for the columns."""
+        return self._by_group.copy()
+
+    @property
+    def overall(self) -> pd.Series:
+        """The figures over all demographically matched (diagonal) comparisons pooled."""
+        return self._overall.copy()
+
+    def group_min(self, columns: Sequence[str] = ("fmr", "fnmr")) -> pd.Series:
+        """Smallest value of each column over groups (NaN groups ignored)."""
+        return self._by_group[list(columns)].min()
+
+    def group_max(self, columns: Sequence[str] = ("fmr", "fnmr")) -> pd.Series:
+        """Largest value of each column over groups (NaN groups ignored)."""
+        return self._by_group[list(columns)].max()
+
+    def difference(self, method: str = "between_groups",
+                   columns: Sequence[str] = ("fmr", "fnmr")) -> pd.Series:
+        r"""Largest gap: ``between_groups`` :math:`\max_g x_g - \min_g x_g`;
+        ``to_overall`` :math:`\max_g |x_g - x_\text{overall}|`."""
+        check_option("method", method, _METHODS)
+        cols = list(columns)
+        x = self._by_group[cols]
+        if method == "between_groups":
+            return x.max() - x.min()
+        return (x - self._overall[cols].astype(float)).abs().max()
+
+    def ratio(self, method: str = "between_groups",
+              columns: Sequence[str] = ("fmr", "fnmr")) -> pd.Series:
+        r"""Smallest ratio (≤ 1, fairlearn's convention): ``between_groups``
+        :math:`\min_g x_g / \max_g x_g`; ``to_overall``
+        :math:`\min_g \min(x_g / x_o, x_o / x_g)`. NaN where a denominator is 0."""
+        check_option("method", method, _METHODS)
+        cols = list(columns)
+        x = self._by_group[cols].astype(float)
+        if method == "between_groups":
+            return pd.Series(_div(x.min().to_numpy(), x.max().to_numpy()), index=cols)
+        o = self._overall[cols].astype(float).to_numpy()
+        r = np.minimum(_div(x.to_numpy(), o), _div(o, x.to_numpy()))
+        return pd.Series(np.nanmin(np.where(np.isnan(r), np.inf, r), axis=0), index=cols).replace(
+            np.inf, np.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure with its counts and intervals, JSON-able (NaN as float NaN)."""
+        def clean(v: Any) -> Any:
+            if isinstance(v, (np.bool_, bool)):
+                return bool(v)
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            if isinstance(v, (np.floating, float)):
+                return float(v)
+            return v
+
+        groups = []
+        for (idx, row), vals in zip(self._by_group.iterrows(), self.summary.group_values,
+                                    strict=True):
+            d = {k: clean(v) for k, v in row.items()}
+            d["values"] = list(vals)
+            del idx
+            groups.append(d)
+        return {
+            "threshold": self.threshold,
+            "threshold_rule": self.threshold_rule,
+            "target_fmr": self.target_fmr,
+            "reference_group": None if self.reference is None else self._labels[self.reference],
+            "confidence": self.confidence,
+            "n_boot": self.n_boot,
+            "ci_quantiles": list(self.ci_quantiles),
+            "random_state": self.random_state,
+            "grouping": self.summary.grouping.to_dict(),
+            "model_id": self.summary.model_id,
+            "overall": {k: clean(v) for k, v in self._overall.items()},
+            "groups": groups,
+            "fmr_matrix": {
+                "labels": list(self._labels),
+                "fmr": self.fmr_matrix.to_numpy().tolist(),
+                "false_matches": self.false_match_matrix.to_numpy().tolist(),
+                "n_nonmated": self.nonmated_matrix.to_numpy().tolist(),
+                "exact": self.fmr_matrix_exact.to_numpy().tolist(),
+            },
+            "fairness": {k: v.to_dict() for k, v in self.fairness.items()},
+            "warnings": list(self.warnings),
+        }
+
+    def __repr__(self) -> str:
+        return (f"AuditResult({self.summary.n_groups} groups, threshold={self.threshold:.6g}, "
+                f"{len(self.warnings)} warnings)")

@@ -1,0 +1,109 @@
+"""Helpers for the metrics tests: build a ScoreSummary by brute force from explicit arrays.
+
+The real producers (`faceaudit._scorer.score_templates`, `faceaudit._vendor.read_scores`) are
+another engineer's; these helpers build the same contract (see `_summary.py`) directly, so the
+metrics can be checked against brute-force references.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceaudit import Grouping, ScoreSummary
+
+
+def build_summary(
+    subjects: np.ndarray,
+    groups: np.ndarray,
+    scores: np.ndarray,
+    *,
+    labels: tuple[str, ...] | None = None,
+    enrolled: np.ndarray | None = None,
+    tail_floor: float | np.ndarray = -np.inf,
+    edges: np.ndarray | None = None,
+    attribute: str = "g",
+) -> ScoreSummary:
+    """All-pairs summary of ``n`` samples with a symmetric ``(n, n)`` score matrix.
+
+    Pairs with a non-enrolled sample or a NaN score are failures to acquire in their cell.
+    Impostor scores ``>= tail_floor[cell]`` go to the exact tail, the rest to the histogram.
+    """
+    subjects = np.asarray(subjects)
+    groups = np.asarray(groups)
+    n = len(subjects)
+    n_groups = int(groups.max()) + 1
+    labels = labels or tuple(f"G{i}" for i in range(n_groups))
+    enrolled = np.ones(n, bool) if enrolled is None else np.asarray(enrolled, bool)
+    edges = np.linspace(-1, 1, 21) if edges is None else np.asarray(edges, np.float64)
+    floor = np.broadcast_to(np.asarray(tail_floor, np.float64), (n_groups, n_groups)).copy()
+    hist = np.zeros((n_groups, n_groups, len(edges) - 1), np.int64)
+    gfta = np.zeros((n_groups, n_groups), np.int64)
+    ifta = np.zeros((n_groups, n_groups), np.int64)
+    gen, ga, gb, tail, ta, tb = [], [], [], [], [], []
+    for a in range(n):
+        for b in range(a + 1, n):
+            i, j = sorted((int(groups[a]), int(groups[b])))
+            s = scores[a, b]
+            same = subjects[a] == subjects[b]
+            if not (enrolled[a] and enrolled[b]) or np.isnan(s):
+                (gfta if same else ifta)[i, j] += 1
+            elif same:
+                gen.append(s)
+                ga.append(a)
+                gb.append(b)
+            elif s >= floor[i, j]:
+                tail.append(s)
+                ta.append(a)
+                tb.append(b)
+            else:
+                k = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, len(edges) - 2)
+                hist[i, j, k] += 1
+    _, subj_codes = np.unique(subjects, return_inverse=True)
+    return ScoreSummary(
+        sample_ids=np.array([f"s{k}" for k in range(n)]),
+        subject_codes=subj_codes.astype(np.int32),
+        subject_ids=np.unique(subjects).astype(str),
+        group_codes=groups.astype(np.int32),
+        group_labels=labels,
+        grouping=Grouping((attribute,)),
+        enrolled=enrolled,
+        genuine_scores=np.array(gen, np.float64),
+        genuine_a=np.array(ga, np.int64),
+        genuine_b=np.array(gb, np.int64),
+        hist_edges=edges,
+        impostor_hist=hist,
+        tail_scores=np.array(tail, np.float64),
+        tail_a=np.array(ta, np.int64),
+        tail_b=np.array(tb, np.int64),
+        tail_floor=floor,
+        genuine_fta=gfta,
+        impostor_fta=ifta,
+    )
+
+
+def random_population(
+    n_subjects: int = 30, per_subject: int = 3, n_groups: int = 3, seed: int = 0,
+    dim: int = 16,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Subjects, groups and a cosine score matrix of random embeddings (group-dependent noise)."""
+    rng = np.random.default_rng(seed)
+    subjects = np.repeat(np.arange(n_subjects), per_subject)
+    subj_group = np.arange(n_subjects) % n_groups
+    groups = subj_group[subjects]
+    centre = rng.normal(size=(n_subjects, dim))
+    noise = 0.6 + 0.3 * groups[:, None]
+    emb = centre[subjects] + noise * rng.normal(size=(len(subjects), dim))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return subjects, groups, emb @ emb.T
+
+
+def brute_pairs(subjects: np.ndarray, groups: np.ndarray, scores: np.ndarray, g: int | None = None):
+    """(genuine, impostor) score arrays of all pairs, optionally within group ``g`` only."""
+    gen, imp = [], []
+    n = len(subjects)
+    for a in range(n):
+        for b in range(a + 1, n):
+            if g is not None and not (groups[a] == g and groups[b] == g):
+                continue
+            (gen if subjects[a] == subjects[b] else imp).append(scores[a, b])
+    return np.array(gen), np.array(imp)
