@@ -1,0 +1,63 @@
+"""Images → templates: decode, detect, align and embed every sample of a manifest.
+
+The main entry point is :func:`embed_manifest` (``Manifest`` → :class:`~faceaudit.Templates`,
+resumable through an on-disk :class:`TemplateStore`, failures to enrol recorded per sample).
+The stages are small swappable pieces:
+
+- :func:`decode_image` — any file → upright RGB ``uint8`` or a failure with a reason;
+- :class:`Detector` — :class:`CenterFaceDetector` (default), :class:`HogDetector` (dlib),
+  :class:`WholeImageDetector`; boxes are ``(left, top, right, bottom)`` float pixels;
+  :func:`select_face` picks one face or a failure;
+- :class:`Embedder` — :class:`DlibEmbedder` (128-d, Euclidean, threshold −0.6),
+  :class:`OnnxEmbedder` (ArcFace-style models on 5-point aligned crops),
+  :class:`FakeEmbedder` (deterministic, no model, for tests).
+
+No model is loaded at import time.
+"""
+
+from __future__ import annotations
+
+from ._align import ARCFACE_REF, align_arcface, umeyama, warp_similarity
+from ._detect import (
+    CenterFaceDetector,
+    Detection,
+    Detector,
+    FaceFailure,
+    HogDetector,
+    WholeImageDetector,
+    make_detector,
+    select_face,
+)
+from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder, make_embedder
+from ._images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeFailure, decode_image
+from ._runner import PipelineConfig, embed_manifest, process_image
+from ._store import StoredResult, TemplateStore
+
+__all__ = [
+    "ARCFACE_REF",
+    "DEFAULT_MAX_PIXELS",
+    "CenterFaceDetector",
+    "DecodeFailure",
+    "DecodedImage",
+    "Detection",
+    "Detector",
+    "DlibEmbedder",
+    "Embedder",
+    "FaceFailure",
+    "FakeEmbedder",
+    "HogDetector",
+    "OnnxEmbedder",
+    "PipelineConfig",
+    "StoredResult",
+    "TemplateStore",
+    "WholeImageDetector",
+    "align_arcface",
+    "decode_image",
+    "embed_manifest",
+    "make_detector",
+    "make_embedder",
+    "process_image",
+    "select_face",
+    "umeyama",
+    "warp_similarity",
+]
