@@ -1,0 +1,228 @@
+"""Plain-language findings from a results mapping: a sentence, its number, its interval, its caveat.
+
+Findings are written for a non-specialist: each says who is affected, how much more often,
+with the 95% interval, and the counts it rests on. A finding whose group (or the reference
+group) is too thin to support it carries ``thin = True`` and says so in its ``note``; a
+finding without an interval says so too. Nothing here computes a rate: the numbers are read
+from ``verification.groups`` (see :mod:`faceaudit.report._results`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from . import _format as F
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x) if x is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _pct_one_in(x: Any) -> str:
+    v = _f(x)
+    if not math.isfinite(v) or v == 0 or v >= 0.1:
+        return F.pct(v)
+    return f"{F.pct(v)} ({F.one_in(v)})"
+
+
+def _ci(row: Mapping[str, Any], key: str) -> list[float] | None:
+    lo, hi = _f(row.get(f"{key}_lo")), _f(row.get(f"{key}_hi"))
+    return [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def _thin_note(row: Mapping[str, Any], ref: Mapping[str, Any] | None) -> tuple[bool, str]:
+    notes = []
+    for r in (row, ref):
+        if r is not None and r.get("thin"):
+            reason = r.get("thin_reason") or "few people or comparisons"
+            notes.append(f"{r['group']}: {reason}")
+    return bool(notes), (
+        "Too little data to support this firmly (" + "; ".join(notes) + ")."
+    ) if notes else ""
+
+
+def threshold_phrase(ver: Mapping[str, Any]) -> str:
+    """How the threshold was chosen, in words."""
+    ref = ver.get("reference_group")
+    target = ver.get("target_fmr")
+    if ver.get("threshold_rule") == "target_fmr" and target is not None:
+        who = f"for {ref}" if ref else "over all impostor pairs"
+        rate = F.one_in(target).replace("1 in", "one false match in")
+        return f"At the threshold that gives at most {rate} {who}"
+    return f"At the fixed threshold {F.score(ver.get('threshold'))}"
+
+
+def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str, Any]]:
+    """The findings of an audit, most important first.
+
+    Returns a list of ``{"id", "kind", "group", "text", "value", "ci", "thin", "note"}``:
+    an overview, the ``top`` largest false-match and false-non-match disparities relative to
+    the reference group (ratios above 1 only), the largest failure-to-enrol rate, and the 1:N
+    headline when identification was run.
+    """
+    ver = results.get("verification") or {}
+    rows = list(ver.get("groups") or [])
+    ref_label = ver.get("reference_group")
+    ref = next((r for r in rows if r.get("group") == ref_label), None)
+    out: list[dict[str, Any]] = []
+    lead = threshold_phrase(ver)
+
+    # -- overview
+    n_mated = sum(int(r.get("n_mated") or 0) for r in rows)
+    n_non = sum(int(r.get("n_nonmated") or 0) for r in rows)
+    ds = results.get("dataset") or {}
+    out.append(
+        {
+            "id": "overview",
+            "kind": "overview",
+            "group": None,
+            "text": (
+                f"The audit compared {F.count(n_mated)} pairs of photos of the same person and "
+                f"{F.count(n_non)} pairs of photos of different people within the same group, "
+                f"from {F.count(ds.get('n_subjects'))} people in {len(rows)} groups. "
+                f"{lead} (threshold {F.score(ver.get('threshold'))}), "
+                "the groups' error rates follow."
+            ),
+            "value": None,
+            "ci": None,
+            "thin": False,
+            "note": "",
+        }
+    )
+
+    # -- disparities
+    for key, verb, noun in (
+        ("fmr", "falsely matched with another person of their group", "false matches"),
+        ("fnmr", "wrongly told they are not themselves", "false non-matches"),
+    ):
+        cands = []
+        for r in rows:
+            if r.get("group") == ref_label:
+                continue
+            ratio = _f(r.get(f"{key}_ratio"))
+            if math.isfinite(ratio) and ratio > 1:
+                cands.append((ratio, r))
+            elif math.isinf(ratio):
+                cands.append((math.inf, r))
+        # findings the data support come first; thin ones after, still shown and flagged
+        cands.sort(key=lambda t: (bool(t[1].get("thin")) or bool(ref and ref.get("thin")), -t[0]))
+        if ref is not None and not cands and rows:
+            out.append(
+                {
+                    "id": f"{key}_none",
+                    "kind": f"{key}_ratio",
+                    "group": None,
+                    "text": (
+                        f"{lead}, no group is {verb} more often than {ref_label} "
+                        f"(by the point estimates)."
+                    ),
+                    "value": None,
+                    "ci": None,
+                    "thin": bool(ref.get("thin")),
+                    "note": "",
+                }
+            )
+        for rank, (ratio, r) in enumerate(cands[:top]):
+            n_err = "n_false_match" if key == "fmr" else "n_false_non_match"
+            n_tot = "n_nonmated" if key == "fmr" else "n_mated"
+            ci = _ci(r, f"{key}_ratio")
+            thin, note = _thin_note(r, ref)
+            if ci is None:
+                note = (note + " " if note else "") + "No interval: run the audit with n_boot > 0."
+                ci_txt = ""
+            else:
+                ci_txt = f" (95% CI {F.times(ci[0])}–{F.times(ci[1])})"
+                if ci[0] <= 1:
+                    note = (
+                        note + " " if note else ""
+                    ) + "The interval includes 1: the data are also consistent with no difference."
+            first = f"{lead}, " if rank == 0 else ""
+            who = r["group"] if rank == 0 else f"Likewise, {r['group']}"
+            if math.isinf(ratio):
+                head = (
+                    f"{first}{who} has {noun} while {ref_label} has none at all, so "
+                    f"no ratio can be given"
+                )
+            else:
+                head = (
+                    f"{first}{who} is {verb} {F.times(ratio).rstrip('×')} times as often as "
+                    f"{ref_label}{ci_txt}"
+                )
+            text = (
+                f"{head}: {F.count(r.get(n_err))} {noun} in {F.count(r.get(n_tot))} comparisons "
+                f"({F.rate(r.get(key))}), against {_pct_one_in(ref.get(key)) if ref else '–'} "
+                f"for {ref_label}."
+            )
+            out.append(
+                {
+                    "id": f"{key}_ratio:{r['group']}",
+                    "kind": f"{key}_ratio",
+                    "group": r["group"],
+                    "text": text,
+                    "value": ratio if math.isfinite(ratio) else None,
+                    "ci": ci,
+                    "thin": thin,
+                    "note": note.strip(),
+                }
+            )
+
+    # -- failure to enrol
+    fte = [(_f(r.get("fte")), r) for r in rows if math.isfinite(_f(r.get("fte")))]
+    fte.sort(key=lambda t: -t[0])
+    if fte and fte[0][0] > 0:
+        v, r = fte[0]
+        ci = _ci(r, "fte")
+        thin, note = _thin_note(r, None)
+        out.append(
+            {
+                "id": f"fte:{r['group']}",
+                "kind": "fte",
+                "group": r["group"],
+                "text": (
+                    f"No usable face template could be made for {F.count(r.get('n_fte'))} of "
+                    f"{F.count(r.get('n_samples'))} photos of {r['group']} ({F.pct(v)}"
+                    f"{', 95% CI ' + F.interval(*ci) if ci else ''}), "
+                    "the highest failure-to-enrol rate "
+                    f"of any group. These photos could not be compared at all."
+                ),
+                "value": v,
+                "ci": ci,
+                "thin": thin,
+                "note": note,
+            }
+        )
+    elif fte:
+        out.append(
+            {
+                "id": "fte_none",
+                "kind": "fte",
+                "group": None,
+                "text": "A face template was made for every photo: no failures to enrol.",
+                "value": 0.0,
+                "ci": None,
+                "thin": False,
+                "note": "",
+            }
+        )
+
+    # -- identification
+    ident = results.get("identification") or {}
+    for k, sentence in enumerate(ident.get("plain_findings") or []):
+        out.append(
+            {
+                "id": f"identification:{k}",
+                "kind": "identification",
+                "group": None,
+                "text": str(sentence),
+                "value": None,
+                "ci": None,
+                "thin": bool(ident.get("thin")),
+                "note": "",
+            }
+        )
+    return out

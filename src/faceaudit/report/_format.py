@@ -1,0 +1,90 @@
+"""Number formatting for people: rates as percentages and "1 in N", intervals, counts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def count(n: Any) -> str:
+    """``12345 -> "12,345"``; missing -> ``"–"``."""
+    return f"{int(n):,}" if _finite(n) else "–"
+
+
+def pct(x: Any, digits: int = 2) -> str:
+    """A rate as a percentage with ``digits`` significant digits: ``0.00123 -> "0.12%"``.
+
+    >>> pct(0.00123), pct(0.5), pct(0), pct(None)
+    ('0.12%', '50%', '0%', '–')
+    """
+    if not _finite(x):
+        return "–"
+    x = float(x) * 100
+    if x == 0:
+        return "0%"
+    s = f"{x:.{digits}g}"
+    if "e" in s:
+        s = f"{x:.{max(digits, 1) + int(-math.floor(math.log10(abs(x)))) - 1}f}"
+    return s + "%"
+
+
+def one_in(x: Any) -> str:
+    """A small rate as "1 in N" with N rounded to 2 significant digits: ``1e-4 -> "1 in 10,000"``.
+
+    >>> one_in(1e-4), one_in(0.0012), one_in(0), one_in(0.6)
+    ('1 in 10,000', '1 in 830', 'none', '6 in 10')
+    """
+    if not _finite(x):
+        return "–"
+    x = float(x)
+    if x <= 0:
+        return "none"
+    if x >= 0.1:
+        return f"{round(x * 10):d} in 10"
+    n = 1 / x
+    mag = 10 ** (math.floor(math.log10(n)) - 1)
+    return f"1 in {round(n / mag) * mag:,}"
+
+
+def rate(x: Any) -> str:
+    """``"0.12%, or 1 in 830"``; for rates of 0 or >= 10% only the percentage."""
+    if not _finite(x):
+        return "–"
+    if float(x) == 0 or float(x) >= 0.1:
+        return pct(x)
+    return f"{pct(x)}, or {one_in(x)}"
+
+
+def interval(lo: Any, hi: Any, fmt=pct) -> str:
+    """``"0.05%–0.21%"``; ``""`` when either bound is missing."""
+    if not (_finite(lo) and _finite(hi)):
+        return ""
+    return f"{fmt(lo)}–{fmt(hi)}"
+
+
+def times(x: Any) -> str:
+    """A ratio: ``2.345 -> "2.3×"``, ``0.5 -> "0.50×"``, ``inf -> "∞"``.
+
+    >>> times(2.345), times(0.5), times(12.4), times(float("inf"))
+    ('2.3×', '0.50×', '12×', '∞')
+    """
+    if x is None:
+        return "–"
+    x = float(x)
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "∞"
+    return (f"{x:.2f}" if x < 1 else f"{x:.2g}" if x >= 10 else f"{x:.1f}") + "×"
+
+
+def score(x: Any) -> str:
+    """A score or threshold with 4 significant digits."""
+    return f"{float(x):.4g}" if _finite(x) else "–"

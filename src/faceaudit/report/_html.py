@@ -1,0 +1,314 @@
+"""The HTML report: one self-contained file a journalist can read and an expert can check.
+
+:func:`render_html` fills ``templates/report.html.j2`` (Jinja2, **autoescape on**: every
+label, group name and config value is escaped, so a group called ``<script>`` shows as text)
+from a results mapping (see :mod:`faceaudit.report._results`) and the figures' PNG files,
+inlined as base64. The file needs no network, no JavaScript and no other file.
+
+Sections, in order: findings in plain language (each flagged where the data are thin), the
+per-group table (FTE, FTA, FMR, FNMR, FAR, FRR with counts and intervals), the group × group
+FMR heatmap, DET curves, score distributions, failure to enrol, one-to-many search and the
+deployment what-if, methods (protocol, threshold rule, interval method, data provenance and
+its limits), reproducibility (inputs' sha256, versions, seeds, resolved config).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._errors import require
+from .._io import write_text
+from . import _format as F
+from ._findings import make_findings, threshold_phrase
+
+FIGURES = {
+    "rates": (
+        "Per-group false match and false non-match rates with 95% intervals",
+        "Dots are the measured rates, bars their 95% intervals; hollow dots mark groups with too "
+        "little data. FMR is on a logarithmic axis.",
+    ),
+    "heatmap": (
+        "Group by group false match rate matrix",
+        "Colour: false match rate on a log scale. "
+        "Text: the rate, then false matches / impostor pairs.",
+    ),
+    "det": (
+        "DET curves per group",
+        "False non-match rate against false match rate as the threshold varies.",
+    ),
+    "distributions": (
+        "Genuine and impostor score histograms per group",
+        "Share of pairs per score bin (log scale); dashed line: the threshold.",
+    ),
+    "fte": (
+        "Failure-to-enrol rate per group",
+        "Bars: failure-to-enrol rate; whiskers: 95% interval.",
+    ),
+    "identification": (
+        "FPIR and FNIR against gallery size",
+        "Solid: measured; dashed: extrapolated beyond the gallery sizes in the data.",
+    ),
+}
+
+SUMMARY_MEANINGS = {
+    "fdr": "Fairness Discrepancy Rate (Pereira & Marcel): 1 means equal error rates, "
+    "lower means larger gaps.",
+    "ir": "Inequity Rate: the largest group's error rate over the smallest's (1 = equal).",
+    "garbe": "Gini Aggregation Rate for Biometric Equitability (ISO/IEC 19795-10): 0 = equal.",
+    "ser": "Skewed Error Ratio: the highest group error rate over the lowest.",
+}
+
+
+def _png_data(path: str | Path | None) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
+    ref = ver.get("reference_group")
+    out = []
+    for r in ver.get("groups") or []:
+        out.append(
+            {
+                "group": r.get("group"),
+                "is_ref": r.get("group") == ref,
+                "thin": bool(r.get("thin")),
+                "thin_reason": r.get("thin_reason") or "",
+                "n_subjects": F.count(r.get("n_subjects")),
+                "n_samples": F.count(r.get("n_samples")),
+                "n_mated": F.count(r.get("n_mated")),
+                "n_nonmated": F.count(r.get("n_nonmated")),
+                "fte": F.pct(r.get("fte")),
+                "fte_ci": F.interval(r.get("fte_lo"), r.get("fte_hi")),
+                "fta": F.pct(r.get("fta")),
+                "fmr": F.pct(r.get("fmr")),
+                "fmr_ci": F.interval(r.get("fmr_lo"), r.get("fmr_hi")),
+                "fm_counts": f"{F.count(r.get('n_false_match'))} / {F.count(r.get('n_nonmated'))}",
+                "fnmr": F.pct(r.get("fnmr")),
+                "fnmr_ci": F.interval(r.get("fnmr_lo"), r.get("fnmr_hi")),
+                "fnm_counts": (
+                    f"{F.count(r.get('n_false_non_match'))} / {F.count(r.get('n_mated'))}"
+                ),
+                "far": F.pct(r.get("far")),
+                "frr": F.pct(r.get("frr")),
+                "fmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fmr_ratio")),
+                "fmr_ratio_ci": F.interval(r.get("fmr_ratio_lo"), r.get("fmr_ratio_hi"), F.times),
+                "fnmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fnmr_ratio")),
+                "fnmr_ratio_ci": F.interval(
+                    r.get("fnmr_ratio_lo"), r.get("fnmr_ratio_hi"), F.times
+                ),
+            }
+        )
+    return out
+
+
+def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for name, value in (ver.get("summaries") or {}).items():
+        if isinstance(value, (int, float)) or value is None:
+            shown = F.score(value)
+        else:
+            shown = json.dumps(value)
+        base = name.split("_")[0].lower()
+        out.append({"name": name, "value": shown, "meaning": SUMMARY_MEANINGS.get(base, "")})
+    return out
+
+
+def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not ident:
+        return None
+    curve = ident.get("curve") or []
+    header: list[str] = []
+    rows: list[list[str]] = []
+    if curve:
+        header = [k for k in curve[0] if not k.endswith(("_lo", "_hi"))]
+        for rec in curve:
+            row = []
+            for k in header:
+                v = rec.get(k)
+                if k in ("fpir", "fnir") and v is not None:
+                    ci = F.interval(rec.get(f"{k}_lo"), rec.get(f"{k}_hi"))
+                    row.append(F.pct(v) + (f" ({ci})" if ci else ""))
+                elif k == "extrapolated":
+                    row.append("extrapolated" if v else "measured")
+                elif isinstance(v, float):
+                    row.append(F.score(v))
+                else:
+                    row.append(
+                        F.count(v) if isinstance(v, int) and not isinstance(v, bool) else str(v)
+                    )
+            rows.append(row)
+    return {"what_if": [str(s) for s in ident.get("what_if") or []], "header": header, "rows": rows}
+
+
+def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
+    ver = results.get("verification") or {}
+    ds = results.get("dataset") or {}
+    cfg = results.get("config") or {}
+    seeds = results.get("seeds") or {}
+    attrs = (ds.get("grouping") or {}).get("attributes") or []
+    protocol = [
+        f"Model: {ver.get('model_id', 'unknown')} (scores are "
+        f"{ver.get('similarity', 'similarity')} similarities; a pair is accepted iff "
+        "score ≥ threshold).",
+        "Genuine pairs: every pair of different photos of the same person. Impostor pairs: every "
+        "pair of photos of two different people; per-group rates use impostor pairs within the "
+        "group (demographically matched, as in NIST FRVT Part 3).",
+        f"Groups: the combinations of {', '.join(attrs) or '(none)'}; "
+        "a missing label is its own group, 'unknown'.",
+    ]
+    protocol += [str(s) for s in ds.get("protocol_notes") or []]
+    if ver.get("threshold_rule") == "target_fmr":
+        thr = (
+            f"The threshold {F.score(ver.get('threshold'))} is the smallest score threshold at "
+            "which the "
+            f"false match rate of {ver.get('reference_group') or 'all impostor pairs'} is at most "
+            f"{F.pct(ver.get('target_fmr'), 3)} (the candidate thresholds are the observed "
+            "impostor "
+            "scores; bob.measure's rule). The same threshold is then applied to every group, as a "
+            "deployed system would."
+        )
+    else:
+        thr = (
+            f"A fixed threshold {F.score(ver.get('threshold'))} given in the configuration, "
+            "applied to every group."
+        )
+    n_boot = seeds.get("n_boot", 0)
+    if n_boot:
+        intervals = (
+            "Error rates: exact Clopper–Pearson 95% intervals from the counts. Ratios between "
+            f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
+            "comparisons, "
+            f"which share people and are correlated), seed {seeds.get('random_state')}. "
+            "A group is flagged thin when it has too few people or errors for its figure to be "
+            "stable."
+        )
+    else:
+        intervals = (
+            "Error rates: exact Clopper–Pearson 95% intervals from the counts. No bootstrap was "
+            "run "
+            "(n_boot = 0), so ratios between groups have no interval."
+        )
+    data = [str(s) for s in ds.get("notes") or []]
+    if not data:
+        dcfg = cfg.get("dataset")
+        data = [f"Dataset: {dcfg.get('name', 'unknown') if isinstance(dcfg, dict) else 'unknown'}."]
+    return {"protocol": protocol, "threshold": thr, "intervals": intervals, "data": data}
+
+
+def _toml_or_json(cfg: Mapping[str, Any]) -> str:
+    try:
+        from .._audit import dumps_toml
+
+        return dumps_toml(cfg)
+    except Exception:
+        return json.dumps(cfg, indent=2, sort_keys=True, default=str)
+
+
+def render_html(
+    results: Mapping[str, Any],
+    figures: Mapping[str, str | Path | None] | None = None,
+    *,
+    title: str | None = None,
+) -> str:
+    """Render the report as one HTML string.
+
+    Parameters
+    ----------
+    results : mapping
+        A results mapping as written to ``results.json``.
+    figures : mapping of figure name to PNG path, optional
+        Names from :data:`FIGURES`; a missing figure shows a short note instead.
+    title : str, optional
+        Default: "Who does <model> fail? A demographic audit on <dataset>".
+    """
+    jinja2 = require("jinja2", "report")
+    env = jinja2.Environment(  # type: ignore[attr-defined]
+        loader=jinja2.PackageLoader("faceaudit.report", "templates"),  # type: ignore[attr-defined]
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # type: ignore[attr-defined]
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    tpl = env.get_template("report.html.j2")
+    ver = results.get("verification") or {}
+    ds = results.get("dataset") or {}
+    figures = figures or {}
+    figs = {}
+    for name, (alt, caption) in FIGURES.items():
+        data = _png_data(figures.get(name))
+        figs[name] = {"data": data, "alt": alt, "caption": caption} if data else None
+    findings = results.get("findings") or make_findings(results)
+    fte_reasons = sorted(
+        ((k, F.count(v)) for k, v in (ds.get("fte_reasons") or {}).items()), key=lambda kv: kv[0]
+    )
+    inputs = []
+    for k, v in (results.get("inputs") or {}).items():
+        if isinstance(v, Mapping):
+            desc = f"{v.get('sha256', '')}  {v.get('path') or v.get('root') or ''}"
+            if v.get("n_files") is not None:
+                desc += f"  ({v['n_files']} files, {v.get('n_missing', 0)} missing)"
+            inputs.append((k, desc.strip()))
+        else:
+            inputs.append((k, str(v)))
+    versions = [
+        (k, v if v is not None else "not installed")
+        for k, v in (results.get("versions") or {}).items()
+    ]
+    seeds = [(k, str(v)) for k, v in (results.get("seeds") or {}).items()]
+    seeds += [
+        (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
+    ]
+    tool = results.get("tool") or {}
+    model = ver.get("model_id") or "the system"
+    dname = ds.get("name") or "the dataset"
+    return tpl.render(
+        title=title or f"Who does {model} fail? A demographic audit on {dname}",
+        subtitle=(
+            f"{F.count(ds.get('n_samples'))} photos of {F.count(ds.get('n_subjects'))} people in "
+            f"{len(ver.get('groups') or [])} groups · reference group: "
+            f"{ver.get('reference_group') or '—'}"
+        ),
+        tool_version=tool.get("version", ""),
+        created=results.get("created_utc", ""),
+        findings=findings,
+        warnings=[str(w) for w in results.get("warnings") or []],
+        threshold_sentence=(
+            threshold_phrase(ver) + f" (score threshold {F.score(ver.get('threshold'))}), "
+            "every group is judged with that same threshold."
+        ),
+        interval_method=(
+            "exact Clopper–Pearson for rates; bootstrap over people for ratios"
+            if (results.get("seeds") or {}).get("n_boot")
+            else "exact Clopper–Pearson"
+        ),
+        reference_group=ver.get("reference_group"),
+        rows=_group_rows(ver),
+        summaries=_summaries(ver),
+        figures=figs,
+        fte_reasons=fte_reasons,
+        identification=_identification(results.get("identification")),
+        methods=_methods(results),
+        exclusions=[(k, F.count(v)) for k, v in (ds.get("exclusions") or {}).items()],
+        inputs=inputs,
+        versions=versions,
+        seeds=seeds,
+        config_text=_toml_or_json(results.get("config") or {}),
+    )
+
+
+def write_html(
+    path: str | Path,
+    results: Mapping[str, Any],
+    figures: Mapping[str, str | Path | None] | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Render with :func:`render_html` and write atomically to ``path``."""
+    path = Path(path)
+    write_text(path, render_html(results, figures, **kwargs))
+    return path

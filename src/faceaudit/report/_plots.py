@@ -1,0 +1,513 @@
+"""Figures of an audit: matplotlib (Agg, no display), each saved as PNG and SVG.
+
+Every function here *draws* numbers computed elsewhere (metrics, identification, the score
+summary); none computes an error rate. Each returns a :class:`matplotlib.figure.Figure`
+built without :mod:`matplotlib.pyplot` (no global state, no display needed), and
+:func:`save_figure` writes it atomically as ``<name>.png`` and ``<name>.svg``.
+
+Conventions: scores are similarities and a comparison is accepted iff
+``score >= threshold``; FMR axes are logarithmic; intervals are drawn as whiskers or bands
+and groups flagged as *thin* (too little data to support the figure) are drawn hollow.
+The palette is Okabe & Ito's colour-blind-safe set; beyond eight groups line styles and
+markers also vary so that no two groups look alike.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write
+
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow (last: weak on white)
+)
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+_RC = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "faceaudit",  # deterministic SVG ids
+    "svg.fonttype": "none",  # keep text as text in SVG (searchable, accessible)
+}
+
+
+def style(i: int) -> dict[str, object]:
+    """Colour, line style and marker of the ``i``-th group (distinct for 32 groups)."""
+    return {
+        "color": OKABE_ITO[i % len(OKABE_ITO)],
+        "linestyle": LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)],
+        "marker": MARKERS[(i // len(OKABE_ITO)) % len(MARKERS)],
+    }
+
+
+def mpl_text(s: object) -> str:
+    """A label safe for matplotlib: ``$`` would start mathtext, so it is escaped."""
+    return str(s).replace("\\", "\\\\").replace("$", r"\$")
+
+
+def _figure(width: float, height: float):  # -> Figure
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _rc():
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def save_figure(fig, folder: str | Path, name: str) -> dict[str, Path]:
+    """Write ``fig`` as ``folder/name.png`` (150 dpi) and ``folder/name.svg``, atomically.
+
+    Returns ``{"png": path, "svg": path}``. Metadata dates are omitted so that re-running an
+    audit gives byte-identical SVG files.
+    """
+    folder = Path(folder)
+    out: dict[str, Path] = {}
+    with _rc():
+        for fmt in ("png", "svg"):
+            buf = io.BytesIO()
+            meta = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(buf, format=fmt, dpi=150, metadata=meta)
+            path = folder / f"{name}.{fmt}"
+            with atomic_write(path) as fh:
+                fh.write(buf.getvalue())
+            out[fmt] = path
+    return out
+
+
+def _pos(x: np.ndarray) -> np.ndarray:
+    """Values for a log axis: zeros and NaN become NaN (not drawn)."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x > 0, x, np.nan)
+
+
+# ---------------------------------------------------------------------------------- DET
+def plot_det(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    operating_points: Mapping[str, tuple[float, float]] | None = None,
+    thin: Sequence[str] = (),
+    title: str = "DET curves per group: false non-match rate against false match rate",
+):
+    """DET curves, one per group: FNMR (y) against FMR (x, log scale).
+
+    Parameters
+    ----------
+    curves : mapping of group label to ``(fmr, fnmr)`` arrays
+        Points of each group's curve (e.g. from :func:`faceaudit.metrics.det_curve`).
+        Points with ``fmr == 0`` cannot be shown on a log axis and are left out.
+    operating_points : mapping of group label to ``(fmr, fnmr)``, optional
+        Each group's error rates at the audit threshold, marked with a dot.
+    thin : sequence of str
+        Groups with too little data; drawn with thin lines and "(thin)" in the legend.
+    """
+    with _rc():
+        fig = _figure(7.5, 5.0)
+        ax = fig.add_subplot()
+        for i, (label, (fmr, fnmr)) in enumerate(curves.items()):
+            st = style(i)
+            is_thin = label in thin
+            name = mpl_text(label) + (" (thin)" if is_thin else "")
+            fmr = np.asarray(fmr, dtype=float)
+            fnmr = np.asarray(fnmr, dtype=float)
+            keep = fmr > 0
+            ax.plot(
+                fmr[keep],
+                fnmr[keep],
+                color=st["color"],
+                linestyle=st["linestyle"],
+                linewidth=1.0 if is_thin else 1.8,
+                alpha=0.6 if is_thin else 1.0,
+                label=name,
+            )
+            if operating_points and label in operating_points:
+                x, y = operating_points[label]
+                if x > 0:
+                    ax.plot(
+                        [x],
+                        [y],
+                        marker=st["marker"],
+                        color=st["color"],
+                        markersize=7,
+                        markerfacecolor="white" if is_thin else st["color"],
+                        linestyle="none",
+                    )
+        ax.set_xscale("log")
+        ax.set_xlabel("False match rate, FMR (log scale): impostor pairs wrongly accepted")
+        ax.set_ylabel("False non-match rate, FNMR: genuine pairs wrongly rejected")
+        ax.set_ylim(bottom=0)
+        ax.set_title(title)
+        if curves:
+            ax.legend(
+                fontsize=8,
+                loc="upper right",
+                title="group (dot = audit threshold)",
+                title_fontsize=8,
+            )
+        return fig
+
+
+# ------------------------------------------------------------------------- distributions
+def plot_score_distributions(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    threshold: float | None = None,
+    thin: Sequence[str] = (),
+    title: str = "Score distributions per group: genuine (same person) and impostor pairs",
+):
+    """Genuine and impostor score histograms, one small panel per group.
+
+    Parameters
+    ----------
+    panels : mapping of group label to ``(edges, genuine_counts, impostor_counts)``
+        Counts on common bin ``edges``. Counts are shown as a share of each kind's total on a
+        log y axis so that the impostor tail near the threshold stays visible.
+    threshold : float, optional
+        The decision threshold (accepted iff ``score >= threshold``), drawn as a line.
+    """
+    n = max(len(panels), 1)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    with _rc():
+        fig = _figure(3.6 * cols + 0.4, 2.6 * rows + 0.7)
+        axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+        for k, (label, (edges, gen, imp)) in enumerate(panels.items()):
+            ax = axes[k // cols][k % cols]
+            edges = np.asarray(edges, dtype=float)
+            for counts, colour, name in (
+                (imp, OKABE_ITO[1], "impostor"),
+                (gen, OKABE_ITO[0], "genuine"),
+            ):
+                counts = np.asarray(counts, dtype=float)
+                tot = counts.sum()
+                share = counts / tot if tot > 0 else counts
+                ax.stairs(
+                    _pos(share),
+                    edges,
+                    color=colour,
+                    fill=False,
+                    linewidth=1.4,
+                    label=f"{name} (n={int(tot):,})",
+                )
+            if threshold is not None and np.isfinite(threshold):
+                ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+            ax.set_yscale("log")
+            ax.set_title(mpl_text(label) + (" (thin)" if label in thin else ""), fontsize=9)
+            ax.legend(fontsize=7, loc="upper left")
+            if k % cols == 0:
+                ax.set_ylabel("share of pairs (log)")
+            if k // cols == rows - 1:
+                ax.set_xlabel("similarity score")
+        for k in range(len(panels), rows * cols):
+            axes[k // cols][k % cols].set_visible(False)
+        fig.suptitle(title)
+        return fig
+
+
+# ------------------------------------------------------------------------------ heatmap
+def plot_fmr_heatmap(
+    labels: Sequence[str],
+    fmr: np.ndarray,
+    n_false_match: np.ndarray,
+    n_nonmated: np.ndarray,
+    *,
+    title: str = "False match rate between groups at the audit threshold",
+):
+    """Group × group FMR matrix (log colour scale), each cell annotated with its counts.
+
+    Cells with no false match are grey and read ``0 / n``; cells with no impostor pair are
+    blank and read ``no pairs``. The matrix is symmetric (a cell is an unordered pair).
+    """
+    from matplotlib.colors import LogNorm
+
+    fmr = np.array(fmr, dtype=float)
+    fm = np.asarray(n_false_match)
+    nn = np.asarray(n_nonmated)
+    g = len(labels)
+    with _rc():
+        size = max(4.5, 0.9 * g + 2.5)
+        fig = _figure(size + 1.2, size)
+        ax = fig.add_subplot()
+        ax.grid(False)
+        pos = fmr[(fmr > 0) & np.isfinite(fmr)]
+        ax.imshow(np.where((nn > 0), 0.0, np.nan), cmap="Greys", vmin=-1, vmax=6)
+        if pos.size:
+            vmin = float(pos.min())
+            vmax = float(pos.max()) if pos.max() > vmin else vmin * 10
+            im = ax.imshow(
+                np.where(fmr > 0, fmr, np.nan), cmap="cividis", norm=LogNorm(vmin=vmin, vmax=vmax)
+            )
+            cb = fig.colorbar(im, ax=ax, shrink=0.8)
+            cb.set_label("FMR (log scale)")
+        for i in range(g):
+            for j in range(g):
+                if nn[i, j] <= 0:
+                    txt = "no pairs"
+                else:
+                    txt = (
+                        f"{fmr[i, j]:.1e}\n{int(fm[i, j]):,}/{int(nn[i, j]):,}"
+                        if fm[i, j]
+                        else f"0\n0/{int(nn[i, j]):,}"
+                    )
+                colour = (
+                    "white"
+                    if fmr[i, j] > 0 and pos.size and fmr[i, j] < np.sqrt(vmin * vmax)
+                    else "black"
+                )
+                ax.text(
+                    j, i, txt, ha="center", va="center", fontsize=7 if g > 6 else 8, color=colour
+                )
+        ticks = [mpl_text(x) for x in labels]
+        ax.set_xticks(range(g), ticks, rotation=45, ha="right")
+        ax.set_yticks(range(g), ticks)
+        ax.set_xlabel("group of one face in the impostor pair")
+        ax.set_ylabel("group of the other face")
+        ax.set_title(title + "\n(cell: FMR, then false matches / impostor pairs)")
+        return fig
+
+
+# ----------------------------------------------------------------------- dot-and-whisker
+def plot_rates_ci(
+    table: pd.DataFrame,
+    *,
+    title: str = "Error rates per group with 95% intervals",
+):
+    """Per-group FMR and FNMR, each a dot with its interval (two panels, FMR on log scale).
+
+    ``table`` has one row per group (index = label) and the columns ``fmr, fmr_lo, fmr_hi,
+    fnmr, fnmr_lo, fnmr_hi`` and optionally ``thin`` (bool). Hollow dots mark thin groups.
+    Rates of 0 cannot be drawn on the log axis; their upper bound is drawn as a bar from the
+    axis' left edge.
+    """
+    labels = [str(x) for x in table.index]
+    y = np.arange(len(labels))[::-1]
+    thin = table["thin"].to_numpy(bool) if "thin" in table else np.zeros(len(table), bool)
+    with _rc():
+        fig = _figure(9.5, max(2.5, 0.45 * len(labels) + 1.5))
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, key, name, colour, log in (
+            (axes[0], "fmr", "False match rate (FMR, log scale)", OKABE_ITO[1], True),
+            (axes[1], "fnmr", "False non-match rate (FNMR)", OKABE_ITO[0], False),
+        ):
+            v = table[key].to_numpy(float)
+            lo = table.get(f"{key}_lo", pd.Series(np.nan, index=table.index)).to_numpy(float)
+            hi = table.get(f"{key}_hi", pd.Series(np.nan, index=table.index)).to_numpy(float)
+            has = np.isfinite(lo) & np.isfinite(hi)
+            if log:
+                floor = (
+                    np.nanmin(np.concatenate([_pos(v), _pos(lo), _pos(hi), [np.nan]]))
+                    if np.isfinite(np.concatenate([_pos(v), _pos(lo), _pos(hi)])).any()
+                    else 1e-6
+                )
+                floor = floor / 3
+                lo = np.where(has & (lo <= 0), floor, lo)
+            for k in range(len(labels)):
+                if has[k]:
+                    ax.plot([lo[k], hi[k]], [y[k], y[k]], color=colour, linewidth=2, alpha=0.7)
+                if np.isfinite(v[k]) and (v[k] > 0 or not log):
+                    ax.plot(
+                        [v[k]],
+                        [y[k]],
+                        marker="o",
+                        markersize=7,
+                        color=colour,
+                        markerfacecolor="white" if thin[k] else colour,
+                        linestyle="none",
+                    )
+                elif np.isfinite(v[k]):
+                    ax.plot([lo[k]], [y[k]], marker="|", markersize=10, color=colour)
+            if log:
+                ax.set_xscale("log")
+            else:
+                ax.set_xlim(left=0)
+            ax.set_xlabel(name)
+        axes[0].set_yticks(
+            y, [mpl_text(x) + (" (thin)" if t else "") for x, t in zip(labels, thin, strict=True)]
+        )
+        fig.suptitle(title + " (hollow = too little data)")
+        return fig
+
+
+# ---------------------------------------------------------------------------------- FTE
+def plot_fte(
+    table: pd.DataFrame,
+    *,
+    title: str = "Failure to enrol per group: images where no template could be made",
+):
+    """Bars of the failure-to-enrol rate per group with interval whiskers.
+
+    ``table`` (index = group label) has ``fte`` and optionally ``fte_lo, fte_hi, n_fte,
+    n_samples``; the bar is annotated ``n_fte / n_samples``.
+    """
+    labels = [str(x) for x in table.index]
+    y = np.arange(len(labels))[::-1]
+    v = table["fte"].to_numpy(float)
+    with _rc():
+        fig = _figure(7.5, max(2.5, 0.4 * len(labels) + 1.3))
+        ax = fig.add_subplot()
+        ax.barh(y, np.nan_to_num(v), color=OKABE_ITO[4], height=0.6)
+        if "fte_lo" in table and "fte_hi" in table:
+            lo = table["fte_lo"].to_numpy(float)
+            hi = table["fte_hi"].to_numpy(float)
+            ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(v)
+            ax.errorbar(
+                v[ok],
+                y[ok],
+                xerr=[v[ok] - lo[ok], hi[ok] - v[ok]],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                linewidth=1,
+            )
+        if "n_fte" in table and "n_samples" in table:
+            right = np.nanmax(
+                np.concatenate([v, table.get("fte_hi", table["fte"]).to_numpy(float), [0.0]])
+            )
+            for k in range(len(labels)):
+                ax.text(
+                    right * 1.02 + 1e-4,
+                    y[k],
+                    f"{int(table['n_fte'].iloc[k]):,} / {int(table['n_samples'].iloc[k]):,}",
+                    va="center",
+                    fontsize=8,
+                )
+            ax.set_xlim(0, right * 1.25 + 1e-3)
+        ax.set_yticks(y, [mpl_text(x) for x in labels])
+        ax.set_xlabel("failure-to-enrol rate (share of images; text: failed / images)")
+        ax.set_title(title)
+        return fig
+
+
+# ---------------------------------------------------------------------------------- 1:N
+def plot_identification(
+    curve: pd.DataFrame,
+    *,
+    title: str = "One-to-many search: error rates against gallery size",
+):
+    """FPIR and FNIR against gallery size (log x), with interval bands; extrapolation dashed.
+
+    ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_lo, fpir_hi,
+    fnir_lo, fnir_hi``, ``extrapolated`` (bool) and ``group`` (one line per group).
+    """
+    with _rc():
+        fig = _figure(9.5, 4.2)
+        axes = fig.subplots(1, 2)
+        groups = list(dict.fromkeys(curve["group"])) if "group" in curve else [None]
+        for ax, key, name in (
+            (axes[0], "fpir", "False positive identification rate (FPIR)"),
+            (axes[1], "fnir", "False negative identification rate (FNIR)"),
+        ):
+            for i, grp in enumerate(groups):
+                d = curve if grp is None else curve[curve["group"] == grp]
+                d = d.sort_values("gallery_size")
+                st = style(i)
+                ext = (
+                    d["extrapolated"].to_numpy(bool)
+                    if "extrapolated" in d
+                    else np.zeros(len(d), bool)
+                )
+                x = d["gallery_size"].to_numpy(float)
+                v = d[key].to_numpy(float)
+                measured = ~ext
+                lab = "all searches" if grp is None else mpl_text(grp)
+                ax.plot(
+                    x[measured],
+                    v[measured],
+                    color=st["color"],
+                    marker=st["marker"],
+                    markersize=4,
+                    linestyle="-",
+                    label=f"{lab} (measured)",
+                )
+                if ext.any():
+                    # join the dashed extrapolation to the last measured point
+                    j = np.flatnonzero(ext)
+                    if measured.any():
+                        j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
+                    ax.plot(
+                        x[j], v[j], color=st["color"], linestyle="--", label=f"{lab} (extrapolated)"
+                    )
+                if f"{key}_lo" in d and f"{key}_hi" in d:
+                    ax.fill_between(
+                        x,
+                        d[f"{key}_lo"].to_numpy(float),
+                        d[f"{key}_hi"].to_numpy(float),
+                        color=st["color"],
+                        alpha=0.15,
+                        linewidth=0,
+                    )
+            ax.set_xscale("log")
+            ax.set_xlabel("gallery size (people enrolled, log scale)")
+            ax.set_ylabel(name)
+            ax.set_ylim(bottom=0)
+            ax.legend(fontsize=7)
+        fig.suptitle(
+            title
+            + "\n(bands: 95% intervals; dashed: extrapolated beyond the measured gallery sizes)"
+        )
+        return fig
+
+
+# ----------------------------------------------------------------------- from a summary
+def histogram_panels(
+    summary, *, n_bins: int = 60
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-group ``(edges, genuine_counts, impostor_counts)`` from a :class:`ScoreSummary`.
+
+    Uses each group's diagonal cell (same-group impostors). Genuine scores are exact; the
+    impostor count is the summary's histogram plus its exact tail, re-binned on common edges
+    spanning every score (display only; no rate is computed from these counts).
+    """
+    from .._summary import _bin
+
+    sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
+    finite = [summary.hist_edges[np.isfinite(summary.hist_edges)]]
+    for s in sets.values():
+        finite += [s.genuine, s.impostor_tail]
+    allv = np.concatenate([np.asarray(a, float).ravel() for a in finite]) if finite else np.zeros(0)
+    allv = allv[np.isfinite(allv)]
+    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, n_bins + 1)
+    out = {}
+    src = summary.hist_edges
+    # display position of each source bin: its centre, or its finite edge for open-ended bins
+    left = np.where(np.isfinite(src[:-1]), src[:-1], src[1:])
+    right = np.where(np.isfinite(src[1:]), src[1:], src[:-1])
+    with np.errstate(invalid="ignore"):
+        centres = np.clip((left + right) / 2, lo, hi)
+    centres = np.where(np.isfinite(centres), centres, lo)
+    for lab, s in sets.items():
+        gen = (
+            _bin(np.asarray(s.genuine, float), edges) if s.n_genuine else np.zeros(n_bins, np.int64)
+        )
+        imp = (
+            _bin(np.asarray(s.impostor_tail, float), edges)
+            if len(s.impostor_tail)
+            else np.zeros(n_bins, np.int64)
+        )
+        hist = np.asarray(s.impostor_hist, np.int64)
+        if hist.sum():
+            k = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, n_bins - 1)
+            imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
+        out[lab] = (edges, gen, imp)
+    return out
