@@ -111,8 +111,10 @@ def fdr(
 
 def _zero_reason(x: np.ndarray, names: list[str], what: str) -> str | None:
     zero = [n for n, v in zip(names, x, strict=True) if v == 0]
+    if len(zero) == 1:
+        return f"undefined: group {zero[0]} has zero {what}"
     if zero:
-        return f"undefined: group {', '.join(zero)} has zero {what}"
+        return f"undefined: groups {', '.join(zero)} have zero {what}"
     return None
 
 
