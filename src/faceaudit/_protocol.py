@@ -52,10 +52,23 @@ from ._errors import ConfigError, InputError, check_option
 
 IMPOSTOR_MODES = ("all", "matched")
 
-_GENUINE_LABELS = {"1": True, "1.0": True, "true": True, "genuine": True, "mated": True,
-                   "same": True, "0": False, "0.0": False, "-1": False, "-1.0": False,
-                   "false": False, "impostor": False, "non-mated": False, "nonmated": False,
-                   "different": False}
+_GENUINE_LABELS = {
+    "1": True,
+    "1.0": True,
+    "true": True,
+    "genuine": True,
+    "mated": True,
+    "same": True,
+    "0": False,
+    "0.0": False,
+    "-1": False,
+    "-1.0": False,
+    "false": False,
+    "impostor": False,
+    "non-mated": False,
+    "nonmated": False,
+    "different": False,
+}
 
 
 # ---------------------------------------------------------------------------- counting
@@ -67,8 +80,9 @@ class PairCounts:
     impostor: np.ndarray
 
 
-def _membership(subject_codes: np.ndarray, group_codes: np.ndarray, n_groups: int,
-                mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _membership(
+    subject_codes: np.ndarray, group_codes: np.ndarray, n_groups: int, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(M^T M, n)``: the (G, G) co-occurrence of groups within subjects and group sizes."""
     from scipy import sparse
 
@@ -143,7 +157,9 @@ def fta_counts(
     return PairCounts(every.genuine - ok.genuine, every.impostor - ok.impostor)
 
 
-def genuine_pairs(subject_codes: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def genuine_pairs(
+    subject_codes: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every genuine pair ``(a, b)``, ``a < b``, among the samples where ``mask`` is True.
 
     Returns two int64 arrays sorted by ``(a, b)``.
@@ -212,8 +228,9 @@ class Layout:
     groups: np.ndarray
 
 
-def sorted_layout(subject_codes: np.ndarray, group_codes: np.ndarray, n_groups: int,
-                  enrolled: np.ndarray) -> Layout:
+def sorted_layout(
+    subject_codes: np.ndarray, group_codes: np.ndarray, n_groups: int, enrolled: np.ndarray
+) -> Layout:
     """Sort the enrolled samples by ``(group, subject, row)`` (see :class:`Layout`)."""
     idx = np.flatnonzero(np.asarray(enrolled, dtype=bool)).astype(np.int64)
     s = np.asarray(subject_codes, dtype=np.int64)[idx]
@@ -342,7 +359,11 @@ def resolve_pairs(
     """
     if isinstance(pairs, pd.DataFrame):
         df = pairs.reset_index(drop=True)
-    elif isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(p, np.ndarray) for p in pairs):
+    elif (
+        isinstance(pairs, tuple)
+        and len(pairs) == 2
+        and all(isinstance(p, np.ndarray) for p in pairs)
+    ):
         df = pd.DataFrame({"sample_a": pairs[0], "sample_b": pairs[1]})
     else:
         rows = [list(r) for r in pairs]
@@ -353,7 +374,9 @@ def resolve_pairs(
         df = pd.DataFrame(rows, columns=cols)
     for c in ("sample_a", "sample_b"):
         if c not in df.columns:
-            raise InputError(f"{source}: pairs need columns 'sample_a' and 'sample_b'; got {list(df.columns)}")
+            raise InputError(
+                f"{source}: pairs need columns 'sample_a' and 'sample_b'; got {list(df.columns)}"
+            )
     label_col = "label" if "label" in df.columns else ("mated" if "mated" in df.columns else None)
     pos = pd.Index(np.asarray(sample_ids, dtype=str))
     ids_a = df["sample_a"].astype(str).str.strip().to_numpy()
@@ -363,25 +386,33 @@ def resolve_pairs(
     for arr, ids, col in ((a, ids_a, "sample_a"), (b, ids_b, "sample_b")):
         bad = np.flatnonzero(arr < 0)
         if len(bad):
-            raise InputError(f"{source}: row {bad[0] + 1}: unknown {col} {ids[bad[0]]!r} (not in the "
-                             f"manifest){f'; {len(bad) - 1} more rows like it' if len(bad) > 1 else ''}")
+            raise InputError(
+                f"{source}: row {bad[0] + 1}: unknown {col} {ids[bad[0]]!r} (not in the "
+                f"manifest){f'; {len(bad) - 1} more rows like it' if len(bad) > 1 else ''}"
+            )
     same = np.flatnonzero(a == b)
     if len(same):
-        raise InputError(f"{source}: row {same[0] + 1}: sample {ids_a[same[0]]!r} is paired with "
-                         "itself; a comparison needs two different samples")
+        raise InputError(
+            f"{source}: row {same[0] + 1}: sample {ids_a[same[0]]!r} is paired with "
+            "itself; a comparison needs two different samples"
+        )
     subj = np.asarray(subject_codes)
     mated = subj[a] == subj[b]
     if label_col is not None:
         labels = [parse_label(v) for v in df[label_col]]
         for k, (lab, m) in enumerate(zip(labels, mated, strict=True)):
             if lab is None:
-                raise InputError(f"{source}: row {k + 1}: {label_col} {df[label_col].iloc[k]!r} is not "
-                                 "a genuine/impostor label (1/0, genuine/impostor)")
+                raise InputError(
+                    f"{source}: row {k + 1}: {label_col} {df[label_col].iloc[k]!r} is not "
+                    "a genuine/impostor label (1/0, genuine/impostor)"
+                )
             if lab != bool(m):
                 raise InputError(
                     f"{source}: row {k + 1}: labelled {'genuine' if lab else 'impostor'} but the "
                     f"manifest says {ids_a[k]!r} and {ids_b[k]!r} are "
-                    f"{'the same subject' if m else 'different subjects'}; fix the label or the manifest")
+                    f"{'the same subject' if m else 'different subjects'}; "
+                    "fix the label or the manifest"
+                )
     fold = None
     if "fold" in df.columns:
         try:

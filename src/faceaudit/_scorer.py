@@ -87,7 +87,7 @@ class Binning:
 
     @property
     def offset(self) -> int:
-        return int(round(-self.lo * self.scale))
+        return round(-self.lo * self.scale)
 
     @property
     def edges(self) -> np.ndarray:
@@ -112,7 +112,11 @@ class Binning:
 
 
 def _check_n_bins(n_bins: int) -> None:
-    ok = isinstance(n_bins, (int, np.integer)) and 16 <= n_bins <= 2**22 and (n_bins & (n_bins - 1)) == 0
+    ok = (
+        isinstance(n_bins, (int, np.integer))
+        and 16 <= n_bins <= 2**22
+        and (n_bins & (n_bins - 1)) == 0
+    )
     if not ok:
         raise ConfigError(f"n_bins must be a power of two between 16 and 2**22; got {n_bins!r}")
 
@@ -190,8 +194,10 @@ def finalise_tail(
     """
     if n_impostor <= cap:
         if len(s) != n_impostor:
-            raise RuntimeError(f"internal error: {len(s)} tail candidates for a complete cell of "
-                               f"{n_impostor} impostor scores")
+            raise RuntimeError(
+                f"internal error: {len(s)} tail candidates for a complete cell of "
+                f"{n_impostor} impostor scores"
+            )
         return s, a, b, -np.inf
     v = kth_largest(s, cap)
     keep = s >= v
@@ -237,9 +243,17 @@ def _triu(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class _Engine:
-    def __init__(self, x: np.ndarray, sq: np.ndarray | None, similarity: str, subjects: np.ndarray,
-                 gen_i: np.ndarray, gen_j: np.ndarray, binning: Binning,
-                 caps: np.ndarray) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        sq: np.ndarray | None,
+        similarity: str,
+        subjects: np.ndarray,
+        gen_i: np.ndarray,
+        gen_j: np.ndarray,
+        binning: Binning,
+        caps: np.ndarray,
+    ) -> None:
         self.x, self.sq, self.similarity = x, sq, similarity
         self.subjects = subjects
         self.gen_i, self.gen_j = gen_i, gen_j
@@ -314,8 +328,9 @@ class _Engine:
             acc += h
 
 
-def _plan(layout_bounds: np.ndarray, gen_cells: np.ndarray, stream: np.ndarray,
-          block_size: int) -> list[_Unit]:
+def _plan(
+    layout_bounds: np.ndarray, gen_cells: np.ndarray, stream: np.ndarray, block_size: int
+) -> list[_Unit]:
     """Work units: stripes of ``block_size`` rows (a multiple of TILE) of group g × group h."""
     n_groups = len(layout_bounds) - 1
     stripe = max(TILE, -(-block_size // TILE) * TILE)
@@ -392,7 +407,7 @@ def _run(engine: _Engine, units: list[_Unit], n_workers: int, progress: bool) ->
     return states
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager factory
+class _progress_bar:
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled and total > 0
         self.total = total
@@ -414,9 +429,14 @@ class _progress_bar:  # noqa: N801 - used as a context manager factory
             console = Console(stderr=True)
             if console.is_terminal:
                 self._p = Progress(
-                    TextColumn("comparing"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=True,
+                    TextColumn("comparing"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
                 )
                 self._p.start()
                 self._task = self._p.add_task("pairs", total=self.total, rate="")
@@ -534,28 +554,56 @@ def score_templates(
         sq_ok = sq_all[enrolled]
         if len(sq_ok) and not np.isfinite(sq_ok).all():
             i = int(np.flatnonzero(enrolled)[np.flatnonzero(~np.isfinite(sq_ok))[0]])
-            raise InputError(f"template of sample {manifest.sample_ids[i]!r} is too large to compare "
-                             "in float32 (its squared norm overflows); rescale the templates")
+            raise InputError(
+                f"template of sample {manifest.sample_ids[i]!r} is too large to compare "
+                "in float32 (its squared norm overflows); rescale the templates"
+            )
         max_sq = float(sq_ok.max()) if len(sq_ok) else 0.0
         if 4.0 * max_sq > float(np.finfo(np.float32).max) / 4:
-            raise InputError("templates are too large to compare in float32 (norms ~1e19); rescale them")
+            raise InputError(
+                "templates are too large to compare in float32 (norms ~1e19); rescale them"
+            )
     binning = binning_for(tpl.similarity, int(n_bins), max_sq)
     common: dict[str, Any] = dict(
-        sample_ids=manifest.sample_ids, subject_codes=manifest.subject_codes,
-        subject_ids=manifest.subject_ids, group_codes=ga.codes, group_labels=ga.labels,
-        group_values=ga.values, grouping=ga.grouping, enrolled=enrolled,
-        similarity=tpl.similarity, model_id=tpl.model_id,
+        sample_ids=manifest.sample_ids,
+        subject_codes=manifest.subject_codes,
+        subject_ids=manifest.subject_ids,
+        group_codes=ga.codes,
+        group_labels=ga.labels,
+        group_values=ga.values,
+        grouping=ga.grouping,
+        enrolled=enrolled,
+        similarity=tpl.similarity,
+        model_id=tpl.model_id,
     )
     protocol: dict[str, Any] = {
-        "source": "templates", "exact_fmr": float(exact_fmr), "min_exact": int(min_exact),
-        "n_bins": int(n_bins), "tile": TILE, "hist_range": [binning.lo, binning.hi],
+        "source": "templates",
+        "exact_fmr": float(exact_fmr),
+        "min_exact": int(min_exact),
+        "n_bins": int(n_bins),
+        "tile": TILE,
+        "hist_range": [binning.lo, binning.hi],
     }
 
     if pairs is not None:
-        return _score_pairs(pairs, manifest, tpl, gcodes, subj, enrolled, n_groups, binning,
-                            float(exact_fmr), int(min_exact), common, protocol)
+        return _score_pairs(
+            pairs,
+            manifest,
+            tpl,
+            gcodes,
+            subj,
+            enrolled,
+            n_groups,
+            binning,
+            float(exact_fmr),
+            int(min_exact),
+            common,
+            protocol,
+        )
 
-    protocol.update(impostors=impostors, max_impostors_per_cell=max_impostors_per_cell, seed=int(seed))
+    protocol.update(
+        impostors=impostors, max_impostors_per_cell=max_impostors_per_cell, seed=int(seed)
+    )
     fta = fta_counts(subj, gcodes, n_groups, enrolled, impostors=impostors)
     every = pair_counts(subj, gcodes, n_groups, impostors=impostors)
     ok_counts = pair_counts(subj, gcodes, n_groups, mask=enrolled, impostors=impostors)
@@ -597,8 +645,10 @@ def score_templates(
         hist[cell] -= binning.count(s)
         floors[cell] = fl
         if int(hist[cell].sum()) + len(s) != n_imp or (hist[cell] < 0).any():
-            raise RuntimeError(f"internal error: cell {cell} holds {int(hist[cell].sum()) + len(s)} "
-                               f"impostor scores, expected {n_imp}")
+            raise RuntimeError(
+                f"internal error: cell {cell} holds {int(hist[cell].sum()) + len(s)} "
+                f"impostor scores, expected {n_imp}"
+            )
         tail_parts.append((s.astype(np.float64), layout.order[a], layout.order[b]))
 
     imp_fta = fta.impostor.copy()
@@ -618,19 +668,33 @@ def score_templates(
     protocol["sampled_cells"] = rng_note
 
     gen_s = np.concatenate([np.concatenate(st.gen_s) for st in states if st.gen_s] or [np.zeros(0)])
-    gi = np.concatenate([np.concatenate(st.gen_i) for st in states if st.gen_i] or [np.zeros(0, np.int64)])
-    gj = np.concatenate([np.concatenate(st.gen_j) for st in states if st.gen_j] or [np.zeros(0, np.int64)])
+    gi = np.concatenate(
+        [np.concatenate(st.gen_i) for st in states if st.gen_i] or [np.zeros(0, np.int64)]
+    )
+    gj = np.concatenate(
+        [np.concatenate(st.gen_j) for st in states if st.gen_j] or [np.zeros(0, np.int64)]
+    )
     if len(gen_s) != int(ok_counts.genuine.sum()):
-        raise RuntimeError(f"internal error: {len(gen_s)} genuine scores, expected {int(ok_counts.genuine.sum())}")
+        raise RuntimeError(
+            f"internal error: {len(gen_s)} genuine scores, expected {int(ok_counts.genuine.sum())}"
+        )
     ga_, gb_ = layout.order[gi.astype(np.int64)], layout.order[gj.astype(np.int64)]
     genuine = _canonical(gen_s.astype(np.float64), ga_, gb_)
     tail = _canonical(*_concat3(tail_parts))
     return ScoreSummary(
         **common,
-        genuine_scores=genuine[0], genuine_a=genuine[1], genuine_b=genuine[2],
-        hist_edges=binning.edges, impostor_hist=hist,
-        tail_scores=tail[0], tail_a=tail[1], tail_b=tail[2], tail_floor=floors,
-        genuine_fta=fta.genuine, impostor_fta=imp_fta, protocol=protocol,
+        genuine_scores=genuine[0],
+        genuine_a=genuine[1],
+        genuine_b=genuine[2],
+        hist_edges=binning.edges,
+        impostor_hist=hist,
+        tail_scores=tail[0],
+        tail_a=tail[1],
+        tail_b=tail[2],
+        tail_floor=floors,
+        genuine_fta=fta.genuine,
+        impostor_fta=imp_fta,
+        protocol=protocol,
     )
 
 
@@ -639,34 +703,57 @@ def _check_int(name: str, value: object, low: int) -> None:
         raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
 
 
-def _concat3(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _concat3(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not parts:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return (np.concatenate([p[0] for p in parts]).astype(np.float64),
-            np.concatenate([p[1] for p in parts]).astype(np.int64),
-            np.concatenate([p[2] for p in parts]).astype(np.int64))
+    return (
+        np.concatenate([p[0] for p in parts]).astype(np.float64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.int64),
+    )
 
 
-def _canonical(s: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _canonical(
+    s: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs as ``a < b`` sorted by ``(a, b)``: the order does not depend on the work split."""
     a, b = np.minimum(a, b), np.maximum(a, b)
     o = np.lexsort((b, a))
     return s[o], a[o], b[o]
 
 
-def _pair_scores_chunked(vectors: np.ndarray, a: np.ndarray, b: np.ndarray, similarity: str,
-                         chunk: int = 1 << 16) -> np.ndarray:
+def _pair_scores_chunked(
+    vectors: np.ndarray, a: np.ndarray, b: np.ndarray, similarity: str, chunk: int = 1 << 16
+) -> np.ndarray:
     out = np.empty(len(a), np.float64)
     for k in range(0, len(a), chunk):
-        out[k:k + chunk] = pair_scores(vectors[a[k:k + chunk]], vectors[b[k:k + chunk]], similarity)
+        out[k : k + chunk] = pair_scores(
+            vectors[a[k : k + chunk]], vectors[b[k : k + chunk]], similarity
+        )
     return out
 
 
-def _score_pairs(pairs: Any, manifest: Manifest, tpl: Templates, gcodes: np.ndarray, subj: np.ndarray,
-                 enrolled: np.ndarray, n_groups: int, binning: Binning, exact_fmr: float,
-                 min_exact: int, common: dict[str, Any], protocol: dict[str, Any]) -> ScoreSummary:
-    pl = pairs if isinstance(pairs, PairList) else resolve_pairs(
-        pairs, manifest.sample_ids, subj, source="pairs")
+def _score_pairs(
+    pairs: Any,
+    manifest: Manifest,
+    tpl: Templates,
+    gcodes: np.ndarray,
+    subj: np.ndarray,
+    enrolled: np.ndarray,
+    n_groups: int,
+    binning: Binning,
+    exact_fmr: float,
+    min_exact: int,
+    common: dict[str, Any],
+    protocol: dict[str, Any],
+) -> ScoreSummary:
+    pl = (
+        pairs
+        if isinstance(pairs, PairList)
+        else resolve_pairs(pairs, manifest.sample_ids, subj, source="pairs")
+    )
     ci, cj = np.minimum(gcodes[pl.a], gcodes[pl.b]), np.maximum(gcodes[pl.a], gcodes[pl.b])
     ok = enrolled[pl.a] & enrolled[pl.b]
     gen_fta = np.zeros((n_groups, n_groups), np.int64)
@@ -675,8 +762,11 @@ def _score_pairs(pairs: Any, manifest: Manifest, tpl: Templates, gcodes: np.ndar
     np.add.at(imp_fta, (ci[~ok & ~pl.mated], cj[~ok & ~pl.mated]), 1)
     a, b, mated, ci, cj = pl.a[ok], pl.b[ok], pl.mated[ok], ci[ok], cj[ok]
     s = _pair_scores_chunked(tpl.vectors, a, b, tpl.similarity)
-    protocol.update(impostors="pairs", n_pairs=len(pl),
-                    n_folds=0 if pl.fold is None else len(np.unique(pl.fold)))
+    protocol.update(
+        impostors="pairs",
+        n_pairs=len(pl),
+        n_folds=0 if pl.fold is None else len(np.unique(pl.fold)),
+    )
     acc = ScoreAccumulator(n_groups, binning)
     acc.add(s, a, b, ci, cj, mated)
     return acc.summary(common, gen_fta, imp_fta, exact_fmr, min_exact, protocol)
@@ -702,8 +792,15 @@ class ScoreAccumulator:
         big = np.iinfo(np.int64).max // 4
         self._cap = caps if caps is not None else np.full((n_groups, n_groups), big, np.int64)
 
-    def add(self, s: np.ndarray, a: np.ndarray, b: np.ndarray, ci: np.ndarray, cj: np.ndarray,
-            mated: np.ndarray) -> None:
+    def add(
+        self,
+        s: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        ci: np.ndarray,
+        cj: np.ndarray,
+        mated: np.ndarray,
+    ) -> None:
         """Add comparisons: scores (finite), sample rows, cells, and mated flags."""
         s = np.asarray(s, np.float64)
         mated = np.asarray(mated, bool)
@@ -729,10 +826,19 @@ class ScoreAccumulator:
             sel = idx[s[idx] >= buf.floor] if buf.floor > -np.inf else idx
             buf.add(s[sel], a[sel], b[sel])
 
-    def summary(self, common: dict[str, Any], genuine_fta: np.ndarray, impostor_fta: np.ndarray,
-                exact_fmr: float, min_exact: int, protocol: dict[str, Any],
-                exclusions: dict[str, int] | None = None) -> ScoreSummary:
-        caps = self.caps if self.caps is not None else tail_capacity(self.n_imp, exact_fmr, min_exact)
+    def summary(
+        self,
+        common: dict[str, Any],
+        genuine_fta: np.ndarray,
+        impostor_fta: np.ndarray,
+        exact_fmr: float,
+        min_exact: int,
+        protocol: dict[str, Any],
+        exclusions: dict[str, int] | None = None,
+    ) -> ScoreSummary:
+        caps = (
+            self.caps if self.caps is not None else tail_capacity(self.n_imp, exact_fmr, min_exact)
+        )
         hist = self.hist.copy()
         floors = np.full((self.g, self.g), -np.inf)
         parts = []
@@ -746,9 +852,17 @@ class ScoreAccumulator:
         gen = _canonical(*_concat3(self.gen))
         return ScoreSummary(
             **common,
-            genuine_scores=gen[0], genuine_a=gen[1], genuine_b=gen[2],
-            hist_edges=self.binning.edges, impostor_hist=hist,
-            tail_scores=tail[0], tail_a=tail[1], tail_b=tail[2], tail_floor=floors,
-            genuine_fta=genuine_fta, impostor_fta=impostor_fta, protocol=protocol,
+            genuine_scores=gen[0],
+            genuine_a=gen[1],
+            genuine_b=gen[2],
+            hist_edges=self.binning.edges,
+            impostor_hist=hist,
+            tail_scores=tail[0],
+            tail_a=tail[1],
+            tail_b=tail[2],
+            tail_floor=floors,
+            genuine_fta=genuine_fta,
+            impostor_fta=impostor_fta,
+            protocol=protocol,
             exclusions=exclusions or {},
         )
