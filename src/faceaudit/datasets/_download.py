@@ -105,6 +105,7 @@ def _transfer(url: str, part: Path, timeout: float) -> None:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # range not satisfiable: the .part is (over)complete
+            exc.close()
             return
         raise
     with resp:
@@ -186,6 +187,7 @@ def fetch(
             raise DownloadError(f"{remote.name}: {exc}") from exc
         except urllib.error.HTTPError as exc:
             failures.append(f"{url}: HTTP {exc.code} {exc.reason}")
+            exc.close()
             continue
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
