@@ -1,0 +1,357 @@
+r"""Operational scale: FPIR at gallery sizes beyond the data, and a deployment what-if.
+
+**Assumption (stated in every output).** The scores of one probe against different enrolled
+people are independent, each ``>= T`` with probability :math:`\mathrm{FMR}_g(T)`, the probe
+group's impostor false match rate against the gallery population. Then
+
+.. math::
+
+    \mathrm{FPIR}(N, T) \approx 1 - \bigl(1 - \mathrm{FMR}_g(T)\bigr)^N ,
+
+computed stably as ``-expm1(N * log1p(-FMR))``. Its interval maps the Clopper-Pearson
+interval of the FMR through this increasing function. The FMR counts *every* comparison of a
+non-mated probe with a gallery person (max-score fusion over a person's images), exactly.
+
+Caveats: comparisons that share a probe are not independent (some faces score high against
+everyone), so the Clopper-Pearson interval of the pooled FMR is too narrow, and by Jensen's
+inequality heterogeneous per-probe FMRs make the formula *overestimate* FPIR
+(:math:`E[1-(1-p)^N] \le 1-(1-E[p])^N`). A second prediction, ``fpir_pred_per_probe``,
+averages :math:`1 - (1 - p_i)^N` over the measured per-probe rates :math:`p_i`; it keeps the
+heterogeneity but sees no rate below :math:`1/N_{measured}`. The check against the measured
+curve (:func:`check_extrapolation`) reports how far either is off where both exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._errors import ConfigError, check_range
+from .._templates import Templates
+from ._search import count_at_or_above
+from ._split import GallerySplit
+from ._stats import clopper_pearson
+
+
+def predict_fpir(fmr: float | np.ndarray, gallery_size: float | np.ndarray) -> np.ndarray:
+    r"""FPIR predicted from a per-comparison FMR under independence.
+
+    .. math:: \mathrm{FPIR}(N) = 1 - (1 - \mathrm{FMR})^N
+
+    >>> round(float(predict_fpir(1e-6, 1e6)), 6)
+    0.632121
+    """
+    fmr = np.asarray(fmr, dtype=np.float64)
+    n = np.asarray(gallery_size, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return -np.expm1(n * np.log1p(-fmr))
+
+
+@dataclass(frozen=True, eq=False)
+class ImpostorRates:
+    """Exact impostor counts at one threshold: probe group × gallery group.
+
+    Attributes
+    ----------
+    k : ndarray of int64, shape (G, G)
+        ``k[g, h]``: comparisons of non-mated probes of group ``g`` with gallery people of
+        group ``h`` scoring ``>= threshold``.
+    n : ndarray of int64, shape (G, G)
+        Comparisons made: (non-mated probes of ``g``) × (gallery people of ``h``).
+    per_probe_k : ndarray of int64, shape (n_probes,)
+        Gallery people ``>= threshold`` for each non-mated probe.
+    probe_group : ndarray of int32, shape (n_probes,)
+    gallery_people : ndarray of int64, shape (G,)
+    group_labels : tuple of str
+    threshold : float
+    """
+
+    k: np.ndarray
+    n: np.ndarray
+    per_probe_k: np.ndarray
+    probe_group: np.ndarray
+    gallery_people: np.ndarray
+    group_labels: tuple[str, ...]
+    threshold: float
+
+    @property
+    def n_gallery(self) -> int:
+        return int(self.gallery_people.sum())
+
+    def fmr(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Per probe group (and ``"all"``) FMR against the whole gallery, with counts and CP CI."""
+        rows = []
+        for g, lab in [*enumerate(self.group_labels), (None, "all")]:
+            k = int(self.k.sum() if g is None else self.k[g].sum())
+            n = int(self.n.sum() if g is None else self.n[g].sum())
+            lo, hi = clopper_pearson(k, n, confidence)
+            rows.append({"group": lab, "fmr_k": k, "fmr_n": n,
+                         "fmr": k / n if n else float("nan"), "fmr_ci_low": lo, "fmr_ci_high": hi})
+        return pd.DataFrame(rows).set_index("group")
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold, "group_labels": list(self.group_labels),
+                "k": self.k.tolist(), "n": self.n.tolist(),
+                "gallery_people": self.gallery_people.tolist()}
+
+
+def impostor_rates(split: GallerySplit, templates: Templates, threshold: float) -> ImpostorRates:
+    """Count, exactly, the non-mated comparisons ``>= threshold`` of every probe group vs every
+    gallery group (every non-mated probe against every enrolled person)."""
+    t = templates.align(split.sample_ids)
+    rows = split.rows("nonmated")
+    G = split.groups.n_groups
+    pg = split.groups.codes[rows].astype(np.int32)
+    people = np.bincount(split.gallery_person_group, minlength=G).astype(np.int64)
+    if len(rows):
+        c = count_at_or_above(t.vectors[split.gallery_rows], t.vectors[rows], threshold,
+                              similarity=t.similarity, gallery_labels=split.gallery_person_group,
+                              n_labels=G, gallery_person=split.gallery_subject)
+    else:
+        c = np.zeros((0, G), np.int64)
+    k = np.zeros((G, G), np.int64)
+    np.add.at(k, pg, c)
+    n_probes = np.bincount(pg, minlength=G).astype(np.int64)
+    return ImpostorRates(k, np.outer(n_probes, people), c.sum(axis=1), pg, people,
+                         split.groups.labels, float(threshold))
+
+
+def extrapolate_fpir(
+    rates: ImpostorRates,
+    gallery_sizes: Sequence[float] = (1e5, 1e6, 1e7),
+    *,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
+
+    Returns a long DataFrame with columns ``group, gallery_size, fmr, fmr_k, fmr_n,
+    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high, fpir_pred_per_probe``.
+    The gallery population is assumed to have the measured gallery's demographic mix.
+    """
+    sizes = [float(x) for x in gallery_sizes]
+    for x in sizes:
+        check_range("gallery_size", x, low=1)
+    f = rates.fmr(confidence)
+    recs = []
+    n_meas = max(rates.n_gallery, 1)
+    for lab, row in f.iterrows():
+        sel = np.ones(len(rates.probe_group), bool) if lab == "all" else \
+            rates.probe_group == rates.group_labels.index(str(lab))
+        p_i = rates.per_probe_k[sel] / n_meas
+        for N in sizes:
+            recs.append({
+                "group": lab, "gallery_size": N, **row.to_dict(),
+                "fpir_pred": float(predict_fpir(row["fmr"], N)),
+                "fpir_pred_low": float(predict_fpir(row["fmr_ci_low"], N)),
+                "fpir_pred_high": float(predict_fpir(row["fmr_ci_high"], N)),
+                "fpir_pred_per_probe": (float(predict_fpir(p_i, N).mean()) if len(p_i)
+                                        else float("nan")),
+            })
+    df = pd.DataFrame(recs)
+    df.attrs.update({"threshold": rates.threshold, "confidence": confidence,
+                     "assumption": "independent comparisons; gallery mix as measured"})
+    return df
+
+
+def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
+                        *, confidence: float = 0.95) -> pd.DataFrame:
+    """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
+
+    ``measured`` has columns ``gallery_size, group, fpir, n_fpir`` (as
+    :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` (+ interval),
+    ``fpir_pred_per_probe``, ``discrepancy = fpir - fpir_pred`` and
+    ``ratio = fpir / fpir_pred`` and ``within = fpir_pred_low <= fpir <= fpir_pred_high``.
+    """
+    pred = extrapolate_fpir(rates, sorted(set(measured["gallery_size"].astype(float))),
+                            confidence=confidence)
+    m = measured[["gallery_size", "group", "fpir", "n_fpir"]].copy()
+    m["gallery_size"] = m["gallery_size"].astype(float)
+    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high",
+                        "fpir_pred_per_probe"]], on=["gallery_size", "group"], how="left")
+    out["discrepancy"] = out["fpir"] - out["fpir_pred"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ratio"] = out["fpir"] / out["fpir_pred"]
+    out["within"] = (out["fpir"] >= out["fpir_pred_low"]) & (out["fpir"] <= out["fpir_pred_high"])
+    return out
+
+
+def _expected_capped(n: float, p: float, cap: int | None) -> float:
+    """E[min(cap, X)] for X ~ Binomial(n, p) (E[X] = n p without a cap)."""
+    if not np.isfinite(p):
+        return float("nan")
+    if cap is None or p == 0:
+        return n * p
+    j = np.arange(cap)
+    return float(stats.binom.sf(j, round(n), p).sum())
+
+
+@dataclass(frozen=True, eq=False)
+class WhatIf:
+    """Expected innocent people returned as candidates per year, by group.
+
+    Attributes
+    ----------
+    whose_search : DataFrame
+        By probe group: ``searches``, ``searches_with_false_candidate`` (= searches × FPIR)
+        and ``false_candidates`` returned by that group's searches, each with ``_low/_high``.
+    put_forward : DataFrame
+        By gallery group: ``false_candidates`` (innocent enrolled people of that group put in
+        front of an investigator, counted per appearance) with ``_low/_high``.
+    text : str
+        The result in plain words.
+    assumptions : tuple of str
+    """
+
+    searches_per_year: float
+    gallery_size: float
+    threshold: float
+    list_length: int | None
+    probe_mix: dict[str, float]
+    gallery_mix: dict[str, float]
+    whose_search: pd.DataFrame
+    put_forward: pd.DataFrame
+    text: str
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict:
+        return {"searches_per_year": self.searches_per_year, "gallery_size": self.gallery_size,
+                "threshold": self.threshold, "list_length": self.list_length,
+                "probe_mix": self.probe_mix, "gallery_mix": self.gallery_mix,
+                "confidence": self.confidence,
+                "whose_search": self.whose_search.reset_index().to_dict(orient="records"),
+                "put_forward": self.put_forward.reset_index().to_dict(orient="records"),
+                "text": self.text, "assumptions": list(self.assumptions)}
+
+
+def _mix(name: str, mix: Mapping[str, float] | None, default: np.ndarray,
+         labels: tuple[str, ...]) -> np.ndarray:
+    if mix is None:
+        w = default.astype(np.float64)
+    else:
+        unknown = set(mix) - set(labels)
+        if unknown:
+            raise ConfigError(f"{name} groups must be among {list(labels)}; got {sorted(unknown)}")
+        w = np.array([float(mix.get(lab, 0.0)) for lab in labels])
+        if (w < 0).any() or not np.isfinite(w).all():
+            raise ConfigError(f"{name} weights must be finite and >= 0; got {dict(mix)}")
+    if w.sum() <= 0:
+        raise ConfigError(f"{name} must put weight on at least one group; got {w.tolist()}")
+    return w / w.sum()
+
+
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 1:
+        return f"{x:,.1f}"
+    return f"{x:.2g}"
+
+
+def deployment_whatif(
+    rates: ImpostorRates,
+    *,
+    searches_per_year: float,
+    gallery_size: float,
+    probe_mix: Mapping[str, float] | None = None,
+    gallery_mix: Mapping[str, float] | None = None,
+    list_length: int | None = None,
+    confidence: float = 0.95,
+) -> WhatIf:
+    r"""Expected false candidates per year in a deployment, by group, with intervals.
+
+    With :math:`S` searches a year, probe mix :math:`m_g`, gallery of :math:`N` people with
+    mix :math:`\pi_h`, and :math:`\mathrm{FMR}_{gh}` the measured rate at which a probe of
+    group :math:`g` scores :math:`\ge T` against an enrolled person of group :math:`h`:
+
+    .. math::
+
+        p_g = \sum_h \pi_h \mathrm{FMR}_{gh}, \qquad
+        \text{searches with a false candidate}_g = S\, m_g \bigl(1 - (1 - p_g)^N\bigr)
+
+        \text{false candidates put forward}_h = S\, N\, \pi_h \sum_g m_g \mathrm{FMR}_{gh}
+
+    With a candidate-list cap :math:`L` a search returns :math:`E[\min(L, X)]`,
+    :math:`X \sim \mathrm{Bin}(N, p_g)`, split over :math:`h` in proportion to
+    :math:`\pi_h \mathrm{FMR}_{gh}`. Intervals plug in the Clopper-Pearson bounds of each
+    :math:`\mathrm{FMR}_{gh}` (all low / all high; conservative, ignores correlation between
+    comparisons that share a probe).
+
+    Assumptions (also returned): every search is of a person *not* in the gallery; comparisons
+    are independent; per-group FMRs at scale equal the measured ones; the probe and gallery
+    mixes are as given (default: as measured); a person returned twice counts twice.
+    """
+    check_range("searches_per_year", searches_per_year, low=0)
+    check_range("gallery_size", gallery_size, low=1)
+    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
+    if list_length is not None:
+        check_range("list_length", list_length, low=1)
+        list_length = int(list_length)
+    labels = rates.group_labels
+    G = len(labels)
+    m = _mix("probe_mix", probe_mix, np.bincount(rates.probe_group, minlength=G), labels)
+    pi = _mix("gallery_mix", gallery_mix, rates.gallery_people, labels)
+    cp = np.array([[clopper_pearson(int(rates.k[g, h]), int(rates.n[g, h]), confidence)
+                    for h in range(G)] for g in range(G)]).reshape(G, G, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = np.where(rates.n > 0, rates.k / np.maximum(rates.n, 1), np.nan)
+    S, N = float(searches_per_year), float(gallery_size)
+    variants = {"": est, "_low": cp[..., 0], "_high": cp[..., 1]}
+    whose: dict[str, list[float]] = {}
+    forward: dict[str, np.ndarray] = {}
+    for suf, fmr in variants.items():
+        used = pi[None, :] > 0
+        fm = np.where(used, fmr, 0.0)  # a gallery group with weight 0 contributes nothing
+        p_g = (fm * pi[None, :]).sum(axis=1)
+        ws = S * m * predict_fpir(p_g, N)
+        fc_g = np.array([S * m[g] * _expected_capped(N, p_g[g], list_length) for g in range(G)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            split_h = np.where(p_g[:, None] > 0, fm * pi[None, :] / p_g[:, None], 0.0)
+        fw = (fc_g[:, None] * split_h).sum(axis=0)
+        whose[f"searches_with_false_candidate{suf}"] = list(ws)
+        whose[f"false_candidates{suf}"] = list(fc_g)
+        forward[f"false_candidates{suf}"] = fw
+    ws_df = pd.DataFrame({"searches": S * m, **whose}, index=pd.Index(labels, name="probe_group"))
+    fw_df = pd.DataFrame(forward, index=pd.Index(labels, name="gallery_group"))
+    fw_df.insert(0, "gallery_share", pi)
+    ws_df.insert(0, "probe_share", m)
+    ws_df.loc["all"] = ws_df.sum(axis=0)
+    fw_df.loc["all"] = fw_df.sum(axis=0)
+    pct = f"{confidence:.0%}"
+    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_low'])}–"
+             f"{_fmt(r['false_candidates_high'])}) from group {lab}"
+             for lab, r in fw_df.drop(index="all").iterrows() if pi[labels.index(str(lab))] > 0]
+    tot = fw_df.loc["all"]
+    cap = f", candidate lists capped at {list_length}" if list_length else ""
+    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
+            f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
+            f"{_fmt(tot['false_candidates_low'])}–{_fmt(tot['false_candidates_high'])}) innocent "
+            f"enrolled people would be put in front of an investigator as false candidates each "
+            f"year (a person returned by several searches counted each time): "
+            + "; ".join(parts) + ". "
+            f"About {_fmt(ws_df.loc['all', 'searches_with_false_candidate'])} of the searches "
+            f"would return at least one false candidate: "
+            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
+                        f"{_fmt(r['searches'])} searches of group {lab}"
+                        for lab, r in ws_df.drop(index="all").iterrows() if r["searches"] > 0)
+            + ".")
+    assumptions = (
+        "every search is of a person who is not in the gallery (all candidates are false)",
+        "comparisons are independent; FPIR(N) = 1 - (1 - FMR)^N",
+        "per-group FMRs at this scale equal those measured at threshold "
+        f"{rates.threshold:g} on {rates.n_gallery} enrolled people",
+        "probe and gallery demographic mixes as stated (default: as measured)",
+        "a person returned by several searches is counted once per search",
+        "intervals combine per-cell Clopper-Pearson bounds and ignore correlation between "
+        "comparisons that share a probe",
+    )
+    return WhatIf(S, N, rates.threshold, list_length,
+                  {lab: float(x) for lab, x in zip(labels, m, strict=True)},
+                  {lab: float(x) for lab, x in zip(labels, pi, strict=True)},
+                  ws_df, fw_df, text, assumptions, confidence)
