@@ -137,7 +137,7 @@ class AuditResult:
         self.alpha = float(alpha)
         self.reference = None if reference_group is None else summary.group_index(reference_group)
         self.warnings: list[str] = []
-        self._warning_classes: list[type[Warning]] = []
+        self._warning_classes: list[type[Warning] | None] = []
         g = summary.n_groups
         self._labels = list(summary.group_labels)
         self._diag = [summary.scores((i, i)) for i in range(g)]
@@ -162,9 +162,12 @@ class AuditResult:
         if self.n_boot > 0:
             self._compute_bootstrap()
         for msg, cls in zip(self.warnings, self._warning_classes, strict=True):
-            warnings.warn(msg, cls, stacklevel=2)
+            if cls is not None:
+                warnings.warn(msg, cls, stacklevel=2)
 
-    def _warn(self, msg: str, cls: type[Warning] = UndefinedMetricWarning) -> None:
+    def _warn(self, msg: str, cls: type[Warning] | None = UndefinedMetricWarning) -> None:
+        """Record a caveat in :attr:`warnings`; also emit it as a Python warning unless
+        ``cls`` is None (caveats that follow from the data, like a ratio to a zero rate)."""
         self.warnings.append(msg)
         self._warning_classes.append(cls)
 
@@ -231,7 +234,7 @@ class AuditResult:
                     self._warn(
                         f"reference group {self._labels[self.reference]!r} has zero "
                         f"{'false matches' if name == 'fmr' else 'false non-matches'}; "
-                        f"{name}_ratio_to_reference is undefined (NaN)")
+                        f"{name}_ratio_to_reference is undefined (NaN)", None)
             else:
                 df[f"{name}_ratio_to_reference"] = np.nan
             best = np.nanmin(v) if (~np.isnan(v)).any() else np.nan
@@ -241,7 +244,7 @@ class AuditResult:
                 self._warn(
                     f"group {', '.join(map(repr, zero))} has zero "
                     f"{'false matches' if name == 'fmr' else 'false non-matches'}; "
-                    f"{name}_ratio_to_best is undefined (NaN)")
+                    f"{name}_ratio_to_best is undefined (NaN)", None)
         names = list(sm.grouping.attributes) or ["group"]
         vals = list(sm.group_values)
         if all(len(v) == len(names) for v in vals) and vals:
@@ -306,7 +309,13 @@ class AuditResult:
                 cols[name] = quantiles(x, q)
                 best = np.where(np.isnan(x).all(axis=1), np.nan,
                                 np.nanmin(np.where(np.isnan(x), np.inf, x), axis=1))
-                cols[f"{name}_ratio_to_best"] = quantiles(_div(x, best[:, None]), q)
+                ratio = _div(x, best[:, None])
+                cols[f"{name}_ratio_to_best"] = quantiles(ratio, q)
+                undefined = int(np.isnan(ratio).all(axis=1).sum())
+                if undefined:
+                    self._warn(f"bootstrap: {name}_ratio_to_best is undefined in {undefined} of "
+                               f"{self.n_boot} replicates (the best group had no errors); its "
+                               "interval uses the other replicates", None)
                 if self.reference is not None:
                     cols[f"{name}_ratio_to_reference"] = quantiles(
                         _div(x, x[:, [self.reference]]), q)
