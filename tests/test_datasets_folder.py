@@ -86,13 +86,17 @@ def test_labels_by_subject(tree: Path, tmp_path: Path) -> None:
 def test_labels_by_image(tree: Path, tmp_path: Path) -> None:
     labels = pd.DataFrame(
         {"sample_id": ["alice/a1.jpg", "alice\\session2\\a3.png", "bob/b9.jpg"],
-         "glasses": ["yes", "no", "yes"], "age": ["31", "31", "40"]}
+         "glasses": ["yes", "no", "yes"], "age": ["31", "31", "40"],
+         "subject_id": ["x", "y", "z"]}
     )
     m, rep = load_folder(tree, labels, labels_by="image", with_report=True)
     s = m.samples.set_index("sample_id")
     assert s.glasses.tolist() == ["yes", UNKNOWN, "no", UNKNOWN, UNKNOWN]
     assert rep.unmatched_labels == ("bob/b9.jpg",)
     assert rep.unlabelled == ("alice/a2.JPEG", "bob/b1.jpg", "carol/c1.bmp")
+    assert m.attributes == ("glasses", "age")
+    assert m.samples.subject_id.tolist()[0] == "alice"
+    assert any("['subject_id'] not used" in n for n in rep.notes)
     # a custom key column
     m2 = load_folder(tree, labels.rename(columns={"sample_id": "file"}), labels_by="image",
                      key_column="file")

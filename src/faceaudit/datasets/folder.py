@@ -113,7 +113,7 @@ def attach_labels(
     what: str,
     on_unmatched: str = "report",
     exclude: Collection[str] = (),
-) -> tuple[dict[str, list[str]], list[str], list[str], str]:
+) -> tuple[dict[str, list[str]], list[str], list[str], str, list[str]]:
     """Look up one label row per key.
 
     Parameters
@@ -141,6 +141,9 @@ def attach_labels(
         Distinct sample keys with no label row, sorted.
     source : str
         Name of the table for messages.
+    skipped : list of str
+        Reserved columns of the table (``sample_id``, ``subject_id``, ``path`` other than the
+        key) that were not used: the folder decides those.
     """
     df, source = read_label_table(labels)
     if key_column not in df.columns:
@@ -182,7 +185,8 @@ def attach_labels(
             unlabelled.add(k)
         for a in attrs:
             columns[a].append(UNKNOWN if row is None else values[a][row])
-    return columns, unmatched, sorted(unlabelled), source
+    skipped = [c for c in df.columns if c != key_column and c in RESERVED_COLUMNS]
+    return columns, unmatched, sorted(unlabelled), source, skipped
 
 
 @overload
@@ -275,12 +279,14 @@ def load_folder(
     if labels is not None:
         key_column = key_column or ("subject_id" if labels_by == "subject" else "sample_id")
         keys = subjects if labels_by == "subject" else sample_ids
-        columns, unmatched, unlabelled, source = attach_labels(
+        columns, unmatched, unlabelled, source, skipped = attach_labels(
             keys, labels, key_column=key_column, what=labels_by, on_unmatched=on_unmatched
         )
         data.update(columns)
         attrs = list(columns)
         notes.append(f"labels from {source}, one row per {labels_by}")
+        if skipped:
+            notes.append(f"label columns {skipped} not used: the folder layout defines them")
     df = pd.DataFrame(data)
     manifest = Manifest(df, attributes=attrs, root=root, source=str(root))
     report = LoadReport(

@@ -320,8 +320,10 @@ def load_lfw(
         Attach ``gender``, ``ancestry`` and ``ancestry_raw`` from ``labels/raw/``; with False
         the manifest has no attributes and the label files are not needed.
     with_report : bool
-        Also return the :class:`LoadReport` (ignored files, label entries matching no image,
-        counts per value).
+        Also return the :class:`LoadReport`: ignored files, label entries matching no image
+        (``"male list: <file>"``, ``"ancestry: <Name>"``), ``unlabelled`` = the images on
+        neither gender list, and samples per value of ``gender`` and ``ancestry`` (ancestry
+        coverage is there: most identities are ``"unknown"``).
 
     Returns
     -------
