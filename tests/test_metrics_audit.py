@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_metrics_support import brute_pairs, build_summary, random_population
 
 from faceaudit import ConfigError, ThinDataWarning, UndefinedMetricWarning
 from faceaudit._io import write_json
 from faceaudit.metrics import AuditResult, InexactMetricWarning, clopper_pearson, threshold_at_fmr
+from test_metrics_support import brute_pairs, build_summary, random_population
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_fmr_matrix_is_symmetric_with_counts(pop) -> None:
             for a in range(len(sub)):
                 for b in range(a + 1, len(sub)):
                     if sub[a] != sub[b] and {grp[a], grp[b]} == {i, j} and (
-                        mask_i[a] and mask_j[b] or mask_j[a] and mask_i[b]):
+                        (mask_i[a] and mask_j[b]) or (mask_j[a] and mask_i[b])):
                         n += 1
                         fm += s[a, b] >= t
             assert res.nonmated_matrix.iloc[i, j] == n and res.false_match_matrix.iloc[i, j] == fm

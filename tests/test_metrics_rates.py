@@ -49,7 +49,9 @@ BOB_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("dev", "name", "thr", "fm", "nn", "fnm", "nm", "far", "frr", "h"), BOB_TABLE)
+@pytest.mark.parametrize(
+    ("dev", "name", "thr", "fm", "nn", "fnm", "nm", "far", "frr", "h"), BOB_TABLE
+)
 def test_bob_dev_test_tables(bob_fixtures, dev, name, thr, fm, nn, fnm, nm, far, frr, h) -> None:
     t = eer_threshold(*_two_column(bob_fixtures / f"{dev}.txt"))
     assert f"{t:.6e}" == f"{thr:.6e}"
