@@ -203,3 +203,12 @@ def test_register_dataset(tree: Path) -> None:
         from faceaudit.datasets import _REGISTRY
 
         _REGISTRY.pop("tiny-set", None)
+
+
+def test_symlink_loop_does_not_hang(tree: Path) -> None:
+    (tree / "alice" / "loop").symlink_to(tree, target_is_directory=True)
+    (tree / "erin").symlink_to(tree / "bob", target_is_directory=True)  # a linked subject
+    m, rep = load_folder(tree, with_report=True)
+    assert "erin/b1.jpg" not in set(m.sample_ids)  # bob's folder was already read
+    assert len(m) == 5
+    assert rep.ignored["symlink to a folder already read"] == ("alice/loop/", "erin/")

@@ -34,6 +34,7 @@ REASON_JUNK = "junk"  # hidden files (.DS_Store, ._*), Thumbs.db, __MACOSX/...
 REASON_NOT_IMAGE = "not an image"  # extension not in IMAGE_EXTENSIONS
 REASON_OUTSIDE_SUBJECT = "not inside a subject folder"  # files directly under the root
 REASON_BAD_NAME = "unexpected file name"  # adapters with a fixed naming scheme (LFW, FRLL)
+REASON_LINK_LOOP = "symlink to a folder already read"  # followed links that loop back
 
 
 def is_junk(name: str) -> bool:

@@ -32,6 +32,7 @@ from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, _normalise_value
 from ._common import (
     IMAGE_EXTENSIONS,
     REASON_JUNK,
+    REASON_LINK_LOOP,
     REASON_NOT_IMAGE,
     REASON_OUTSIDE_SUBJECT,
     LoadReport,
@@ -64,9 +65,21 @@ def scan_tree(
     ignored: list[tuple[str, str]] = []
     subjects_seen: set[str] = set()
     subject_dirs: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
+    visited: set[tuple[int, int]] = set()
+
+    def fail(exc: OSError) -> None:
+        raise ManifestError(f"{exc.filename}: cannot read this folder ({exc.strerror}); "
+                            "fix its permissions or move it out of the tree") from exc
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=fail, followlinks=True):
+        st = os.stat(dirpath)
         rel_dir = Path(dirpath).relative_to(root)
+        if (st.st_dev, st.st_ino) in visited:  # a symlink back into the tree: do not loop
+            ignored.append((rel_dir.as_posix() + "/", REASON_LINK_LOOP))
+            dirnames.clear()
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        dirnames.sort()
         parts = rel_dir.parts
         junk_dir = any(is_junk(p) for p in parts)
         if len(parts) == 0:

@@ -183,8 +183,11 @@ def load_frll(
         d = root / folder
         if not d.is_dir():
             raise ManifestError(f"{d}: FRLL image folder not found; {_HOW_TO_GET}")
-        with os.scandir(d) as it:
-            names = sorted(e.name for e in it)
+        try:
+            with os.scandir(d) as it:
+                names = sorted(e.name for e in it)
+        except OSError as exc:
+            raise InputError(f"{d}: cannot read the FRLL image folder ({exc.strerror})") from exc
         for name in names:
             m = _IMAGE_RE.match(name)
             if m and m["code"] == code:

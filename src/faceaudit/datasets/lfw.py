@@ -237,8 +237,11 @@ def download_lfw(
 def _read_name_list(path: Path) -> list[str]:
     if not path.is_file():
         raise InputError(f"{path}: LFW gender list not found; {_HOW_TO_GET}, or pass labels=False")
-    with open(path, encoding="utf-8") as fh:
-        return [line.strip() for line in fh if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.strip() for line in fh if line.strip()]
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{path}: cannot read the gender list ({exc})") from exc
 
 
 def _read_ancestry(path: Path) -> dict[str, str]:
@@ -249,7 +252,7 @@ def _read_ancestry(path: Path) -> dict[str, str]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
@@ -338,7 +341,12 @@ def load_lfw(
         A label file is missing or malformed.
     """
     root = lfw_root(root)
-    sample_ids, subjects, ignored = _scan_images(root / IMAGES_DIR)
+    try:
+        sample_ids, subjects, ignored = _scan_images(root / IMAGES_DIR)
+    except OSError as exc:
+        raise InputError(
+            f"{exc.filename}: cannot read the LFW image folder ({exc.strerror})"
+        ) from exc
     if not sample_ids:
         raise ManifestError(f"{root / IMAGES_DIR}: no LFW images (<Name>/<Name>_<NNNN>.jpg) found")
     data: dict[str, object] = {
@@ -470,8 +478,11 @@ def read_lfw_pairs(path: str | os.PathLike[str], manifest: Manifest | None = Non
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: LFW pairs file not found; {_HOW_TO_GET}")
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{path}: cannot read the pairs file ({exc})") from exc
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
