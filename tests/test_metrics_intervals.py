@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from faceaudit import ConfigError
+from faceaudit import ConfigError, UndefinedMetricWarning
 from faceaudit.metrics import AuditResult, clopper_pearson, cross_denominator, within_denominator
 from faceaudit.metrics._intervals import bootstrap_rates, draw_weights, group_resampling
 from test_metrics_support import build_summary, random_population
@@ -150,3 +150,24 @@ def test_bootstrap_arguments_are_validated() -> None:
         AuditResult(sm, threshold=0.2, n_boot=-1)
     with pytest.raises(ConfigError, match="ci_quantiles must satisfy"):
         AuditResult(sm, threshold=0.2, n_boot=5, ci_quantiles=(0.1, 1.5))
+
+
+def test_no_closed_form_for_a_pair_list_with_a_binned_part() -> None:
+    sub, grp, s = random_population(n_subjects=12, per_subject=3, n_groups=2, seed=2)
+    binned = build_summary(sub, grp, s, tail_floor=0.1)
+    r = group_resampling(binned, 0)
+    assert r.all_pairs
+    # drop one impostor pair from the histogram: no longer the all-pairs count
+    hist = binned.impostor_hist.copy()
+    k = int(np.flatnonzero(hist[0, 0])[0])
+    hist[0, 0, k] -= 1
+    partial = build_summary(sub, grp, s, tail_floor=0.1)
+    object.__setattr__(partial, "impostor_hist", hist)
+    r = group_resampling(partial, 0)
+    assert not r.all_pairs
+    w = draw_weights([6, 6], 3, random_state=0)[0]
+    assert np.isnan(bootstrap_rates(r, w, 0.5)[0]).all()
+    with pytest.warns(UndefinedMetricWarning, match="not all-pairs"):
+        res = AuditResult(partial, threshold=0.5, n_boot=3, random_state=0)
+    assert np.isnan(res.by_group["fmr_boot_q0.025"].iloc[0])
+    assert not np.isnan(res.by_group["fmr_boot_q0.025"].iloc[1])

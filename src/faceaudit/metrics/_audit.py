@@ -301,6 +301,11 @@ class AuditResult:
                 self._warn(
                     f"group {self._labels[i]!r}: no bootstrap interval for FMR (the threshold "
                     "is below the exact tail, where pairs are not listed)")
+            elif r.tail_floor > -np.inf and not r.all_pairs:
+                self._warn(
+                    f"group {self._labels[i]!r}: no bootstrap interval for FMR (the impostor "
+                    "tail is incomplete and the protocol is not all-pairs, so the resampled "
+                    "number of impostor pairs is unknown)")
         self.boot_fmr, self.boot_fnmr = fmr, fnmr
         q = self.ci_quantiles
         cols: dict[str, np.ndarray] = {}

@@ -102,6 +102,17 @@ class GroupResampling:
     tail_b: np.ndarray
     tail_scores: np.ndarray
     tail_floor: float
+    n_impostor: int = -1
+
+    @property
+    def all_pairs(self) -> bool:
+        """True when the cell's impostor count equals the all-pairs closed form (unit weights).
+
+        The closed-form denominator is only valid then (streamed all-pairs protocols); pair
+        lists and vendor files with a binned part fail this check and get no bootstrap FMR.
+        """
+        return bool(within_denominator(self.n_samples, np.ones(self.n_subjects))[0]
+                    == self.n_impostor)
 
 
 def group_resampling(summary: ScoreSummary, group: int) -> GroupResampling:
@@ -123,6 +134,7 @@ def group_resampling(summary: ScoreSummary, group: int) -> GroupResampling:
         tail_a=lut[subj[summary.tail_a[tm]]], tail_b=lut[subj[summary.tail_b[tm]]],
         tail_scores=summary.tail_scores[tm],
         tail_floor=float(summary.tail_floor[group, group]),
+        n_impostor=int(summary.impostor_total[group, group]),
     )
 
 
@@ -191,7 +203,8 @@ def bootstrap_rates(
 
     The accepted impostor pairs all lie in the exact tail (``t >= tail_floor``; otherwise FMR*
     is NaN). ``D`` sums the weights over the tail when it is complete (floor = −inf), else it
-    is :func:`within_denominator` (an all-pairs protocol). Empty denominators give NaN.
+    is :func:`within_denominator`, valid only for an all-pairs protocol (checked with
+    :attr:`GroupResampling.all_pairs`; otherwise FMR* is NaN). Empty denominators give NaN.
     """
     w = np.asarray(w, dtype=np.float64)
     gen_all = np.bincount(r.gen_subject, minlength=r.n_subjects).astype(np.float64)
@@ -199,7 +212,7 @@ def bootstrap_rates(
                           minlength=r.n_subjects).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         fnmr = (w @ gen_rej) / (w @ gen_all)
-        if threshold < r.tail_floor:
+        if threshold < r.tail_floor or (r.tail_floor > -np.inf and not r.all_pairs):
             fmr = np.full(w.shape[0], np.nan)
         else:
             acc = r.tail_scores >= threshold
