@@ -9,7 +9,8 @@ caller (or the CLI) can catch one type. The CLI maps each class to an exit code:
     │   └── ScoreFileError                    a vendor / bob score file is malformed
     ├── ConfigError                 exit 3   an argument or config value is invalid
     ├── MissingDependencyError      exit 4   an optional extra is not installed
-    └── IntegrityError              exit 5   a checksum or cache entry does not match
+    ├── IntegrityError              exit 5   a checksum or cache entry does not match
+    └── DownloadError               exit 6   a download failed (offline, HTTP error, truncated)
 
 Warnings:
 
@@ -59,6 +60,12 @@ class IntegrityError(FaceauditError):
     """A checksum, cache entry or saved file does not match what was expected."""
 
     exit_code = 5
+
+
+class DownloadError(FaceauditError):
+    """A download failed (offline, HTTP error, truncated); the message says how to get the file."""
+
+    exit_code = 6
 
 
 class UndefinedMetricWarning(UserWarning):

@@ -24,20 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import FaceauditError, IntegrityError
+from .._errors import DownloadError, IntegrityError
 
 logger = logging.getLogger("faceaudit.datasets")
 
 CHUNK = 1 << 16
 USER_AGENT = "faceaudit-downloader (+https://pypi.org/project/faceaudit/)"
-
-
-class DownloadError(FaceauditError):
-    """A file could not be fetched (offline, server error, truncated transfer).
-
-    The message names every URL tried, why each failed, and how to get the file by hand.
-    A truncated transfer keeps its ``.part`` file, so running again resumes it.
-    """
 
 
 @dataclass(frozen=True)
