@@ -1,0 +1,255 @@
+"""``faceaudit metrics``: error rates per group from a score summary or a bob score file."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._errors import ConfigError, ScoreFileError
+from ._app import console, handle_errors
+
+
+def _f(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.3f}%"
+
+
+# ---------------------------------------------------------------------- bob score files
+def _read_bob(path: Path) -> Any:
+    """Impostor/genuine scores of a bob 2-column (label score) or 4-column file as a ScoreSet.
+
+    Uses the engine's reader (``faceaudit._vendor.read_bob_scores``) when it is available.
+    """
+    from .._summary import ScoreSet
+
+    try:
+        from .._vendor import read_bob_scores  # type: ignore[import-not-found]
+    except ImportError:
+        read_bob_scores = None
+    if read_bob_scores is not None:
+        return read_bob_scores(path).scores("all")
+    neg: list[float] = []
+    pos: list[float] = []
+    ncol = None
+    with open(path, encoding="utf-8") as fh:
+        for row, line in enumerate(fh, start=1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if ncol is None:
+                ncol = len(parts)
+                if ncol not in (2, 4):
+                    raise ScoreFileError(
+                        f"{path}, row {row}: a bob score file has 2 columns (label score) or "
+                        f"4 (claimed real test score); got {ncol}")
+            if len(parts) != ncol:
+                raise ScoreFileError(
+                    f"{path}, row {row}: expected {ncol} columns; got {len(parts)}")
+            try:
+                score = float(parts[-1])
+            except ValueError:
+                raise ScoreFileError(f"{path}, row {row}: score {parts[-1]!r} is not a number; "
+                                     "use 'nan' for a failed comparison") from None
+            if ncol == 2:
+                if parts[0] not in ("1", "-1", "0", "1.0", "-1.0", "0.0"):
+                    raise ScoreFileError(f"{path}, row {row}: label must be 1 (genuine) or -1 "
+                                         f"(impostor); got {parts[0]!r}")
+                genuine = float(parts[0]) > 0
+            else:
+                genuine = parts[0] == parts[1]
+            (pos if genuine else neg).append(score)
+    if ncol is None:
+        raise ScoreFileError(f"{path}: no scores found; a bob score file has one comparison a row")
+    return ScoreSet.from_arrays(pos, neg)
+
+
+def _bob_figures(s: Any, threshold: float) -> dict[str, Any]:
+    from ..metrics import clopper_pearson, error_counts, fta, hter, system_far, system_frr
+
+    c = error_counts(s, thresholds=threshold)
+    fm, nn = int(c.false_matches[0]), c.n_nonmated
+    fnm, nm = int(c.false_non_matches[0]), c.n_mated
+    fmr = fm / nn if nn else math.nan
+    fnmr = fnm / nm if nm else math.nan
+    f = fta(s)
+    flo, fhi = clopper_pearson(fm, nn)
+    nlo, nhi = clopper_pearson(fnm, nm)
+    return {
+        "fmr": fmr, "false_matches": fm, "n_nonmated": nn, "fmr_ci_low": flo, "fmr_ci_high": fhi,
+        "fnmr": fnmr, "false_non_matches": fnm, "n_mated": nm, "fnmr_ci_low": nlo,
+        "fnmr_ci_high": nhi, "fta": f, "far": system_far(fmr, f), "frr": system_frr(fnmr, f),
+        "hter": hter(s, threshold=threshold),
+    }
+
+
+def _run_bob(source: Path, test: Path | None, threshold: float | None,
+             target_fmr: float | None) -> dict[str, Any]:
+    from ..metrics import eer_threshold, threshold_at_fmr
+
+    dev = _read_bob(source)
+    if threshold is not None:
+        t, rule = float(threshold), "given"
+    elif target_fmr is not None:
+        t = threshold_at_fmr(dev, target=target_fmr)
+        rule = f"smallest threshold with FMR <= {target_fmr:g} on {source.name}"
+    else:
+        t, rule = eer_threshold(dev), f"EER on {source.name}"
+    sets = {source.name: _bob_figures(dev, t)}
+    if test is not None:
+        sets[test.name] = _bob_figures(_read_bob(test), t)
+    return {"threshold": t, "threshold_rule": rule, "sets": sets}
+
+
+def _print_bob(res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console.print(f"Threshold ({res['threshold_rule']}): {res['threshold']:.6e}", highlight=False)
+    tab = Table(show_header=True, header_style="bold")
+    tab.add_column("")
+    names = list(res["sets"])
+    for i, n in enumerate(names):
+        tab.add_column(("Development " if i == 0 else "Evaluation ") + n, justify="right")
+    sets = [res["sets"][n] for n in names]
+    tab.add_row("FtA", *[_pct(s["fta"]) for s in sets])
+    tab.add_row("FMR", *[f"{_pct(s['fmr'])} ({s['false_matches']}/{s['n_nonmated']})"
+                         for s in sets])
+    tab.add_row("FNMR", *[f"{_pct(s['fnmr'])} ({s['false_non_matches']}/{s['n_mated']})"
+                          for s in sets])
+    tab.add_row("FAR", *[_pct(s["far"]) for s in sets])
+    tab.add_row("FRR", *[_pct(s["frr"]) for s in sets])
+    tab.add_row("HTER", *[_pct(s["hter"]) for s in sets])
+    console.print(tab)
+
+
+# ---------------------------------------------------------------------- score summaries
+def _print_audit(res: Any, title: str) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{title}[/] threshold {res.threshold:.6g} ({res.threshold_rule})",
+                  highlight=False)
+    bg = res.by_group
+    tab = Table(show_header=True, header_style="bold")
+    for col in ("group", "subjects", "FTE", "genuine", "FNM", "FNMR [CI]", "impostor", "FM",
+                "FMR [CI]", "FTA", "FAR", "FRR", "FMR ratio", "FNMR ratio", "note"):
+        tab.add_column(col, justify="left" if col in ("group", "note") else "right")
+    ratio = "to_reference" if res.reference is not None else "to_best"
+    for _, r in bg.iterrows():
+        note = r["thin_reason"] or ("" if r["fmr_exact"] else "FMR is an upper bound")
+        tab.add_row(
+            str(r["label"]), str(r["n_subjects"]), _f(r["fte"], 3), str(r["n_mated"]),
+            str(r["false_non_matches"]),
+            f"{_f(r['fnmr'])} [{_f(r['fnmr_ci_low'], 3)}, {_f(r['fnmr_ci_high'], 3)}]",
+            str(r["n_nonmated"]), str(r["false_matches"]),
+            f"{_f(r['fmr'])} [{_f(r['fmr_ci_low'], 3)}, {_f(r['fmr_ci_high'], 3)}]",
+            _f(r["fta"], 3), _f(r["far"]), _f(r["frr"]),
+            _f(r[f"fmr_ratio_{ratio}"], 3), _f(r[f"fnmr_ratio_{ratio}"], 3), note,
+        )
+    console.print(tab)
+    if res.n_boot:
+        q = res.ci_quantiles
+        bt = Table(title=f"subject bootstrap ({res.n_boot} replicates, quantiles "
+                   f"{', '.join(f'{x:g}' for x in q)})", show_header=True, header_style="bold")
+        bt.add_column("group")
+        for name in ("fmr", "fnmr", f"fmr_ratio_{ratio}", f"fnmr_ratio_{ratio}"):
+            bt.add_column(name, justify="right")
+        for _, r in bg.iterrows():
+            cells = []
+            for name in ("fmr", "fnmr", f"fmr_ratio_{ratio}", f"fnmr_ratio_{ratio}"):
+                cells.append(", ".join(_f(r.get(f"{name}_boot_q{x:g}"), 3) for x in q))
+            bt.add_row(str(r["label"]), *cells)
+        console.print(bt)
+    ft = Table(title="fairness summaries (α = 0.5)", show_header=True, header_style="bold")
+    ft.add_column("summary")
+    ft.add_column("value", justify="right")
+    ft.add_column("note")
+    for k, v in res.fairness.items():
+        ft.add_row(k, _f(v.value), v.reason or "")
+    console.print(ft)
+    for w in res.warnings:
+        console.print(f"[yellow]caveat:[/] {w}", highlight=False, soft_wrap=True)
+
+
+def _is_summary(path: Path) -> bool:
+    return path.suffix.lower() == ".npz"
+
+
+@click.command("metrics")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--threshold", type=float, default=None,
+              help="Decision threshold T (a comparison is accepted iff score >= T).")
+@click.option("--target-fmr", type=float, default=None,
+              help="Choose T as the smallest threshold with FMR <= this on SOURCE.")
+@click.option("--reference-group", default=None,
+              help="Group the ratios divide by (and, with --target-fmr, where T is set).")
+@click.option("--n-boot", type=int, default=0, show_default=True,
+              help="Subject-level bootstrap replicates (score summaries only).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--confidence", type=float, default=0.95, show_default=True,
+              help="Confidence of the Clopper-Pearson intervals.")
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Apply the threshold chosen on SOURCE to this file too.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write every figure with its counts and intervals here.")
+@handle_errors
+def command(source: Path, threshold: float | None, target_fmr: float | None,
+            reference_group: str | None, n_boot: int, seed: int, confidence: float,
+            test_path: Path | None, json_path: Path | None) -> None:
+    """Verification error rates from SOURCE: a score summary (.npz) or a bob score file.
+
+    A score summary gives per-group FMR, FNMR (with counts and intervals), FTE, FTA, FAR, FRR,
+    ratios and fairness summaries at one global threshold: give --threshold or --target-fmr.
+    A bob score file (2 columns `label score` or 4 columns `claimed real test score`) gives
+    FMR, FNMR, FAR, FRR and HTER; the threshold defaults to the EER threshold of SOURCE. With
+    --test, the threshold chosen on SOURCE is applied to TEST as well (bob's dev/eval tables).
+    """
+    from .._io import write_json
+
+    if threshold is not None and target_fmr is not None:
+        raise ConfigError("give at most one of --threshold and --target-fmr; got both")
+    if _is_summary(source):
+        from .._summary import ScoreSummary
+        from ..metrics import AuditResult
+
+        if threshold is None and target_fmr is None:
+            raise ConfigError("--threshold or --target-fmr must be given for a score summary; "
+                              "got neither")
+        if test_path is not None and not _is_summary(test_path):
+            raise ConfigError(f"--test must be a score summary (.npz) like SOURCE; got {test_path}")
+        kw = {"reference_group": reference_group, "n_boot": n_boot, "random_state": seed,
+              "confidence": confidence}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # every caveat is in res.warnings and printed
+            res = AuditResult(ScoreSummary.load(source), threshold=threshold,
+                              target_fmr=target_fmr, **kw)
+            test_res = None
+            if test_path is not None:
+                test_res = AuditResult(ScoreSummary.load(test_path), threshold=res.threshold,
+                                       **kw)
+                test_res.threshold_rule = f"chosen on {source.name}: {res.threshold_rule}"
+        _print_audit(res, source.name)
+        out: dict[str, Any] = {source.name: res.to_dict()}
+        if test_res is not None:
+            _print_audit(test_res, test_path.name)  # type: ignore[union-attr]
+            out[test_path.name] = test_res.to_dict()  # type: ignore[union-attr]
+    else:
+        if reference_group is not None or n_boot:
+            raise ConfigError("--reference-group and --n-boot need a score summary (.npz); "
+                              f"got the bob score file {source}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = _run_bob(source, test_path, threshold, target_fmr)
+        _print_bob(out)
+    if json_path is not None:
+        write_json(json_path, out)
+        console.print(f"wrote {json_path}", highlight=False)
