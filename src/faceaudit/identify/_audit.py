@@ -21,6 +21,7 @@ from ._extrapolate import (
     impostor_rates,
 )
 from ._metrics import (
+    OVERALL,
     FalseCandidateMix,
     cmc,
     false_candidate_mix,
@@ -112,7 +113,7 @@ class IdentificationAudit:
         ``"given"`` or ``"target_fpir=<x>"`` (threshold chosen on all non-mated searches).
     rank : int
     rates : DataFrame
-        :func:`rate_table` at ``threshold`` and ``rank`` (per probe group and ``"all"``).
+        :func:`rate_table` at ``threshold`` and ``rank`` (per probe group and ``"overall"``).
     cmc : DataFrame
         Identification rate at ranks 1..list_length, per probe group and overall.
     mix : FalseCandidateMix
@@ -234,7 +235,7 @@ def identify(
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         for g, lab in enumerate(s.group_labels):
             cmc_rows[lab] = cmc(s.subset(s.probe_group == g))
-        cmc_rows["all"] = cmc(s)
+        cmc_rows[OVERALL] = cmc(s)
     cmc_df = pd.DataFrame(cmc_rows).T
     cmc_df.columns = pd.Index(np.arange(1, s.list_length + 1), name="rank")
     cmc_df.index.name = "group"

@@ -34,7 +34,7 @@ from .._errors import ConfigError, check_range
 from .._templates import Templates
 from ._search import count_at_or_above
 from ._split import GallerySplit
-from ._stats import clopper_pearson
+from ._stats import OVERALL, clopper_pearson
 
 
 def predict_fpir(fmr: float | np.ndarray, gallery_size: float | np.ndarray) -> np.ndarray:
@@ -83,9 +83,9 @@ class ImpostorRates:
         return int(self.gallery_people.sum())
 
     def fmr(self, confidence: float = 0.95) -> pd.DataFrame:
-        """Per probe group (and ``"all"``) FMR against the whole gallery, with counts and CP CI."""
+        """FMR of each probe group (and overall) vs the whole gallery, with counts and CP CI."""
         rows = []
-        for g, lab in [*enumerate(self.group_labels), (None, "all")]:
+        for g, lab in [*enumerate(self.group_labels), (None, OVERALL)]:
             k = int(self.k.sum() if g is None else self.k[g].sum())
             n = int(self.n.sum() if g is None else self.n[g].sum())
             lo, hi = clopper_pearson(k, n, confidence)
@@ -139,7 +139,7 @@ def extrapolate_fpir(
     recs = []
     n_meas = max(rates.n_gallery, 1)
     for lab, row in f.iterrows():
-        sel = np.ones(len(rates.probe_group), bool) if lab == "all" else \
+        sel = np.ones(len(rates.probe_group), bool) if lab == OVERALL else \
             rates.probe_group == rates.group_labels.index(str(lab))
         p_i = rates.per_probe_k[sel] / n_meas
         for N in sizes:
@@ -321,13 +321,13 @@ def deployment_whatif(
     fw_df = pd.DataFrame(forward, index=pd.Index(labels, name="gallery_group"))
     fw_df.insert(0, "gallery_share", pi)
     ws_df.insert(0, "probe_share", m)
-    ws_df.loc["all"] = ws_df.sum(axis=0)
-    fw_df.loc["all"] = fw_df.sum(axis=0)
+    ws_df.loc[OVERALL] = ws_df.sum(axis=0)
+    fw_df.loc[OVERALL] = fw_df.sum(axis=0)
     pct = f"{confidence:.0%}"
     parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_low'])}–"
              f"{_fmt(r['false_candidates_high'])}) from group {lab}"
-             for lab, r in fw_df.drop(index="all").iterrows() if pi[labels.index(str(lab))] > 0]
-    tot = fw_df.loc["all"]
+             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
+    tot = fw_df.loc[OVERALL]
     cap = f", candidate lists capped at {list_length}" if list_length else ""
     text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
             f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
@@ -335,11 +335,11 @@ def deployment_whatif(
             f"enrolled people would be put in front of an investigator as false candidates each "
             f"year (a person returned by several searches counted each time): "
             + "; ".join(parts) + ". "
-            f"About {_fmt(ws_df.loc['all', 'searches_with_false_candidate'])} of the searches "
+            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
             f"would return at least one false candidate: "
             + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
                         f"{_fmt(r['searches'])} searches of group {lab}"
-                        for lab, r in ws_df.drop(index="all").iterrows() if r["searches"] > 0)
+                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
             + ".")
     assumptions = (
         "every search is of a person who is not in the gallery (all candidates are false)",

@@ -34,7 +34,7 @@ import pandas as pd
 
 from .._errors import ConfigError, UndefinedMetricWarning, check_range
 from ._searches import Searches
-from ._stats import Rate, clopper_pearson, rate
+from ._stats import OVERALL, Rate, clopper_pearson, rate
 
 
 def _check_rank(s: Searches, rank: int) -> int:
@@ -125,7 +125,7 @@ def threshold_at_fpir(s: Searches, target: float) -> float:
 def _rows(s: Searches) -> list[tuple[str, np.ndarray, int | None]]:
     out: list[tuple[str, np.ndarray, int | None]] = [
         (lab, s.probe_group == g, g) for g, lab in enumerate(s.group_labels)]
-    out.append(("all", np.ones(s.n, bool), None))
+    out.append((OVERALL, np.ones(s.n, bool), None))
     return out
 
 
@@ -138,7 +138,7 @@ def rate_table(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """FNIR(N, R, T), FPIR(N, T) and IR(R) per probe group and overall (row ``"all"``).
+    """FNIR(N, R, T), FPIR(N, T) and IR(R) per probe group and overall (row ``"overall"``).
 
     Every rate comes with its counts (``*_k`` errors of ``n_*`` searches), a Clopper-Pearson
     interval (``*_ci_low/high``) and a cluster-bootstrap interval over probe subjects
@@ -173,13 +173,14 @@ def rate_table(
             rec.update({"ir": ir.value, "ir_ci_low": ir.ci_low, "ir_ci_high": ir.ci_high})
             recs.append(rec)
     for w in caught:
-        if issubclass(w.category, UndefinedMetricWarning) and "[all]" not in str(w.message):
-            continue  # empty groups are visible as NaN rows; warn once below
-        warnings.warn(w.message, w.category, stacklevel=2)
-    empty = [r["group"] for r in recs if r["n_fnir"] == 0 or r["n_fpir"] == 0]
-    if empty and any(g != "all" for g in empty):
-        warnings.warn(f"groups without mated or non-mated searches (NaN rates): {empty}",
-                      UndefinedMetricWarning, stacklevel=2)
+        if not issubclass(w.category, UndefinedMetricWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
+    # one warning for every empty denominator (the rows show NaN)
+    empty = [f"{name}[{r['group']}]" for r in recs for name in ("FNIR", "FPIR")
+             if r[f"n_{name.lower()}"] == 0]
+    if empty:
+        warnings.warn(f"rate_table: no searches in the denominator of {', '.join(empty)}; "
+                      "those rates are NaN", UndefinedMetricWarning, stacklevel=2)
     df = pd.DataFrame(recs).set_index("group")
     df.attrs.update({"threshold": float(threshold), "rank": rank, "confidence": confidence,
                      "n_boot": n_boot, "seed": seed, "gallery_size": s.n_gallery})

@@ -35,6 +35,7 @@ import pandas as pd
 from .._errors import ConfigError, check_option, check_range
 from .._manifest import GroupAssignment, Grouping, Manifest
 from .._templates import Templates
+from ._stats import OVERALL
 
 ROLES = ("gallery", "mated", "nonmated", "unenrolled", "fte_gallery", "fte_mated", "fte_nonmated")
 """Role of every manifest sample in a :class:`GallerySplit`."""
@@ -87,13 +88,13 @@ class GallerySplit:
         return np.flatnonzero(self.role == role)
 
     def counts(self) -> pd.DataFrame:
-        """Samples per role and group (rows: groups then ``"all"``), plus gallery people."""
+        """Samples per role and group (rows: groups then ``"overall"``), plus gallery people."""
         labels = list(self.groups.labels)
         G = len(labels)
         data = {r: np.bincount(self.groups.codes[self.role == r], minlength=G) for r in ROLES}
         data["gallery_people"] = np.bincount(self.gallery_person_group, minlength=G)
         df = pd.DataFrame(data, index=pd.Index(labels, name="group"))
-        df.loc["all"] = df.sum(axis=0)
+        df.loc[OVERALL] = df.sum(axis=0)
         return df.astype(np.int64)
 
     def to_dict(self) -> dict:

@@ -21,6 +21,9 @@ from scipy import stats
 
 from .._errors import UndefinedMetricWarning
 
+OVERALL = "overall"
+"""Label of the row that pools every group in identify's tables."""
+
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     r"""Exact (Clopper-Pearson) interval for a binomial proportion ``k / n``.
