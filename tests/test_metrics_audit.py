@@ -180,6 +180,16 @@ def test_binned_threshold_is_flagged(pop) -> None:
         _, imp = brute_pairs(sub, grp, s, g)
         assert bg["fmr_lower_bound"].iloc[g] <= (imp >= 0.05).mean() <= bg["fmr"].iloc[g]
     assert any("upper bound" in w for w in res.warnings)
+    # cross-group cells: upper bounds, symmetric, never below the true count
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                continue
+            a, b = np.flatnonzero(grp == i), np.flatnonzero(grp == j)
+            cross = s[np.ix_(a, b)][sub[a][:, None] != sub[b][None, :]]
+            assert res.nonmated_matrix.iloc[i, j] == len(cross)
+            assert res.false_match_matrix.iloc[i, j] >= (cross >= 0.05).sum()
+            assert not res.fmr_matrix_exact.iloc[i, j]
     exact = AuditResult(sm, threshold=0.35)
     assert exact.by_group["fmr_exact"].all() and not exact.warnings
 

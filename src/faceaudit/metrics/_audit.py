@@ -18,7 +18,7 @@ from .._errors import (
     check_range,
 )
 from .._summary import ScoreSet, ScoreSummary
-from ._counting import InexactMetricWarning, error_counts
+from ._counting import InexactMetricWarning, error_counts, hist_bounds
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
     RULE_OF_THREE,
@@ -259,19 +259,24 @@ class AuditResult:
     def _compute_matrix(self) -> None:
         sm = self.summary
         g = sm.n_groups
-        fm = np.zeros((g, g), np.int64)
-        nn = np.zeros((g, g), np.int64)
-        exact = np.ones((g, g), bool)
-        for i in range(g):
-            for j in range(i, g):
-                c = error_counts(sm.scores((i, j)), thresholds=self.threshold)
-                fm[i, j] = fm[j, i] = c.false_matches_high[0]
-                nn[i, j] = nn[j, i] = c.n_nonmated
-                exact[i, j] = exact[j, i] = c.exact[0]
-        self.false_match_matrix = pd.DataFrame(fm, index=self._labels, columns=self._labels)
+        t = self.threshold
+        ti, tj = sm.tail_cells
+        acc = sm.tail_scores >= t
+        fm_hi = np.bincount(ti[acc] * g + tj[acc], minlength=g * g).reshape(g, g).astype(np.int64)
+        fm_lo = fm_hi.copy()
+        edges = np.asarray(sm.hist_edges, np.float64)
+        for i, j in zip(*np.nonzero(np.triu(t < sm.tail_floor)), strict=True):
+            lo, hi = hist_bounds(sm.impostor_hist[i, j], edges, np.array([t]))
+            fm_lo[i, j] += lo[0]
+            fm_hi[i, j] += hi[0]
+        nn = sm.impostor_total
+        iu = np.triu(np.ones((g, g), bool))
+        fm_hi, fm_lo, nn = (np.where(iu, x, x.T) for x in (fm_hi, fm_lo, nn))
+        exact = fm_lo == fm_hi
+        self.false_match_matrix = pd.DataFrame(fm_hi, index=self._labels, columns=self._labels)
         self.nonmated_matrix = pd.DataFrame(nn, index=self._labels, columns=self._labels)
         self.fmr_matrix_exact = pd.DataFrame(exact, index=self._labels, columns=self._labels)
-        self.fmr_matrix = pd.DataFrame(_div(fm, nn), index=self._labels, columns=self._labels)
+        self.fmr_matrix = pd.DataFrame(_div(fm_hi, nn), index=self._labels, columns=self._labels)
         if not exact.all():
             self._warn("some cross-group FMR cells are upper bounds (threshold inside a "
                        "histogram bin below the exact tail); see fmr_matrix_exact",

@@ -131,7 +131,7 @@ def error_counts(
     hist = np.asarray(s.impostor_hist, dtype=np.int64)
     below = t < s.impostor_floor
     if below.any() and hist.sum() > 0:
-        lo_hist, hi_hist = _hist_bounds(hist, np.asarray(s.hist_edges, np.float64), t[below])
+        lo_hist, hi_hist = hist_bounds(hist, np.asarray(s.hist_edges, np.float64), t[below])
         low[below] += lo_hist
         high[below] += hi_hist
     return ErrorCounts(
@@ -147,7 +147,7 @@ def error_counts(
     )
 
 
-def _hist_bounds(
+def hist_bounds(
     hist: np.ndarray, edges: np.ndarray, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on #binned scores >= t.
