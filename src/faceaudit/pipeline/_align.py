@@ -78,6 +78,9 @@ def warp_similarity(image: np.ndarray, transform: np.ndarray, size: tuple[int, i
     c = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
     c_inv = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
     m = c @ inv @ c_inv
+    # snap floating-point noise (e.g. an identity estimated from exact points) so that
+    # integer-aligned warps copy pixels exactly instead of blending with a neighbour
+    m = np.round(m, 9)
     data = tuple(float(v) for v in m[:2].reshape(6))
     out = Image.fromarray(np.ascontiguousarray(image)).transform(
         size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR)

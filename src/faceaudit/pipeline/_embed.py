@@ -288,6 +288,9 @@ class FakeEmbedder:
     raise_on : str, optional
         Raise ``RuntimeError`` for sources whose file name contains this text (tests the
         runner's ``"error"`` status).
+    crash_on : str, optional
+        Kill the whole process (``os._exit(70)``) for sources whose file name contains this
+        text (tests the runner's recovery from dead workers). Never use it with ``n_workers=1``.
     """
 
     similarity = "cosine"
@@ -295,7 +298,7 @@ class FakeEmbedder:
     needs_landmarks = False
 
     def __init__(self, *, dim: int = 32, noise: float = 0.3, delay: float = 0.0,
-                 raise_on: str | None = None) -> None:
+                 raise_on: str | None = None, crash_on: str | None = None) -> None:
         check_range("dim", dim, low=1)
         check_range("noise", noise, low=0.0)
         check_range("delay", delay, low=0.0)
@@ -303,6 +306,7 @@ class FakeEmbedder:
         self.noise = float(noise)
         self.delay = float(delay)
         self.raise_on = raise_on
+        self.crash_on = crash_on
 
     def __repr__(self) -> str:
         return f"FakeEmbedder(dim={self.dim}, noise={self.noise:g})"
@@ -322,6 +326,10 @@ class FakeEmbedder:
             time.sleep(self.delay)
         if self.raise_on is not None and source is not None and self.raise_on in Path(source).name:
             raise RuntimeError(f"FakeEmbedder told to fail on {Path(source).name}")
+        if self.crash_on is not None and source is not None and self.crash_on in Path(source).name:
+            import os
+
+            os._exit(70)
         pix = np.ascontiguousarray(image).tobytes()
         key = Path(source).parent.name.encode() if source is not None else pix
         v = self._unit(b"id:" + key) + self.noise * self._unit(b"px:" + pix)

@@ -1,0 +1,156 @@
+"""LFW View-2 10-fold verification accuracy of faceaudit's default pipeline (dlib ResNet).
+
+Protocol (Huang et al. 2007, "unrestricted with labeled outside data" reporting as dlib does):
+``pairs.txt`` has 10 folds of 300 genuine + 300 impostor pairs. For each fold k the threshold
+is the one maximising accuracy on the other 9 folds (candidates: midpoints between sorted
+distinct scores), and the accuracy at that threshold is measured on fold k. We report the
+mean ± sample standard deviation (ddof=1) of the 10 fold accuracies.
+
+Failures to enrol are never dropped silently. Primary number ("FTE = reject"): a pair with a
+failed image gets the score −inf, i.e. it is declared a non-match — a genuine pair with a
+failure counts as an error, an impostor pair as correct (a real system cannot match a face
+it did not find). We also report the accuracy over the pairs where both images enrolled.
+
+Usage::
+
+    python benchmarks/lfw_verification.py [--all] [--workers 2] [--store DIR] [--detector hog]
+
+``--all`` embeds all 13,233 images (so later audits reuse the store), otherwise only the
+images that pairs.txt references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEAUDIT_SHARED_DATA", REPO.parent / "shared" / "data")) / "lfw"
+
+
+def read_pairs(path: Path) -> tuple[list[tuple[str, str, bool]], np.ndarray]:
+    """Pairs as (sample_a, sample_b, genuine) and each pair's fold (0..9)."""
+    lines = path.read_text().split("\n")
+    n_folds, n_per = (int(x) for x in lines[0].split())
+    pairs, folds = [], []
+    i = 1
+    for k in range(n_folds):
+        for genuine in (True, False):
+            for _ in range(n_per):
+                f = lines[i].split()
+                i += 1
+                if genuine:
+                    a, b = f"{f[0]}_{int(f[1]):04d}", f"{f[0]}_{int(f[2]):04d}"
+                else:
+                    a, b = f"{f[0]}_{int(f[1]):04d}", f"{f[2]}_{int(f[3]):04d}"
+                pairs.append((a, b, genuine))
+                folds.append(k)
+    return pairs, np.asarray(folds)
+
+
+def best_threshold(scores: np.ndarray, genuine: np.ndarray) -> float:
+    """Threshold maximising accuracy of "accept iff score >= t" (midpoints of distinct scores)."""
+    s = np.unique(scores[np.isfinite(scores)])
+    cands = np.concatenate([[s[0] - 1.0], (s[:-1] + s[1:]) / 2, [s[-1] + 1.0]])
+    order = np.argsort(scores, kind="stable")
+    ss, gg = scores[order], genuine[order]
+    # accepted = scores >= t; correct = genuine&accepted + impostor&rejected
+    idx = np.searchsorted(ss, cands, side="left")  # rejected = ss[:idx]
+    cum_imp = np.concatenate([[0], np.cumsum(~gg)])
+    cum_gen = np.concatenate([[0], np.cumsum(gg)])
+    correct = cum_imp[idx] + (gg.sum() - cum_gen[idx])
+    return float(cands[int(np.argmax(correct))])
+
+
+def ten_fold(scores: np.ndarray, genuine: np.ndarray, folds: np.ndarray,
+             use: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    use = np.ones(len(scores), bool) if use is None else use
+    accs, thrs = [], []
+    for k in range(10):
+        train = (folds != k) & use
+        test = (folds == k) & use
+        t = best_threshold(scores[train], genuine[train])
+        acc = ((scores[test] >= t) == genuine[test]).mean()
+        accs.append(acc)
+        thrs.append(t)
+    return np.asarray(accs), np.asarray(thrs)
+
+
+def main() -> int:
+    from faceaudit import Manifest
+    from faceaudit.pipeline import embed_manifest
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--all", action="store_true", help="embed all 13,233 images")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--store", default="/work/cache/faceaudit-store")
+    ap.add_argument("--detector", default="centerface")
+    ap.add_argument("--face-policy", default="largest")
+    ap.add_argument("--json", default=None, help="write the numbers to this JSON file")
+    args = ap.parse_args()
+
+    pairs, folds = read_pairs(DATA / "pairs.txt")
+    root = DATA / "lfw-deepfunneled"
+    if args.all:
+        files = sorted(root.glob("*/*.jpg"))
+        ids = [f.stem for f in files]
+    else:
+        ids = sorted({p for a, b, _ in pairs for p in (a, b)})
+    subj = [s.rsplit("_", 1)[0] for s in ids]
+    paths = [f"{s}/{i}.jpg" for s, i in zip(subj, ids, strict=True)]
+    man = Manifest(pd.DataFrame({"sample_id": ids, "subject_id": subj, "path": paths}),
+                   root=root, source="lfw")
+    print(f"embedding {len(man)} images with {args.workers} workers, store {args.store}",
+          flush=True)
+    t0 = time.perf_counter()
+    tpl = embed_manifest(man, embedder="dlib", detector=args.detector, store=args.store,
+                         n_workers=args.workers, progress=sys.stderr.isatty(),
+                         face_policy=args.face_policy)
+    wall = time.perf_counter() - t0
+    st, cnt = np.unique(tpl.status, return_counts=True)
+    status_counts = {str(a): int(b) for a, b in zip(st, cnt, strict=True)}
+    print(f"wall time {wall:.1f} s ({len(man) / wall:.1f} img/s); statuses {status_counts}")
+    for i in np.flatnonzero(~tpl.ok)[:20]:
+        print(f"  {tpl.sample_ids[i]}: {tpl.status[i]} ({tpl.detail[i]})")
+
+    pos = {s: i for i, s in enumerate(tpl.sample_ids)}
+    ia = np.array([pos[a] for a, _, _ in pairs])
+    ib = np.array([pos[b] for _, b, _ in pairs])
+    genuine = np.array([g for _, _, g in pairs])
+    both = tpl.ok[ia] & tpl.ok[ib]
+    d = np.linalg.norm(tpl.vectors[ia] - tpl.vectors[ib], axis=1).astype(np.float64)
+    scores = np.where(both, -d, -np.inf)  # FTE = reject
+    accs, thrs = ten_fold(scores, genuine, folds)
+    accs_ok, _ = ten_fold(scores, genuine, folds, use=both)
+    vendor = ((scores >= -0.6) == genuine).mean()
+    out = {
+        "n_images": len(man), "wall_s": wall, "statuses": status_counts,
+        "pairs_with_failed_image": {"genuine": int((~both & genuine).sum()),
+                                    "impostor": int((~both & ~genuine).sum())},
+        "acc_fte_reject_mean": float(accs.mean()), "acc_fte_reject_std": float(accs.std(ddof=1)),
+        "acc_enrolled_only_mean": float(accs_ok.mean()),
+        "acc_enrolled_only_std": float(accs_ok.std(ddof=1)),
+        "fold_acc": accs.tolist(), "fold_threshold_distance": (-thrs).tolist(),
+        "acc_at_vendor_distance_0.6": float(vendor),
+        "pipeline_id": tpl.model_id,
+    }
+    print(json.dumps(out, indent=2))
+    print(f"\nLFW 10-fold accuracy (FTE = reject): {100 * accs.mean():.2f}% ± "
+          f"{100 * accs.std(ddof=1):.2f}; enrolled pairs only: {100 * accs_ok.mean():.2f}% ± "
+          f"{100 * accs_ok.std(ddof=1):.2f}; at dlib's distance 0.6: {100 * vendor:.2f}%")
+    if args.json:
+        from faceaudit._io import write_json
+
+        write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
