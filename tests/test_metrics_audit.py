@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceaudit import ConfigError, ThinDataWarning, UndefinedMetricWarning
+from faceaudit import ConfigError, InputError, ThinDataWarning, UndefinedMetricWarning
 from faceaudit._io import write_json
 from faceaudit.metrics import AuditResult, InexactMetricWarning, clopper_pearson, threshold_at_fmr
 from test_metrics_support import brute_pairs, build_summary, random_population
@@ -150,6 +150,8 @@ def test_empty_cells_and_single_group() -> None:
     assert math.isnan(res.by_group["fmr_ci_low"].iloc[1])
     assert res.fairness["fdr"].excluded == ("G1",)
     assert math.isnan(res.fairness["fdr"].value)  # one group left
+    with pytest.raises(InputError, match="group 'G1' has no impostor comparisons"):
+        AuditResult(build_summary(sub, grp, s), target_fmr=0.1, reference_group="G1")
     single = AuditResult(build_summary(sub, np.zeros(6, int), s), threshold=0.0)
     assert len(single.by_group) == 1
     assert "at least 2 groups" in single.fairness["garbe"].reason

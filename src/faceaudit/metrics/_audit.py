@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._errors import (
     ConfigError,
+    InputError,
     ThinDataWarning,
     UndefinedMetricWarning,
     check_option,
@@ -153,6 +154,10 @@ class AuditResult:
                 base, where = self._diag[self.reference], f"group {self._labels[self.reference]!r}"
             else:
                 base, where = self._pooled, "all demographically matched impostors"
+            if base.n_impostor == 0:
+                raise InputError(f"cannot choose a threshold for target_fmr={self.target_fmr:g}: "
+                                 f"{where} has no impostor comparisons; pick another "
+                                 "reference_group or give threshold")
             self.threshold = threshold_at_fmr(base, target=self.target_fmr)
             self.threshold_rule = (f"smallest threshold with FMR <= {self.target_fmr:g} on {where}")
 
