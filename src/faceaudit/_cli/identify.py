@@ -24,8 +24,14 @@ def _f(x: object, digits: int = 4) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "–"
     if isinstance(x, float):
+        if 0.9999 < x < 1.0:
+            return "≈1"
         return f"{x:.{digits}g}"
     return str(x)
+
+
+def _i(x: object) -> str:
+    return str(int(x))  # type: ignore[call-overload]
 
 
 @click.command("identify")
@@ -110,10 +116,10 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     for c in ("group", "mated", "FNIR", "CI", "FTE", "non-mated", "FPIR", "CI", "FTE", "IR(R)"):
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
-        t.add_row(str(g), str(r["n_fnir"]), f"{_f(r['fnir'])} ({r['fnir_k']})",
-                  f"{_f(r['fnir_ci_low'])}–{_f(r['fnir_ci_high'])}", str(r["n_mated_fte"]),
-                  str(r["n_fpir"]), f"{_f(r['fpir'])} ({r['fpir_k']})",
-                  f"{_f(r['fpir_ci_low'])}–{_f(r['fpir_ci_high'])}", str(r["n_nonmated_fte"]),
+        t.add_row(str(g), _i(r["n_fnir"]), f"{_f(r['fnir'])} ({_i(r['fnir_k'])})",
+                  f"{_f(r['fnir_ci_low'])}–{_f(r['fnir_ci_high'])}", _i(r["n_mated_fte"]),
+                  _i(r["n_fpir"]), f"{_f(r['fpir'])} ({_i(r['fpir_k'])})",
+                  f"{_f(r['fpir_ci_low'])}–{_f(r['fpir_ci_high'])}", _i(r["n_nonmated_fte"]),
                   _f(r["ir"]))
     console.print(t)
 
@@ -124,7 +130,7 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
               "per-person rate", "CI"):
         t.add_column(c, justify="left" if c == "returned group" else "right")
     for g, r in mix.by_gallery_group.iterrows():
-        t.add_row(str(g), str(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
+        t.add_row(str(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
                   _f(r["representation"], 3), _f(r["per_person_rate"]),
                   f"{_f(r['per_person_rate_ci_low'])}–{_f(r['per_person_rate_ci_high'])}")
     console.print(t)
@@ -134,24 +140,23 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
 
     if audit.curve is not None and audit.check is not None:
         t = Table(title="FPIR vs gallery size: measured vs predicted (independence)")
-        for c in ("N", "group", "searches", "FPIR measured", "predicted", "pred. CI",
-                  "discrepancy"):
+        for c in ("N", "group", "searches", "FPIR measured", "CI", "predicted", "pred. CI",
+                  "discrepancy", "consistent"):
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
-            t.add_row(str(int(r["gallery_size"])), str(r["group"]), str(r["n_fpir"]),
-                      _f(r["fpir"]), _f(r["fpir_pred"]),
-                      f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}",
-                      _f(r["discrepancy"], 3))
+            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_fpir"]),
+                      _f(r["fpir"]), f"{_f(r['fpir_ci_low'])}–{_f(r['fpir_ci_high'])}",
+                      _f(r["fpir_pred"]), f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}",
+                      _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
         console.print(t)
 
     t = Table(title="Predicted FPIR at operational scale: 1 − (1 − FMR)^N, independent comparisons")
-    for c in ("group", "N", "FMR (k/n)", "FPIR predicted", "CI", "per-probe mixture"):
+    for c in ("group", "N", "FMR (k/n)", "FPIR predicted", "CI"):
         t.add_column(c, justify="right")
     for _, r in audit.extrapolation.iterrows():
         t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
                   f"{_f(r['fmr'])} ({int(r['fmr_k'])}/{int(r['fmr_n'])})", _f(r["fpir_pred"]),
-                  f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}",
-                  _f(r["fpir_pred_per_probe"]))
+                  f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}")
     console.print(t)
 
     out = audit.to_dict()

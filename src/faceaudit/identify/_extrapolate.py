@@ -15,10 +15,8 @@ non-mated probe with a gallery person (max-score fusion over a person's images),
 Caveats: comparisons that share a probe are not independent (some faces score high against
 everyone), so the Clopper-Pearson interval of the pooled FMR is too narrow, and by Jensen's
 inequality heterogeneous per-probe FMRs make the formula *overestimate* FPIR
-(:math:`E[1-(1-p)^N] \le 1-(1-E[p])^N`). A second prediction, ``fpir_pred_per_probe``,
-averages :math:`1 - (1 - p_i)^N` over the measured per-probe rates :math:`p_i`; it keeps the
-heterogeneity but sees no rate below :math:`1/N_{measured}`. The check against the measured
-curve (:func:`check_extrapolation`) reports how far either is off where both exist.
+(:math:`E[1-(1-p)^N] \le 1-(1-E[p])^N`). The check against the measured curve
+(:func:`check_extrapolation`) reports how far the prediction is off where both exist.
 """
 
 from __future__ import annotations
@@ -129,7 +127,7 @@ def extrapolate_fpir(
     """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
 
     Returns a long DataFrame with columns ``group, gallery_size, fmr, fmr_k, fmr_n,
-    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high, fpir_pred_per_probe``.
+    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high``.
     The gallery population is assumed to have the measured gallery's demographic mix.
     """
     sizes = [float(x) for x in gallery_sizes]
@@ -137,19 +135,13 @@ def extrapolate_fpir(
         check_range("gallery_size", x, low=1)
     f = rates.fmr(confidence)
     recs = []
-    n_meas = max(rates.n_gallery, 1)
     for lab, row in f.iterrows():
-        sel = np.ones(len(rates.probe_group), bool) if lab == OVERALL else \
-            rates.probe_group == rates.group_labels.index(str(lab))
-        p_i = rates.per_probe_k[sel] / n_meas
         for N in sizes:
             recs.append({
                 "group": lab, "gallery_size": N, **row.to_dict(),
                 "fpir_pred": float(predict_fpir(row["fmr"], N)),
                 "fpir_pred_low": float(predict_fpir(row["fmr_ci_low"], N)),
                 "fpir_pred_high": float(predict_fpir(row["fmr_ci_high"], N)),
-                "fpir_pred_per_probe": (float(predict_fpir(p_i, N).mean()) if len(p_i)
-                                        else float("nan")),
             })
     df = pd.DataFrame(recs)
     df.attrs.update({"threshold": rates.threshold, "confidence": confidence,
@@ -161,21 +153,24 @@ def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
                         *, confidence: float = 0.95) -> pd.DataFrame:
     """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
 
-    ``measured`` has columns ``gallery_size, group, fpir, n_fpir`` (as
-    :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` (+ interval),
-    ``fpir_pred_per_probe``, ``discrepancy = fpir - fpir_pred`` and
-    ``ratio = fpir / fpir_pred`` and ``within = fpir_pred_low <= fpir <= fpir_pred_high``.
+    ``measured`` has columns ``gallery_size, group, fpir, n_fpir, fpir_ci_low, fpir_ci_high``
+    (as :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` with its
+    interval, ``discrepancy = fpir - fpir_pred``, ``ratio = fpir / fpir_pred``,
+    ``within = fpir_pred_low <= fpir <= fpir_pred_high`` and ``consistent`` (the measured
+    and predicted intervals overlap: the difference is within the two sampling errors).
     """
     pred = extrapolate_fpir(rates, sorted(set(measured["gallery_size"].astype(float))),
                             confidence=confidence)
-    m = measured[["gallery_size", "group", "fpir", "n_fpir"]].copy()
+    m = measured[["gallery_size", "group", "fpir", "n_fpir", "fpir_ci_low", "fpir_ci_high"]].copy()
     m["gallery_size"] = m["gallery_size"].astype(float)
-    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high",
-                        "fpir_pred_per_probe"]], on=["gallery_size", "group"], how="left")
+    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high"]],
+                  on=["gallery_size", "group"], how="left")
     out["discrepancy"] = out["fpir"] - out["fpir_pred"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["fpir"] / out["fpir_pred"]
     out["within"] = (out["fpir"] >= out["fpir_pred_low"]) & (out["fpir"] <= out["fpir_pred_high"])
+    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_high"])
+                         & (out["fpir_pred_low"] <= out["fpir_ci_high"]))
     return out
 
 
