@@ -227,17 +227,17 @@ class _WorkerState:
     error: BaseException | None = None
 
 
-_TRIU_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_TRIU_CACHE: dict[int, np.ndarray] = {}
 _TRIU_LOCK = threading.Lock()
 
 
-def _triu(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strict upper triangle of an n×n tile: (flat index, row, col)."""
+def _triu_mask(n: int) -> np.ndarray:
+    """Boolean mask of the strict upper triangle of an n×n tile (cached, read-only)."""
     with _TRIU_LOCK:
         got = _TRIU_CACHE.get(n)
         if got is None:
-            i, j = np.triu_indices(n, 1)
-            got = ((i * n + j).astype(np.intp), i.astype(np.int64), j.astype(np.int64))
+            got = np.triu(np.ones((n, n), bool), 1)
+            got.setflags(write=False)
             _TRIU_CACHE[n] = got
         return got
 
@@ -259,6 +259,8 @@ class _Engine:
         self.gen_i, self.gen_j = gen_i, gen_j
         self.binning = binning
         self.caps = caps
+        # Cosine scores of unit float32 vectors exceed [-1, 1] by at most ~dim·2^-24.
+        self.clip = similarity != "cosine" or x.shape[1] >= 1024 or binning.n_bins > 2**14
 
     def run_unit(self, u: _Unit, st: _WorkerState) -> None:
         r0, r1 = u.rows
@@ -291,34 +293,41 @@ class _Engine:
             return
         cell = (u.g, u.h)
         diag = r0 == c0
-        ncols = c1 - c0
-        if diag:
-            flat_idx, tri_i, tri_j = _triu(r1 - r0)
-            flat = s.ravel()[flat_idx]
-        else:
-            flat = s.ravel()
+        tri = _triu_mask(r1 - r0) if diag else None
+        flat = s[tri] if diag else s.ravel()
         buf = st.tails.get(cell)
         if buf is None:
             buf = st.tails[cell] = _TailBuffer(int(self.caps[cell]))
-        if buf.floor == -np.inf:
-            cand = np.arange(flat.size, dtype=np.intp)
-        else:
-            cand = np.flatnonzero(flat >= np.float32(buf.floor))
-        if len(cand):
-            if diag:
-                ii, jj = r0 + tri_i[cand], r0 + tri_j[cand]
-            else:
-                ii, jj = r0 + cand // ncols, c0 + cand % ncols
-            imp = self.subjects[ii] != self.subjects[jj]
-            buf.add(flat[cand][imp], ii[imp], jj[imp])
+        n_gen = 0 if gs is None else len(gs)
+        if buf.floor == -np.inf and flat.size - n_gen >= buf.cap > 0:
+            # This tile alone holds >= cap impostor scores: start from its (cap + n_gen)-th
+            # largest score, which is at most its cap-th largest impostor score, hence at most
+            # the cell's final floor.
+            buf.floor = kth_largest(flat, buf.cap + n_gen)
+        mask = s >= np.float32(buf.floor)
+        if diag:
+            mask &= tri
+        hits = np.flatnonzero(mask)
+        if len(hits):
+            ii, jj = np.divmod(hits, c1 - c0)
+            imp = self.subjects[ii + r0] != self.subjects[jj + c0]
+            ii, jj = ii[imp], jj[imp]
+            buf.add(s[ii, jj], ii + r0, jj + c0)
         b = self.binning
+        nb, off = b.n_bins, b.offset
         np.multiply(flat, np.float32(b.scale), out=flat)
         np.floor(flat, out=flat)
-        off = b.offset
-        np.clip(flat, -off, b.n_bins - 1 - off, out=flat)
-        k = flat.astype(np.intp)
-        k += off
-        h = np.bincount(k, minlength=b.n_bins)
+        if self.clip:
+            np.clip(flat, -off, nb - 1 - off, out=flat)
+            flat += off
+            h = np.bincount(flat.astype(np.intp), minlength=nb)
+        else:
+            # |cosine| < 1 + 2^-13 for dim < 1024: one slack bin each side, folded back in.
+            flat += off + 1
+            h = np.bincount(flat.astype(np.intp), minlength=nb + 2)
+            h[1] += h[0]
+            h[nb] += h[nb + 1 :].sum()
+            h = h[1 : nb + 1]
         if gs is not None:
             h -= np.bincount(b.bins(gs), minlength=b.n_bins)
         acc = st.hist.get(cell)
@@ -720,7 +729,13 @@ def _canonical(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs as ``a < b`` sorted by ``(a, b)``: the order does not depend on the work split."""
     a, b = np.minimum(a, b), np.maximum(a, b)
-    o = np.lexsort((b, a))
+    if len(a) == 0:
+        return s, a, b
+    width = int(b.max()) + 1
+    if int(a.max()) < np.iinfo(np.int64).max // width:
+        o = np.argsort(a * width + b, kind="stable")
+    else:  # pragma: no cover - more than 3e9 samples
+        o = np.lexsort((b, a))
     return s[o], a[o], b[o]
 
 

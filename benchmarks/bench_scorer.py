@@ -1,0 +1,180 @@
+"""Benchmark of the streaming scorer (`faceaudit._scorer.score_templates`).
+
+Synthetic set: ``--n`` random unit vectors (subject centre + noise) of ``--dim`` dimensions,
+5 samples per subject, 8 groups (sex × race, assigned per subject). Prints pairs/second and
+peak memory of the streaming scorer, then runs the obvious baseline in the same process —
+the full NumPy score matrix + ``sklearn.metrics.roc_curve`` — on ``--baseline-n`` samples,
+prints the speed ratio, and checks that both give the same counts at every threshold the
+baseline returns (exact above the tail floor; bracketed by the neighbouring histogram edges
+below it).
+
+Usage::
+
+    python benchmarks/bench_scorer.py                 # N = 50,000 at 128-d and 512-d
+    python benchmarks/bench_scorer.py --dim 128 --n 20000 --baseline-n 8000
+    python benchmarks/bench_scorer.py --quick         # small N, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from faceaudit import Manifest, Templates
+from faceaudit._scorer import score_templates
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 10 ms)."""
+
+    def __enter__(self) -> PeakRSS:
+        self.proc = psutil.Process(os.getpid())
+        self.start = self.proc.memory_info().rss
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def make_data(n: int, dim: int, seed: int = 0) -> tuple[Manifest, Templates]:
+    rng = np.random.default_rng(seed)
+    per = 5
+    n_subj = -(-n // per)
+    subj = np.repeat(np.arange(n_subj), per)[:n]
+    sex = rng.choice(["F", "M"], n_subj)[subj]
+    race = rng.choice(["A", "B", "C", "D"], n_subj)[subj]
+    df = pd.DataFrame(
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "subject_id": [f"p{s}" for s in subj],
+            "sex": sex,
+            "race": race,
+        }
+    )
+    centres = rng.standard_normal((n_subj, dim)).astype(np.float32)
+    x = centres[subj] + 1.2 * rng.standard_normal((n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return Manifest(df), Templates.from_vectors(df["sample_id"].to_numpy(), x, model_id="bench")
+
+
+def run_scorer(manifest: Manifest, tpl: Templates, n_workers: int = 2):
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        s = score_templates(tpl, manifest, grouping="sex,race", n_workers=n_workers, progress=False)
+        el = time.perf_counter() - t0
+    return s, el, mem
+
+
+def baseline(manifest: Manifest, tpl: Templates):
+    from sklearn.metrics import roc_curve
+
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        x = tpl.vectors / np.linalg.norm(tpl.vectors, axis=1, keepdims=True)
+        full = x @ x.T
+        i, j = np.triu_indices(len(x), 1)
+        scores = full[i, j]
+        subj = manifest.subject_codes
+        y = (subj[i] == subj[j]).astype(np.int8)
+        fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=True)
+        el = time.perf_counter() - t0
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    del full, i, j, scores, y
+    fps = np.rint(fpr * n_neg).astype(np.int64)
+    tps = np.rint(tpr * n_pos).astype(np.int64)
+    return fps, tps, thr, el, mem
+
+
+def check(summary, fps, tps, thr) -> tuple[int, int, int]:
+    """Compare counts at the baseline's thresholds: (exact checked, bracketed, mismatches)."""
+    ss = summary.scores("all")
+    tail = np.sort(ss.impostor_tail)
+    edges = ss.hist_edges
+    cum = np.r_[np.cumsum(ss.impostor_hist[::-1])[::-1], 0]  # cum[k] = hist scores in bins >= k
+    gen = np.sort(ss.genuine)
+    bad = exact = bracket = 0
+    for f, t, th in zip(fps, tps, thr, strict=True):
+        if not np.isfinite(th):
+            continue
+        n_tail = len(tail) - np.searchsorted(tail, th, side="left")
+        if t != len(gen) - np.searchsorted(gen, th, side="left"):
+            bad += 1
+        if th >= ss.impostor_floor:
+            exact += 1
+            bad += f != n_tail
+        else:
+            k = np.searchsorted(edges, th, side="right") - 1  # th in bin k
+            lo, hi = n_tail + cum[min(k + 1, len(cum) - 1)], n_tail + cum[max(k, 0)]
+            bracket += 1
+            bad += not (lo <= f <= hi)
+    return exact, bracket, bad
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--dim", type=int, action="append", help="repeatable; default 128 and 512")
+    ap.add_argument(
+        "--baseline-n",
+        type=int,
+        default=10_000,
+        help="samples for the full-matrix baseline (memory ~ 60·n² bytes)",
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="n=6000, baseline-n=3000, 128-d only")
+    args = ap.parse_args()
+    dims = args.dim or [128, 512]
+    if args.quick:
+        args.n, args.baseline_n, dims = 6000, 3000, args.dim or [128]
+    print(f"cores: {os.cpu_count()}  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    for dim in dims:
+        manifest, tpl = make_data(args.n, dim)
+        pairs = args.n * (args.n - 1) // 2
+        s, el, mem = run_scorer(manifest, tpl, args.workers)
+        print(
+            f"[{dim}-d] N={args.n:,} pairs={pairs:,}: {el:.2f} s, {pairs / el:.3g} pairs/s, "
+            f"peak RSS {mem.peak / 2**30:.2f} GiB (+{(mem.peak - mem.start) / 2**30:.2f} GiB "
+            f"during the run), tail {len(s.tail_scores):,}, genuine {len(s.genuine_scores):,}"
+        )
+        nb = args.baseline_n
+        mb, tb = make_data(nb, dim, seed=1)
+        sb, elb, memb = run_scorer(mb, tb, args.workers)
+        fps, tps, thr, el_base, mem_base = baseline(mb, tb)
+        exact, bracket, bad = check(sb, fps, tps, thr)
+        pb = nb * (nb - 1) // 2
+        print(
+            f"[{dim}-d] baseline N={nb:,} ({pb:,} pairs): full matrix + roc_curve {el_base:.2f} s "
+            f"({pb / el_base:.3g} pairs/s, +{(mem_base.peak - mem_base.start) / 2**30:.2f} GiB); "
+            f"scorer {elb:.2f} s (+{(memb.peak - memb.start) / 2**30:.2f} GiB): "
+            f"speed-up x{el_base / elb:.1f}"
+        )
+        print(
+            f"[{dim}-d] agreement at {len(thr)} baseline thresholds: {exact} exact, {bracket} "
+            f"bracketed by histogram edges, {bad} mismatches"
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"process max RSS (getrusage): {rss:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
