@@ -345,7 +345,7 @@ class Manifest:
             return [None] * len(self)
         out: list[Path | None] = []
         for p in self._df["path"]:
-            if p is None:
+            if not isinstance(p, str) or not p:  # None / NaN (pandas 3 stores None as NaN)
                 out.append(None)
             else:
                 q = Path(p)
