@@ -384,7 +384,16 @@ class AuditResult:
             np.inf, np.nan)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every figure with its counts and intervals, JSON-able (NaN as float NaN)."""
+        """Every figure with its counts and intervals, JSON-able.
+
+        Keys: ``threshold``, ``threshold_rule``, ``target_fmr``, ``reference_group``,
+        ``confidence``, ``n_boot``, ``ci_quantiles``, ``random_state``, ``grouping``,
+        ``model_id``, ``overall`` (one dict), ``groups`` (one dict per group: every
+        :attr:`by_group` column plus ``values``), ``fmr_matrix`` (``labels``, ``fmr``,
+        ``false_matches``, ``n_nonmated``, ``exact`` as G×G lists), ``fairness`` (one
+        :meth:`FairnessSummary.to_dict` per summary) and ``warnings``. Undefined values are
+        float NaN; :func:`faceaudit._io.write_json` writes them as ``null``.
+        """
         def clean(v: Any) -> Any:
             if isinstance(v, (np.bool_, bool)):
                 return bool(v)
@@ -395,11 +404,10 @@ class AuditResult:
             return v
 
         groups = []
-        for (idx, row), vals in zip(self._by_group.iterrows(), self.summary.group_values,
-                                    strict=True):
+        for (_, row), vals in zip(self._by_group.iterrows(), self.summary.group_values,
+                                  strict=True):
             d = {k: clean(v) for k, v in row.items()}
             d["values"] = list(vals)
-            del idx
             groups.append(d)
         return {
             "threshold": self.threshold,
