@@ -341,7 +341,19 @@ class AuditResult:
     # ------------------------------------------------------------------ reading
     @property
     def by_group(self) -> pd.DataFrame:
-        """Per-group figures (a copy). See the class docstring for the columns."""
+        """Per-group figures (a copy), indexed by a MultiIndex over the grouping's attributes.
+
+        Columns: ``label``; ``fmr``, ``fmr_ci_low``, ``fmr_ci_high`` (Clopper–Pearson at
+        ``confidence``), ``false_matches``, ``n_nonmated``, ``fmr_exact`` and
+        ``fmr_lower_bound`` (a threshold inside a histogram bin gives the upper bound as
+        ``fmr``); ``fnmr``, ``fnmr_ci_low``, ``fnmr_ci_high``, ``false_non_matches``,
+        ``n_mated``; ``fta`` (failed comparisons / attempted, diagonal cell), ``far``,
+        ``frr``; ``n_subjects``, ``n_samples``, ``fte`` (samples that failed to enrol);
+        ``fmr_ratio_to_reference``, ``fnmr_ratio_to_reference`` (NaN without a reference),
+        ``fmr_ratio_to_best``, ``fnmr_ratio_to_best`` (divided by the lowest group rate; NaN
+        when that is 0); ``thin``, ``thin_reason``; and with ``n_boot > 0`` the subject
+        bootstrap quantiles ``<figure>_boot_q<quantile>`` for ``fmr``, ``fnmr`` and the ratios.
+        """
         return self._by_group.copy()
 
     @property
