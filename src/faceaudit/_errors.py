@@ -16,6 +16,7 @@ Warnings:
 
     UndefinedMetricWarning   a rate has an empty denominator (value is NaN)
     ThinDataWarning          a group is too small to support the requested figure
+    InexactMetricWarning     a figure was read inside a histogram bin (bound returned)
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ class DownloadError(FaceauditError):
 
 class UndefinedMetricWarning(UserWarning):
     """A metric's denominator is empty, so its value is NaN."""
+
+
+class InexactMetricWarning(UserWarning):
+    """A figure was read inside a histogram bin, below the summary's exact tail.
+
+    The value returned is the conservative bound (the larger FMR); the true value lies
+    between the counts at the bin's two edges. Re-score with a lower tail floor to make it
+    exact.
+    """
 
 
 class ThinDataWarning(UserWarning):

@@ -19,15 +19,6 @@ import numpy as np
 from .._errors import ConfigError
 from .._summary import ScoreSet
 
-
-class InexactMetricWarning(UserWarning):
-    """A figure was read inside a histogram bin, below the summary's exact tail.
-
-    The value returned is the conservative bound (the larger FMR); the true value lies
-    between the counts at the bin's two edges. Re-score with a lower tail floor to make it
-    exact.
-    """
-
 ArrayLike = Iterable[float] | np.ndarray
 Scores = ScoreSet | ArrayLike
 
