@@ -18,8 +18,9 @@ Everything derives from one counting core, :func:`error_counts`.
 
 from __future__ import annotations
 
+from .._errors import InexactMetricWarning
 from ._audit import AuditResult
-from ._counting import ErrorCounts, InexactMetricWarning, error_counts
+from ._counting import ErrorCounts, error_counts
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import clopper_pearson, cross_denominator, within_denominator
 from ._rates import (

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._errors import (
     ConfigError,
+    InexactMetricWarning,
     InputError,
     ThinDataWarning,
     UndefinedMetricWarning,
@@ -19,7 +20,7 @@ from .._errors import (
     check_range,
 )
 from .._summary import ScoreSet, ScoreSummary
-from ._counting import InexactMetricWarning, error_counts, hist_bounds
+from ._counting import error_counts, hist_bounds
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
     RULE_OF_THREE,

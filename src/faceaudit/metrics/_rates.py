@@ -22,12 +22,11 @@ import warnings
 
 import numpy as np
 
-from .._errors import InputError, UndefinedMetricWarning, check_range
+from .._errors import InexactMetricWarning, InputError, UndefinedMetricWarning, check_range
 from .._summary import ScoreSet
 from ._counting import (
     ArrayLike,
     ErrorCounts,
-    InexactMetricWarning,
     Scores,
     as_scoreset,
     error_counts,
