@@ -187,3 +187,25 @@ def test_false_candidate_mix_hand_checked() -> None:
     assert mix.cross.loc["F"].tolist() == [1, 1] and mix.cross.loc["M"].tolist() == [0, 1]
     assert mix.n_truncated == 0
     assert false_candidate_mix(s, 0.15, n_boot=0).n_truncated == 2
+
+
+def test_rates_are_monotone_in_threshold_and_rank_on_random_lists() -> None:
+    rng = np.random.default_rng(9)
+    lists = []
+    for i in range(300):
+        neg = np.round(rng.normal(size=int(rng.integers(1, 12))), 1)  # rounding makes ties
+        pos = None if i % 3 == 0 else np.round(rng.normal(1, 1, size=1), 1)
+        lists.append((neg, pos))
+    s = Searches.from_score_lists(lists)
+    ts = np.linspace(-3, 4, 71)
+    fn = [fnir(s, t, rank=1) for t in ts]
+    fp = [fpir(s, t) for t in ts]
+    assert (np.diff(fn) >= 0).all() and (np.diff(fp) <= 0).all()
+    assert fp[0] == 1.0 and fp[-1] == 0.0
+    by_rank = [fnir(s, 0.5, rank=r) for r in range(1, s.list_length + 1)]
+    assert (np.diff(by_rank) <= 0).all()
+    # invariant to permuting the searches
+    perm = rng.permutation(len(lists))
+    s2 = Searches.from_score_lists([lists[i] for i in perm])
+    assert fnir(s2, 0.5, 2) == fnir(s, 0.5, 2) and fpir(s2, 0.5) == fpir(s, 0.5)
+    np.testing.assert_array_equal(cmc(s2), cmc(s))

@@ -277,8 +277,11 @@ def false_candidate_mix(
         m = int(inv.max()) + 1
         csum = np.zeros((m, H))
         np.add.at(csum, inv, per_search)
-        idx = rng.integers(0, m, size=(n_boot, m))
-        bs = csum[idx].sum(axis=1)
+        bs = np.empty((n_boot, H))
+        chunk = max(1, 2_000_000 // (m * max(H, 1)))
+        for start in range(0, n_boot, chunk):
+            b = min(chunk, n_boot - start)
+            bs[start:start + b] = csum[rng.integers(0, m, size=(b, m))].sum(axis=1)
         tot = bs.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = bs / tot

@@ -189,7 +189,10 @@ def _numpy_fetcher(P: np.ndarray, G: np.ndarray, sq_p: np.ndarray | None,
 
 
 def _resolve_threads(threads: int | None) -> int:
-    n_cpu = os.cpu_count() or 1
+    try:
+        n_cpu = len(os.sched_getaffinity(0))  # cores this process may use
+    except AttributeError:  # pragma: no cover - not on Linux
+        n_cpu = os.cpu_count() or 1
     if threads is None:
         return n_cpu
     check_range("threads", threads, low=1)
