@@ -95,6 +95,23 @@ def _init_worker(config: PipelineConfig) -> None:
 
         threadpoolctl.threadpool_limits(1)
     _WORKER_CONFIG = config
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """Exit this worker as soon as the parent process dies (e.g. SIGKILL), not linger."""
+    import threading
+    from multiprocessing.connection import wait as mp_wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        mp_wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="faceaudit-parent-watch", daemon=True).start()
 
 
 def _work(items: list[tuple[str, str]]) -> list[StoredResult]:
