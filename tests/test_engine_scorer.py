@@ -457,3 +457,16 @@ def test_save_load_round_trip(tmp_path):
     same_summary(s, r)
     assert r.protocol == s.protocol and r.group_labels == s.group_labels
     assert r.similarity == "cosine" and r.model_id == "test"
+
+
+def test_progress_bar_renders_on_a_terminal(monkeypatch):
+    """progress=True draws a rich bar on a terminal and gives the same result."""
+    import rich.console
+
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    rng = np.random.default_rng(4)
+    manifest, tpl = make_case(rng.integers(0, 30, 90), rng.integers(0, 2, 90), np.zeros(90, bool),
+                              rng.standard_normal((90, 6)), "cosine")
+    a = score_templates(tpl, manifest, grouping="grp", progress=True)
+    b = score_templates(tpl, manifest, grouping="grp", progress=False)
+    same_summary(a, b)

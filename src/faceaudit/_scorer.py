@@ -627,6 +627,7 @@ def score_templates(
     layout = sorted_layout(subj, gcodes, n_groups, enrolled)
     x = np.ascontiguousarray(x_all[layout.order])
     sq = None if sq_all is None else np.ascontiguousarray(sq_all[layout.order])
+    del x_all
     gen_i, gen_j = genuine_pairs_sorted(layout.subjects)
     # positions are grouped by subject inside each group, so pairs come out sorted by (i, j)
     engine = _Engine(x, sq, tpl.similarity, layout.subjects, gen_i, gen_j, binning, caps)
