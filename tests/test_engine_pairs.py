@@ -91,3 +91,28 @@ def test_resolve_pairs_forms():
         True,
         None,
     ]
+
+
+def test_lfw_pairs_and_all_pairs_counts(lfw_dir):
+    """Real LFW manifest: pairs.txt resolves to 3000 + 3000 pairs; all-pairs counts are exact."""
+    from faceaudit.datasets.lfw import load_lfw, read_lfw_pairs
+
+    m = load_lfw(lfw_dir)
+    pairs = read_lfw_pairs(lfw_dir / "pairs.txt", m)
+    rng = np.random.default_rng(0)
+    tpl = Templates.from_vectors(m.sample_ids, rng.standard_normal((len(m), 16)))
+    s = score_templates(tpl, m, grouping="gender", pairs=pairs, progress=False)
+    assert len(s.genuine_scores) == 3000 and int(s.impostor_total.sum()) == 3000
+    assert s.protocol["n_folds"] == 10
+    # all pairs, matched impostors by gender: genuine count = sum over people of C(n, 2)
+    n_per = np.bincount(m.subject_codes)
+    s = score_templates(tpl, m, grouping="gender", impostors="matched", progress=False)
+    assert len(s.genuine_scores) == int((n_per * (n_per - 1) // 2).sum()) == 242_257
+    g = m.groups("gender").codes
+    for k in range(s.n_groups):
+        sel = g == k
+        n_k = int(sel.sum())
+        n_subj = np.bincount(m.subject_codes[sel])
+        want = n_k * (n_k - 1) // 2 - int((n_subj * (n_subj - 1) // 2).sum())
+        assert int(s.impostor_total[k, k]) == want
+    assert int(s.impostor_total.sum()) == int(np.trace(s.impostor_total))

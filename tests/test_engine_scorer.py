@@ -465,8 +465,13 @@ def test_progress_bar_renders_on_a_terminal(monkeypatch):
 
     monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
     rng = np.random.default_rng(4)
-    manifest, tpl = make_case(rng.integers(0, 30, 90), rng.integers(0, 2, 90), np.zeros(90, bool),
-                              rng.standard_normal((90, 6)), "cosine")
+    manifest, tpl = make_case(
+        rng.integers(0, 30, 90),
+        rng.integers(0, 2, 90),
+        np.zeros(90, bool),
+        rng.standard_normal((90, 6)),
+        "cosine",
+    )
     a = score_templates(tpl, manifest, grouping="grp", progress=True)
     b = score_templates(tpl, manifest, grouping="grp", progress=False)
     same_summary(a, b)
