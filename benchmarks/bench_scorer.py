@@ -77,9 +77,10 @@ def make_data(n: int, dim: int, seed: int = 0) -> tuple[Manifest, Templates]:
 
 def run_scorer(manifest: Manifest, tpl: Templates, n_workers: int = 2):
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s = score_templates(tpl, manifest, grouping="sex,race", n_workers=n_workers, progress=False)
         el = time.perf_counter() - t0
+        mem.cpu = time.process_time() - c0
     return s, el, mem
 
 
@@ -155,6 +156,10 @@ def main() -> None:
             f"[{dim}-d] N={args.n:,} pairs={pairs:,}: {el:.2f} s, {pairs / el:.3g} pairs/s, "
             f"peak RSS {mem.peak / 2**30:.2f} GiB (+{(mem.peak - mem.start) / 2**30:.2f} GiB "
             f"during the run), tail {len(s.tail_scores):,}, genuine {len(s.genuine_scores):,}"
+        )
+        print(
+            f"[{dim}-d] CPU time {mem.cpu:.2f} s = {pairs / mem.cpu:.3g} pairs per CPU-second; "
+            f"{mem.cpu / el:.2f} cores busy (1-min load average now {os.getloadavg()[0]:.1f})"
         )
         nb = args.baseline_n
         mb, tb = make_data(nb, dim, seed=1)
