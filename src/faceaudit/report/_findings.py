@@ -23,6 +23,11 @@ def _f(x: Any) -> float:
         return math.nan
 
 
+def _plural(noun: str, n: Any) -> str:
+    """``"false matches"`` -> ``"false match"`` when ``n == 1``."""
+    return noun[:-2] if _f(n) == 1 and noun.endswith("es") else noun
+
+
 def _pct_one_in(x: Any) -> str:
     v = _f(x)
     if not math.isfinite(v) or v == 0 or v >= 0.1:
@@ -105,6 +110,10 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             if r.get("group") == ref_label:
                 continue
             ratio = _f(r.get(f"{key}_ratio"))
+            mine = _f(r.get(key))
+            theirs = _f(ref.get(key)) if ref is not None else math.nan
+            if not math.isfinite(ratio) and theirs == 0 and mine > 0:
+                ratio = math.inf  # the reference group has no errors: no finite ratio exists
             if math.isfinite(ratio) and ratio > 1:
                 cands.append((ratio, r))
             elif math.isinf(ratio):
@@ -154,7 +163,8 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
                     f"{ref_label}{ci_txt}"
                 )
             text = (
-                f"{head}: {F.count(r.get(n_err))} {noun} in {F.count(r.get(n_tot))} comparisons "
+                f"{head}: {F.count(r.get(n_err))} {_plural(noun, r.get(n_err))} in "
+                f"{F.count(r.get(n_tot))} comparisons "
                 f"({F.rate(r.get(key))}), against {_pct_one_in(ref.get(key)) if ref else '–'} "
                 f"for {ref_label}."
             )

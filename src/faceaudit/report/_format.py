@@ -21,17 +21,18 @@ def count(n: Any) -> str:
 def pct(x: Any, digits: int = 2) -> str:
     """A rate as a percentage with ``digits`` significant digits: ``0.00123 -> "0.12%"``.
 
-    >>> pct(0.00123), pct(0.5), pct(0), pct(None)
-    ('0.12%', '50%', '0%', '–')
+    >>> pct(0.00123), pct(0.5), pct(0), pct(None), pct(1.0), pct(1.5e-7), pct(0.09999)
+    ('0.12%', '50%', '0%', '–', '100%', '0.000015%', '10%')
     """
     if not _finite(x):
         return "–"
     x = float(x) * 100
     if x == 0:
         return "0%"
-    s = f"{x:.{digits}g}"
-    if "e" in s:
-        s = f"{x:.{max(digits, 1) + int(-math.floor(math.log10(abs(x)))) - 1}f}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    s = f"{x:.{decimals}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
     return s + "%"
 
 
