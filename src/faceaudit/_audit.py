@@ -70,6 +70,7 @@ import numpy as np
 from ._errors import ConfigError, check_option, check_range
 from ._manifest import Grouping, Manifest
 from ._summary import ScoreSummary
+from .report import _format as F
 
 Progress = Callable[[str, str], None]
 """``progress(stage, message)``: called when a stage starts and ends."""
@@ -78,6 +79,8 @@ STAGES = ("data", "embed", "score", "metrics", "identification", "report")
 IMPOSTOR_MODES = ("all", "matched")
 MIN_PEOPLE = 10
 """A group with fewer people than this is flagged thin in the report (besides metrics' rule)."""
+MIN_SEARCHES = 30
+"""A 1:N figure resting on fewer searches than this is flagged thin."""
 
 _SECTIONS: dict[str, dict[str, str]] = {
     "dataset": {"name": "dataset", "data_dir": "data_dir", "limit": "limit"},
@@ -564,7 +567,9 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
         lo, hi = (
             clopper_pearson(n_fte, n_samples, confidence) if n_samples else (math.nan, math.nan)
         )
-        thin_reasons = [g["thin_reason"]] if g.get("thin_reason") else []
+        reason = str(g.get("thin_reason") or "")
+        reason = reason.removeprefix("thin: ")
+        thin_reasons = [reason] if reason else []
         if int(g.get("n_subjects") or 0) < MIN_PEOPLE:
             thin_reasons.append(
                 f"only {int(g.get('n_subjects') or 0)} people (fewer than {MIN_PEOPLE})"
@@ -714,31 +719,140 @@ def _figures(
     return figs
 
 
+IDENT_WHATIF = ((10_000, 1_000_000), (100_000, 10_000_000))
+"""(searches a year, gallery size) of the deployment what-ifs in the report."""
+
+
+def _rec(row: Mapping[str, Any], key: str, low: str, high: str) -> dict[str, Any]:
+    return {key: _f(row.get(key)), f"{key}_lo": _f(row.get(low)), f"{key}_hi": _f(row.get(high))}
+
+
 def _identification(
     cfg: AuditConfig,
     manifest: Manifest,
     templates: Any,
-    summary: ScoreSummary,
+    grouping: Grouping,
     threshold: float,
     sink: list[str],
 ) -> dict[str, Any] | None:
-    """1:N results from :mod:`faceaudit.identify`, or ``None`` when unavailable."""
-    try:
-        from . import identify  # type: ignore[attr-defined]
-    except ImportError:
-        sink.append("identification skipped: faceaudit.identify is not available")
+    """1:N results from :func:`faceaudit.identify.identify` at the verification threshold.
+
+    Returns the report's view (``curve`` for the figure, ``what_if`` and ``plain_findings``
+    sentences) plus ``raw``, the identification audit's own :meth:`to_dict`.
+    """
+    from .identify import identify, split_gallery
+
+    split = _catch(lambda: split_gallery(manifest, templates, grouping, seed=cfg.seed), sink)
+    n_gal = int(split.n_gallery)
+    if n_gal < 2:
+        sink.append(f"identification skipped: only {n_gal} people could be enrolled in a gallery")
         return None
-    run = getattr(identify, "audit_identification", None)
-    if run is None:
-        sink.append("identification skipped: faceaudit.identify has no audit_identification()")
-        return None
+    sizes = sorted({int(x) for x in np.round(np.geomspace(min(10, n_gal), n_gal, 6))})
     res = _catch(
-        lambda: run(
-            templates, manifest, grouping=cfg.group_by, threshold=threshold, random_state=cfg.seed
+        lambda: identify(
+            templates,
+            manifest,
+            grouping,
+            threshold=threshold,
+            gallery_sizes=sizes,
+            seed=cfg.seed,
+            n_boot=cfg.n_boot,
+            confidence=cfg.confidence,
         ),
         sink,
     )
-    return res.to_dict() if hasattr(res, "to_dict") else dict(res)
+    curve: list[dict[str, Any]] = []
+    if res.curve is not None:
+        for row in res.curve.to_dict("records"):
+            curve.append(
+                {
+                    "group": str(row["group"]),
+                    "gallery_size": int(row["gallery_size"]),
+                    **_rec(row, "fpir", "fpir_ci_low", "fpir_ci_high"),
+                    **_rec(row, "fnir", "fnir_ci_low", "fnir_ci_high"),
+                    "n_fpir": row.get("n_fpir"),
+                    "n_fnir": row.get("n_fnir"),
+                    "extrapolated": False,
+                }
+            )
+    for row in res.extrapolation.to_dict("records"):
+        curve.append(
+            {
+                "group": str(row["group"]),
+                "gallery_size": int(row["gallery_size"]),
+                **_rec(row, "fpir_pred", "fpir_pred_low", "fpir_pred_high"),
+                "extrapolated": True,
+            }
+        )
+    for rec in curve:  # one name per figure column: predicted FPIR is drawn as FPIR, dashed
+        if rec["extrapolated"]:
+            rec["fpir"], rec["fpir_lo"], rec["fpir_hi"] = (
+                rec.pop("fpir_pred"),
+                rec.pop("fpir_pred_lo"),
+                rec.pop("fpir_pred_hi"),
+            )
+            rec.update(fnir=None, fnir_lo=None, fnir_hi=None)
+    what_if = []
+    for per_year, size in IDENT_WHATIF:
+        w = _catch(
+            lambda per_year=per_year, size=size: res.whatif(
+                searches_per_year=per_year, gallery_size=size
+            ),
+            sink,
+        )
+        what_if.append(str(w.text))
+    rates = res.rates.reset_index() if res.rates.index.name else res.rates
+    plain: list[dict[str, Any]] = []
+    overall = rates[rates["group"] == "overall"]
+    if len(overall):
+        o = overall.iloc[0]
+        fp_ci = F.interval(o.get("fpir_ci_low"), o.get("fpir_ci_high"))
+        fn_ci = F.interval(o.get("fnir_ci_low"), o.get("fnir_ci_high"))
+        n_small = min(int(o.get("n_fpir") or 0), int(o.get("n_fnir") or 0))
+        plain.append(
+            {
+                "text": (
+                    f"One-to-many search against a gallery of {n_gal:,} people at the same "
+                    f"threshold: {F.pct(o.get('fpir'))} of searches for people not in the gallery "
+                    f"returned someone anyway (FPIR, 95% CI {fp_ci}), and {F.pct(o.get('fnir'))} "
+                    f"of searches for enrolled people missed them (FNIR, 95% CI {fn_ci})."
+                ),
+                "thin": n_small < MIN_SEARCHES,
+                "note": (
+                    f"Only {n_small} searches of one kind (fewer than {MIN_SEARCHES})."
+                    if n_small < MIN_SEARCHES
+                    else ""
+                ),
+            }
+        )
+    groups = rates[(rates["group"] != "overall") & rates["fpir"].notna()]
+    if len(groups) > 1:
+        top = groups.sort_values("fpir", ascending=False).iloc[0]
+        n_top = int(top.get("n_fpir") or 0)
+        ci = F.interval(top.get("fpir_ci_low"), top.get("fpir_ci_high"))
+        plain.append(
+            {
+                "text": (
+                    f"Searches of {top['group']} returned a wrong person most often: FPIR "
+                    f"{F.pct(top['fpir'])} (95% CI {ci}, {F.count(top.get('fpir_k'))} of "
+                    f"{F.count(n_top)} searches)."
+                ),
+                "thin": n_top < MIN_SEARCHES,
+                "note": (
+                    f"Only {n_top} searches (fewer than {MIN_SEARCHES}): too few to rank groups."
+                    if n_top < MIN_SEARCHES
+                    else ""
+                ),
+            }
+        )
+    return {
+        "gallery_size": n_gal,
+        "threshold": float(res.threshold),
+        "curve": curve,
+        "what_if": what_if,
+        "plain_findings": plain,
+        "raw": res.to_dict(),
+    }
 
 
 # ---------------------------------------------------------------------------------- run
@@ -919,7 +1033,7 @@ def run_audit(
     ident = None
     if cfg.identification and templates is not None:
         t0 = stage("identification", "one-to-many searches")
-        ident = _identification(cfg, manifest, templates, summary, audit.threshold, sink)
+        ident = _identification(cfg, manifest, templates, grouping, audit.threshold, sink)
         done("identification", t0, "skipped" if ident is None else "")
 
     # 6. report ----------------------------------------------------------------

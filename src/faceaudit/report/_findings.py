@@ -222,17 +222,18 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
 
     # -- identification
     ident = results.get("identification") or {}
-    for k, sentence in enumerate(ident.get("plain_findings") or []):
+    for k, item in enumerate(ident.get("plain_findings") or []):
+        item = item if isinstance(item, Mapping) else {"text": str(item)}
         out.append(
             {
                 "id": f"identification:{k}",
                 "kind": "identification",
                 "group": None,
-                "text": str(sentence),
+                "text": str(item.get("text", "")),
                 "value": None,
                 "ci": None,
-                "thin": bool(ident.get("thin")),
-                "note": "",
+                "thin": bool(item.get("thin")),
+                "note": str(item.get("note") or ""),
             }
         )
     return out

@@ -119,31 +119,57 @@ def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def _with_ci(r: Mapping[str, Any], key: str) -> str:
+    ci = F.interval(r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high"))
+    return f"{F.pct(r.get(key))} ({ci})" if ci else F.pct(r.get(key))
+
+
 def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Tables of the 1:N section: rates per probe group at the full gallery, and the curve."""
     if not ident:
         return None
-    curve = ident.get("curve") or []
-    header: list[str] = []
+    raw = ident.get("raw") or {}
+    header = [
+        "probe group",
+        "searches of people not enrolled",
+        "FPIR (95% CI)",
+        "searches of enrolled people",
+        "FNIR (95% CI)",
+    ]
     rows: list[list[str]] = []
-    if curve:
-        header = [k for k in curve[0] if not k.endswith(("_lo", "_hi"))]
-        for rec in curve:
-            row = []
-            for k in header:
-                v = rec.get(k)
-                if k in ("fpir", "fnir") and v is not None:
-                    ci = F.interval(rec.get(f"{k}_lo"), rec.get(f"{k}_hi"))
-                    row.append(F.pct(v) + (f" ({ci})" if ci else ""))
-                elif k == "extrapolated":
-                    row.append("extrapolated" if v else "measured")
-                elif isinstance(v, float):
-                    row.append(F.score(v))
-                else:
-                    row.append(
-                        F.count(v) if isinstance(v, int) and not isinstance(v, bool) else str(v)
-                    )
-            rows.append(row)
-    return {"what_if": [str(s) for s in ident.get("what_if") or []], "header": header, "rows": rows}
+    for r in raw.get("rates") or []:
+        rows.append(
+            [
+                str(r.get("group")),
+                F.count(r.get("n_fpir")),
+                _with_ci(r, "fpir"),
+                F.count(r.get("n_fnir")),
+                _with_ci(r, "fnir"),
+            ]
+        )
+    curve_rows = []
+    for r in ident.get("curve") or []:
+        if r.get("group") != "overall":
+            continue
+        curve_rows.append(
+            [
+                F.count(r.get("gallery_size")),
+                "extrapolated" if r.get("extrapolated") else "measured",
+                f"{F.pct(r.get('fpir'))} ({F.interval(r.get('fpir_lo'), r.get('fpir_hi'))})",
+                f"{F.pct(r.get('fnir'))} ({F.interval(r.get('fnir_lo'), r.get('fnir_hi'))})"
+                if r.get("fnir") is not None
+                else "–",
+            ]
+        )
+    return {
+        "what_if": [str(s) for s in ident.get("what_if") or []],
+        "header": header,
+        "rows": rows,
+        "curve_header": ["gallery size", "", "FPIR (95% CI)", "FNIR (95% CI)"],
+        "curve_rows": curve_rows,
+        "gallery_size": F.count(ident.get("gallery_size")),
+        "threshold": F.score(ident.get("threshold")),
+    }
 
 
 def _methods(results: Mapping[str, Any]) -> dict[str, Any]:

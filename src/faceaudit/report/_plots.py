@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -412,17 +413,23 @@ def plot_fte(
 def plot_identification(
     curve: pd.DataFrame,
     *,
+    max_groups: int = 6,
     title: str = "One-to-many search: error rates against gallery size",
 ):
     """FPIR and FNIR against gallery size (log x), with interval bands; extrapolation dashed.
 
     ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_lo, fpir_hi,
-    fnir_lo, fnir_hi``, ``extrapolated`` (bool) and ``group`` (one line per group).
+    fnir_lo, fnir_hi``, ``extrapolated`` (bool) and ``group`` (one line per group; the
+    group ``"overall"`` first, at most ``max_groups`` lines).
     """
     with _rc():
-        fig = _figure(9.5, 4.2)
+        fig = _figure(10, 4.4)
         axes = fig.subplots(1, 2)
-        groups = list(dict.fromkeys(curve["group"])) if "group" in curve else [None]
+        groups: list[Any] = list(dict.fromkeys(curve["group"])) if "group" in curve else [None]
+        if "overall" in groups:  # the pooled line first, in the first colour
+            groups.remove("overall")
+            groups.insert(0, "overall")
+        groups = groups[:max_groups]
         for ax, key, name in (
             (axes[0], "fpir", "False positive identification rate (FPIR)"),
             (axes[1], "fnir", "False negative identification rate (FNIR)"),
@@ -439,7 +446,7 @@ def plot_identification(
                 x = d["gallery_size"].to_numpy(float)
                 v = d[key].to_numpy(float)
                 measured = ~ext
-                lab = "all searches" if grp is None else mpl_text(grp)
+                lab = "all searches" if grp in (None, "overall") else mpl_text(grp)
                 ax.plot(
                     x[measured],
                     v[measured],
@@ -447,34 +454,30 @@ def plot_identification(
                     marker=st["marker"],
                     markersize=4,
                     linestyle="-",
-                    label=f"{lab} (measured)",
+                    label=lab,
                 )
-                if ext.any():
+                if ext.any() and np.isfinite(v[ext]).any():
                     # join the dashed extrapolation to the last measured point
                     j = np.flatnonzero(ext)
                     if measured.any():
                         j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
-                    ax.plot(
-                        x[j], v[j], color=st["color"], linestyle="--", label=f"{lab} (extrapolated)"
-                    )
+                    ax.plot(x[j], v[j], color=st["color"], linestyle="--")
                 if f"{key}_lo" in d and f"{key}_hi" in d:
+                    lo = d[f"{key}_lo"].to_numpy(float)
+                    hi = d[f"{key}_hi"].to_numpy(float)
+                    ok = np.isfinite(lo) & np.isfinite(hi)
                     ax.fill_between(
-                        x,
-                        d[f"{key}_lo"].to_numpy(float),
-                        d[f"{key}_hi"].to_numpy(float),
-                        color=st["color"],
-                        alpha=0.15,
-                        linewidth=0,
+                        x[ok], lo[ok], hi[ok], color=st["color"], alpha=0.12, linewidth=0
                     )
             ax.set_xscale("log")
             _plain_log(ax.xaxis)
             ax.set_xlabel("gallery size (people enrolled, log scale)")
             ax.set_ylabel(name)
             ax.set_ylim(bottom=0)
-            ax.legend(fontsize=7)
+        axes[0].legend(fontsize=7, title="probe group", title_fontsize=7)
         fig.suptitle(
-            title
-            + "\n(bands: 95% intervals; dashed: extrapolated beyond the measured gallery sizes)"
+            title + "\n(solid: measured; dashed: extrapolated beyond the data; "
+            "bands: 95% intervals)"
         )
         return fig
 
