@@ -190,6 +190,34 @@ def test_argument_errors(tree, tmp_path):
         embed_manifest(man, embedder=str(onnx), detector="hog", progress=False)
 
 
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_model_that_cannot_load_stops_the_run(tree, tmp_path, n_workers):
+    from faceaudit import InputError
+    from faceaudit.pipeline import CenterFaceDetector, OnnxEmbedder
+
+    man, _ = tree
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx model")
+    # whole-image "detections" carry no landmarks; give the embedder a detector that does
+    with pytest.raises(InputError, match="onnxruntime cannot load"):
+        embed_manifest(man, embedder=OnnxEmbedder(bad), detector=_LandmarkStub(),
+                       n_workers=n_workers, progress=False)
+    assert CenterFaceDetector.has_landmarks
+
+
+class _LandmarkStub:
+    """Whole image as the face, with fixed landmarks (picklable: defined at module level)."""
+
+    detector_id = "stub"
+    has_landmarks = True
+
+    def detect(self, image):
+        from faceaudit.pipeline import ARCFACE_REF, Detection
+
+        h, w = image.shape[:2]
+        return [Detection((0.0, 0.0, w - 1.0, h - 1.0), 1.0, ARCFACE_REF.astype(np.float32))]
+
+
 # ---------------------------------------------------------------------------- resume
 _SCRIPT = textwrap.dedent("""
     import sys

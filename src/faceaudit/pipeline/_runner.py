@@ -5,6 +5,9 @@ Per image (in a worker): read bytes → :func:`~faceaudit.pipeline.decode_image`
 (:data:`faceaudit.FAILURE_STATUSES`); an unexpected exception inside a worker becomes status
 ``"error"`` with its message, and a worker process that dies (segfault, OOM kill) is replaced,
 its images retried one by one, and an image that kills a worker twice gets ``"error"``.
+A :class:`~faceaudit.FaceauditError` raised by a model (a model file that cannot be loaded,
+a detector without the landmarks an embedder needs) is a configuration problem, not an image
+problem: it stops the run (results committed so far are kept) and reaches the caller.
 
 Results go to a :class:`~faceaudit.pipeline.TemplateStore` as they arrive (see there for the
 crash-safety and keying rules), so a re-run skips finished work and identical files are
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ConfigError, check_option, check_range
+from .._errors import ConfigError, FaceauditError, check_option, check_range
 from .._manifest import Manifest
 from .._templates import ERROR, MISSING, OK, UNREADABLE, Templates
 from ._detect import POLICIES, Detector, FaceFailure, make_detector, select_face
@@ -78,6 +81,8 @@ def process_image(config: PipelineConfig, sha: str, path: Path) -> StoredResult:
             return StoredResult(sha, ERROR, f"embedder returned a non-finite or non-1-d vector "
                                             f"(shape {vec.shape})", None, face.as_array())
         return StoredResult(sha, OK, "", vec, face.as_array())
+    except FaceauditError:
+        raise  # a configuration / model-file problem: stop the run with its message
     except Exception as exc:
         return StoredResult(sha, ERROR, f"{type(exc).__name__}: {exc}")
 

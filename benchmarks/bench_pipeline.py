@@ -1,0 +1,92 @@
+"""Throughput of the embedding pipeline vs the bare model calls, timed in the same process.
+
+Measures on ``--n`` LFW images (distinct files):
+
+- **bare**: decode + CenterFace + dlib 5 landmarks + chip + ResNet called directly in a loop
+  (models loaded beforehand, not timed) — the cost of the models themselves;
+- **pipeline, 1 worker** (in-process) and **2 workers** (process pool), each on a fresh
+  store, cold: includes hashing, the store, model loading in each worker, process start-up;
+- **re-run from the store**: the same call again, everything cached.
+
+Reports: pipeline overhead = t(pipeline, 1 worker) / t(bare) − 1 (target ≤ 15%), scaling
+= t(1 worker) / t(2 workers) (near 2 on 2 idle cores), cache speed-up = t(cold, 2 workers) /
+t(re-run) (target ≥ 50×). Timings on a shared machine are noisy: ``--repeat`` takes the best.
+
+    python benchmarks/bench_pipeline.py [--n 200] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEAUDIT_SHARED_DATA", REPO.parent / "shared" / "data")) / "lfw"
+
+
+def main() -> int:
+    from faceaudit import Manifest
+    from faceaudit.pipeline import (
+        CenterFaceDetector,
+        DlibEmbedder,
+        decode_image,
+        embed_manifest,
+        select_face,
+    )
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+
+    root = DATA / "lfw-deepfunneled"
+    files = sorted(root.glob("*/*.jpg"))[:: max(1, 13233 // args.n)][: args.n]
+    man = Manifest(pd.DataFrame({"sample_id": [f.stem for f in files],
+                                 "subject_id": [f.parent.name for f in files],
+                                 "path": [str(f) for f in files]}))
+    n = len(man)
+
+    det, emb = CenterFaceDetector(), DlibEmbedder()
+    warm = decode_image(files[0]).pixels
+    emb.embed(warm, det.detect(warm)[0])  # load both models outside the timing
+
+    def bare() -> float:
+        t = time.perf_counter()
+        for f in files:
+            img = decode_image(f.read_bytes()).pixels
+            face = select_face(det.detect(img), img.shape)
+            if hasattr(face, "box"):
+                emb.embed_chip(emb.chip(img, emb.landmarks(img, face)))
+        return time.perf_counter() - t
+
+    def pipeline(workers: int, store: str) -> float:
+        t = time.perf_counter()
+        embed_manifest(man, n_workers=workers, store=store, progress=False)
+        return time.perf_counter() - t
+
+    t_bare, t1, t2, t_cache = [], [], [], []
+    for _ in range(args.repeat):
+        t_bare.append(bare())
+        with tempfile.TemporaryDirectory() as s1, tempfile.TemporaryDirectory() as s2:
+            t1.append(pipeline(1, s1))
+            t2.append(pipeline(2, s2))
+            t_cache.append(min(pipeline(2, s2), pipeline(1, s2)))
+    b, p1, p2, c = min(t_bare), min(t1), min(t2), min(t_cache)
+    print(f"images: {n}  (cpu count {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
+    print(f"bare model calls        {b:7.2f} s  {n / b:6.1f} img/s")
+    print(f"pipeline, 1 worker      {p1:7.2f} s  {n / p1:6.1f} img/s  overhead "
+          f"{100 * (p1 / b - 1):+.1f}% (target <= 15%)")
+    print(f"pipeline, 2 workers     {p2:7.2f} s  {n / p2:6.1f} img/s  scaling x{p1 / p2:.2f} "
+          f"(ideal x2.00)")
+    print(f"re-run from the store   {c:7.3f} s  {n / c:6.0f} img/s  speed-up x{p2 / c:.0f} "
+          f"vs cold 2 workers (target >= 50)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
