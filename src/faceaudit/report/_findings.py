@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .._manifest import UNKNOWN
 from . import _format as F
 
 
@@ -21,6 +22,15 @@ def _f(x: Any) -> float:
         return float(x) if x is not None else math.nan
     except (TypeError, ValueError):
         return math.nan
+
+
+def _is_missing_label(row: Mapping[str, Any]) -> bool:
+    """True for a group defined by a missing label (``unknown``): missing data, not a group."""
+    values = row.get("values")
+    vals = (
+        list(values.values()) if isinstance(values, Mapping) else str(row.get("group")).split(" / ")
+    )
+    return UNKNOWN in vals
 
 
 def _plural(noun: str, n: Any) -> str:
@@ -67,8 +77,9 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
 
     Returns a list of ``{"id", "kind", "group", "text", "value", "ci", "thin", "note"}``:
     an overview, the ``top`` largest false-match and false-non-match disparities relative to
-    the reference group (ratios above 1 only), the largest failure-to-enrol rate, and the 1:N
-    headline when identification was run.
+    the reference group (ratios above 1 only; groups with a missing label, ``unknown``, are
+    missing data rather than a demographic group and are left out), the largest
+    failure-to-enrol rate, and the 1:N headline when identification was run.
     """
     ver = results.get("verification") or {}
     rows = list(ver.get("groups") or [])
@@ -107,7 +118,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
     ):
         cands = []
         for r in rows:
-            if r.get("group") == ref_label:
+            if r.get("group") == ref_label or _is_missing_label(r):
                 continue
             ratio = _f(r.get(f"{key}_ratio"))
             mine = _f(r.get(key))
@@ -141,7 +152,9 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             n_tot = "n_nonmated" if key == "fmr" else "n_mated"
             ci = _ci(r, f"{key}_ratio")
             thin, note = _thin_note(r, ref)
-            if ci is None:
+            if ci is None and math.isinf(ratio):
+                pass  # no ratio, so no interval to ask for
+            elif ci is None:
                 note = (note + " " if note else "") + "No interval: run the audit with n_boot > 0."
                 ci_txt = ""
             else:

@@ -1,0 +1,175 @@
+"""Two audits side by side: per-group differences and whether their intervals overlap.
+
+:func:`compare_results` reads two results mappings (``results.json`` of two audit folders:
+two models on one dataset, or one model before and after a change) and lines up their
+groups. For each group present in both and each rate (FMR, FNMR, FTE) it gives
+
+.. math::
+
+    \\Delta = x_B - x_A, \\qquad \\rho = x_B / x_A,
+
+and whether the two 95% intervals overlap (``a_lo <= b_hi and b_lo <= a_hi``). Intervals
+that do **not** overlap are a conservative sign of a real change; overlapping intervals do
+not prove that nothing changed (the comparison is then inconclusive, not "equal").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import InputError
+from . import _format as F
+
+RATES = ("fmr", "fnmr", "fte")
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x) if x is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> bool | None:
+    if any(math.isnan(v) for v in (a_lo, a_hi, b_lo, b_hi)):
+        return None
+    return a_lo <= b_hi and b_lo <= a_hi
+
+
+def compare_results(
+    a: Mapping[str, Any], b: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B"
+) -> dict[str, Any]:
+    """Line up the groups of two audits and compare their rates.
+
+    Returns
+    -------
+    dict
+        ``{"a": {...}, "b": {...}, "rows": [...], "only_in_a": [...], "only_in_b": [...],
+        "notes": [...]}``; each row holds ``group``, ``rate`` and ``a, a_lo, a_hi, b, b_lo,
+        b_hi, difference, ratio, overlap`` (True, False or None when an interval is missing)
+        and ``verdict`` in words.
+
+    Raises
+    ------
+    InputError
+        When the two audits share no group.
+    """
+    va, vb = a.get("verification") or {}, b.get("verification") or {}
+    ga = {r["group"]: r for r in va.get("groups") or []}
+    gb = {r["group"]: r for r in vb.get("groups") or []}
+    common = [g for g in ga if g in gb]
+    if not common:
+        raise InputError(
+            f"the audits {name_a!r} and {name_b!r} share no group "
+            f"({sorted(ga)} vs {sorted(gb)}); compare audits with the same grouping"
+        )
+    rows = []
+    for g in common:
+        for rate in RATES:
+            x, y = _f(ga[g].get(rate)), _f(gb[g].get(rate))
+            a_lo, a_hi = _f(ga[g].get(f"{rate}_lo")), _f(ga[g].get(f"{rate}_hi"))
+            b_lo, b_hi = _f(gb[g].get(f"{rate}_lo")), _f(gb[g].get(f"{rate}_hi"))
+            ov = _overlap(a_lo, a_hi, b_lo, b_hi)
+            if ov is None:
+                verdict = "no interval"
+            elif ov:
+                verdict = "no clear change"
+            else:
+                verdict = f"{name_b} {'higher' if y > x else 'lower'}"
+            rows.append(
+                {
+                    "group": g,
+                    "rate": rate,
+                    "a": x,
+                    "a_lo": a_lo,
+                    "a_hi": a_hi,
+                    "b": y,
+                    "b_lo": b_lo,
+                    "b_hi": b_hi,
+                    "difference": y - x,
+                    "ratio": y / x if x > 0 else (math.inf if y > 0 else math.nan),
+                    "overlap": ov,
+                    "verdict": verdict,
+                    "thin": bool(ga[g].get("thin")) or bool(gb[g].get("thin")),
+                }
+            )
+    notes = []
+    for key, label in (
+        ("threshold", "thresholds"),
+        ("reference_group", "reference groups"),
+        ("target_fmr", "target FMRs"),
+    ):
+        if va.get(key) != vb.get(key):
+            notes.append(
+                f"The {label} differ ({name_a}: {va.get(key)}, {name_b}: {vb.get(key)}): "
+                "each audit's rates are at its own operating point."
+            )
+    da, db = a.get("dataset") or {}, b.get("dataset") or {}
+    if (da.get("name"), da.get("n_samples")) != (db.get("name"), db.get("n_samples")):
+        notes.append(
+            f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
+            f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
+        )
+    notes.append(
+        "Non-overlapping 95% intervals are a conservative sign of a real change; "
+        "overlapping ones do not show that nothing changed."
+    )
+
+    def head(r: Mapping[str, Any], v: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "model_id": v.get("model_id"),
+            "threshold": v.get("threshold"),
+            "reference_group": v.get("reference_group"),
+            "dataset": (r.get("dataset") or {}).get("name"),
+            "created_utc": r.get("created_utc"),
+        }
+
+    return {
+        "name_a": name_a,
+        "name_b": name_b,
+        "a": head(a, va),
+        "b": head(b, vb),
+        "rows": rows,
+        "only_in_a": [g for g in ga if g not in gb],
+        "only_in_b": [g for g in gb if g not in ga],
+        "notes": notes,
+    }
+
+
+def formatted_rows(c: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The comparison rows as display strings (percentages, intervals, signed differences)."""
+    out = []
+    for r in c["rows"]:
+        d = r["difference"]
+        out.append(
+            {
+                "group": r["group"],
+                "rate": r["rate"].upper(),
+                "thin": r["thin"],
+                "overlap": r["overlap"],
+                "verdict": r["verdict"],
+                "a": F.pct(r["a"]),
+                "a_ci": F.interval(r["a_lo"], r["a_hi"]),
+                "b": F.pct(r["b"]),
+                "b_ci": F.interval(r["b_lo"], r["b_hi"]),
+                "difference": ("+" if d > 0 else "−" if d < 0 else "") + F.pct(abs(d))
+                if math.isfinite(d)
+                else "–",
+                "ratio": F.times(r["ratio"]),
+            }
+        )
+    return out
+
+
+def render_compare_html(c: Mapping[str, Any]) -> str:
+    """Self-contained HTML of a comparison (Jinja2, autoescaped)."""
+    from .._errors import require
+
+    jinja2 = require("jinja2", "report")
+    env = jinja2.Environment(  # type: ignore[attr-defined]
+        loader=jinja2.PackageLoader("faceaudit.report", "templates"),  # type: ignore[attr-defined]
+        autoescape=True,
+    )
+    return env.get_template("compare.html.j2").render(c=c, rows=formatted_rows(c))
