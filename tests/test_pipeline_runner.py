@@ -205,6 +205,17 @@ def test_model_that_cannot_load_stops_the_run(tree, tmp_path, n_workers):
     assert CenterFaceDetector.has_landmarks
 
 
+def test_missing_model_dependency_is_a_clear_error(tree, monkeypatch):
+    from faceaudit import MissingDependencyError
+    from faceaudit.pipeline import CenterFaceDetector
+
+    man, _ = tree
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "not installed"
+    with pytest.raises(MissingDependencyError, match=r"faceaudit\[models\]"):
+        embed_manifest(man, embedder=FakeEmbedder(), detector=CenterFaceDetector(),
+                       n_workers=1, progress=False)
+
+
 class _LandmarkStub:
     """Whole image as the face, with fixed landmarks (picklable: defined at module level)."""
 

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._errors import ConfigError, IntegrityError, check_option, check_range
+from .._errors import ConfigError, IntegrityError, check_option, check_range, require
 from .._templates import MULTIPLE_FACES, NO_FACE, TOO_SMALL
 
 CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
@@ -125,7 +125,7 @@ def _sha256_checked(path: str, expected: str) -> str:
 @functools.lru_cache(maxsize=2)
 def _dynamic_centerface(path: str) -> bytes:
     """The CenterFace graph with symbolic batch/height/width, serialised (cached in memory)."""
-    import onnx
+    onnx = require("onnx", "models")
 
     model = onnx.load(path)
     dims = {"input.1": ["B", 3, "H", "W"], "537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"],
@@ -227,7 +227,7 @@ class CenterFaceDetector:
 
     def _session(self) -> object:
         if self._sess is None:
-            import onnxruntime as ort
+            ort = require("onnxruntime", "models")
 
             _ = self.sha256  # verify before loading
             opts = ort.SessionOptions()
@@ -320,12 +320,12 @@ class HogDetector:
 
     @property
     def detector_id(self) -> str:
-        import dlib
+        dlib = require("dlib", "models")
 
         return f"dlib-hog:{dlib.__version__}:up={self.upsample}:thr={self.threshold:g}"
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        import dlib
+        dlib = require("dlib", "models")
 
         if self._det is None:
             self._det = dlib.get_frontal_face_detector()

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._errors import ConfigError, InputError, check_option, check_range
+from .._errors import ConfigError, InputError, check_option, check_range, require
 from ._align import align_arcface
 from ._detect import Detection, _package_dir, _sha256_checked
 
@@ -116,7 +116,7 @@ class DlibEmbedder:
 
     def _load(self) -> tuple[object, object]:
         if self._models is None:
-            import dlib
+            dlib = require("dlib", "models")
 
             _ = self.model_id  # verifies both checksums
             d = _models_dir()
@@ -127,14 +127,14 @@ class DlibEmbedder:
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> object:
         """dlib ``full_object_detection`` with 5 points fitted inside the detection box."""
-        import dlib
+        dlib = require("dlib", "models")
 
         sp, _ = self._load()
         left, top, right, bottom = (round(v) for v in detection.box)
         return sp(image, dlib.rectangle(left, top, right, bottom))  # type: ignore[operator]
 
     def chip(self, image: np.ndarray, shape: object) -> np.ndarray:
-        import dlib
+        dlib = require("dlib", "models")
 
         return dlib.get_face_chip(image, shape, size=self.chip_size, padding=self.padding)
 
@@ -218,7 +218,7 @@ class OnnxEmbedder:
 
     def _session(self) -> object:
         if self._sess is None:
-            import onnxruntime as ort
+            ort = require("onnxruntime", "models")
 
             opts = ort.SessionOptions()
             opts.log_severity_level = 3

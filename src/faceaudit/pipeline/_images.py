@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import require
 from .._templates import TOO_SMALL, UNREADABLE
 
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -95,6 +96,7 @@ def decode_image(
     -------
     DecodedImage or DecodeFailure
     """
+    require("PIL.Image", "models")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not isinstance(data, bytes):
