@@ -111,22 +111,18 @@ def check(summary, fps, tps, thr) -> tuple[int, int, int]:
     edges = ss.hist_edges
     cum = np.r_[np.cumsum(ss.impostor_hist[::-1])[::-1], 0]  # cum[k] = hist scores in bins >= k
     gen = np.sort(ss.genuine)
-    bad = exact = bracket = 0
-    for f, t, th in zip(fps, tps, thr, strict=True):
-        if not np.isfinite(th):
-            continue
-        n_tail = len(tail) - np.searchsorted(tail, th, side="left")
-        if t != len(gen) - np.searchsorted(gen, th, side="left"):
-            bad += 1
-        if th >= ss.impostor_floor:
-            exact += 1
-            bad += f != n_tail
-        else:
-            k = np.searchsorted(edges, th, side="right") - 1  # th in bin k
-            lo, hi = n_tail + cum[min(k + 1, len(cum) - 1)], n_tail + cum[max(k, 0)]
-            bracket += 1
-            bad += not (lo <= f <= hi)
-    return exact, bracket, bad
+    fin = np.isfinite(thr)
+    fps, tps, thr = fps[fin], tps[fin], thr[fin]
+    n_tail = len(tail) - np.searchsorted(tail, thr, side="left")
+    bad = int((tps != len(gen) - np.searchsorted(gen, thr, side="left")).sum())
+    exact = thr >= ss.impostor_floor
+    bad += int((fps[exact] != n_tail[exact]).sum())
+    k = np.clip(np.searchsorted(edges, thr[~exact], side="right") - 1, 0, len(cum) - 2)
+    lo = n_tail[~exact] + cum[k + 1]
+    hi = n_tail[~exact] + cum[k]
+    f = fps[~exact]
+    bad += int(((f < lo) | (f > hi)).sum())
+    return int(exact.sum()), int((~exact).sum()), bad
 
 
 def main() -> None:
