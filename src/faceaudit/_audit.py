@@ -570,10 +570,10 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
         reason = str(g.get("thin_reason") or "")
         reason = reason.removeprefix("thin: ")
         thin_reasons = [reason] if reason else []
-        if int(g.get("n_subjects") or 0) < MIN_PEOPLE:
-            thin_reasons.append(
-                f"only {int(g.get('n_subjects') or 0)} people (fewer than {MIN_PEOPLE})"
-            )
+        n_people = int(g.get("n_subjects") or 0)
+        if n_people < MIN_PEOPLE:
+            who = "person" if n_people == 1 else "people"
+            thin_reasons.append(f"only {n_people} {who} (fewer than {MIN_PEOPLE})")
         if int(g.get("n_mated") or 0) == 0:
             thin_reasons.append("no genuine pairs")
         rec = {
@@ -628,8 +628,20 @@ def _verification(audit: Any, summary: ScoreSummary, cfg: AuditConfig) -> dict[s
     summaries = {}
     for k, v in (d.get("fairness") or {}).items():
         summaries[k] = v.get("value") if isinstance(v, Mapping) else v
+    if cfg.scores is not None:
+        model_name = f"the system that scored {Path(cfg.scores).name}"
+    else:
+        model_name = cfg.model if cfg.model in ("dlib", "fake") else Path(cfg.model).name
     return {
+        "model_name": model_name,
         "model_id": summary.model_id,
+        "thin_rule": (
+            "A group is flagged thin when its impostor comparisons are too few to measure the "
+            "target FMR (fewer than 3 / target FMR, the rule of three), when it has fewer than "
+            f"{MIN_PEOPLE} people, or when it has no genuine pair. Groups defined by a missing "
+            "label ('unknown') are shown in the tables but left out of the findings: they are "
+            "missing data, not a demographic group."
+        ),
         "similarity": summary.similarity,
         "threshold": d["threshold"],
         "threshold_rule": "target_fmr" if cfg.threshold is None else "fixed",
@@ -793,7 +805,7 @@ def _identification(
             )
             rec.update(fnir=None, fnir_lo=None, fnir_hi=None)
     what_if = []
-    for per_year, size in IDENT_WHATIF:
+    for per_year, size in IDENT_WHATIF[:1]:
         w = _catch(
             lambda per_year=per_year, size=size: res.whatif(
                 searches_per_year=per_year, gallery_size=size

@@ -55,6 +55,9 @@ FIGURES = {
 }
 
 SUMMARY_MEANINGS = {
+    "ser_fmr": "Skewed Error Ratio of FMR: the highest group FMR over the lowest (1 = equal).",
+    "ser_fnmr": "Skewed Error Ratio of FNMR: the highest group FNMR over the lowest (1 = equal).",
+    "inequity_rate": "Inequity Rate: largest group error rate over the smallest (1 = equal).",
     "fdr": "Fairness Discrepancy Rate (Pereira & Marcel): 1 means equal error rates, "
     "lower means larger gaps.",
     "ir": "Inequity Rate: the largest group's error rate over the smallest's (1 = equal).",
@@ -79,6 +82,7 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "is_ref": r.get("group") == ref,
                 "thin": bool(r.get("thin")),
                 "thin_reason": r.get("thin_reason") or "",
+                "thin_note": "",
                 "n_subjects": F.count(r.get("n_subjects")),
                 "n_samples": F.count(r.get("n_samples")),
                 "n_mated": F.count(r.get("n_mated")),
@@ -108,14 +112,22 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Rows of the disparity-summary table: readable name, value (or why undefined), meaning."""
     out = []
-    for name, value in (ver.get("summaries") or {}).items():
-        if isinstance(value, (int, float)) or value is None:
-            shown = F.score(value)
+    fairness = ver.get("fairness") or {}
+    items = fairness.items() if fairness else (ver.get("summaries") or {}).items()
+    for key, value in items:
+        if isinstance(value, Mapping):
+            name = str(value.get("name") or key)
+            v = value.get("value")
+            reason = value.get("reason")
         else:
-            shown = json.dumps(value)
-        base = name.split("_")[0].lower()
-        out.append({"name": name, "value": shown, "meaning": SUMMARY_MEANINGS.get(base, "")})
+            name, v, reason = key, value, None
+        shown = F.score(v) if v is None or isinstance(v, (int, float)) else json.dumps(v)
+        if reason:
+            reason = str(reason)
+            shown = reason if reason.startswith("undefined") else f"undefined: {reason}"
+        out.append({"name": name, "value": shown, "meaning": SUMMARY_MEANINGS.get(key, "")})
     return out
 
 
@@ -211,8 +223,7 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
             "comparisons, "
             f"which share people and are correlated), seed {seeds.get('random_state')}. "
-            "A group is flagged thin when it has too few people or errors for its figure to be "
-            "stable."
+            "The bootstrap keeps each person's comparisons together."
         )
     else:
         intervals = (
@@ -220,6 +231,8 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             "run "
             "(n_boot = 0), so ratios between groups have no interval."
         )
+    if ver.get("thin_rule"):
+        intervals += " " + str(ver["thin_rule"])
     data = [str(s) for s in ds.get("notes") or []]
     if not data:
         dcfg = cfg.get("dataset")
@@ -290,8 +303,14 @@ def render_html(
     seeds += [
         (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
     ]
+    rows = _group_rows(ver)
+    thin_notes = []
+    for r in rows:
+        if r["thin"]:
+            thin_notes.append((r["group"], r["thin_reason"] or "few people or comparisons"))
+            r["thin_note"] = str(len(thin_notes))
     tool = results.get("tool") or {}
-    model = ver.get("model_id") or "the system"
+    model = ver.get("model_name") or ver.get("model_id") or "the system"
     dname = ds.get("name") or "the dataset"
     return tpl.render(
         title=title or f"Who does {model} fail? A demographic audit on {dname}",
@@ -314,7 +333,8 @@ def render_html(
             else "exact Clopper–Pearson"
         ),
         reference_group=ver.get("reference_group"),
-        rows=_group_rows(ver),
+        rows=rows,
+        thin_notes=thin_notes,
         summaries=_summaries(ver),
         figures=figs,
         fte_reasons=fte_reasons,

@@ -102,6 +102,13 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _pct_short(x: float) -> str:
+    """A rate as a short percentage with two significant digits: ``0.00021 -> "0.021%"``."""
+    from ._format import pct
+
+    return pct(x, 2)
+
+
 def _pos(x: np.ndarray) -> np.ndarray:
     """Values for a log axis: zeros and NaN become NaN (not drawn)."""
     x = np.asarray(x, dtype=float)
@@ -267,15 +274,19 @@ def plot_fmr_heatmap(
                 np.where(fmr > 0, fmr, np.nan), cmap="cividis", norm=LogNorm(vmin=vmin, vmax=vmax)
             )
             cb = fig.colorbar(im, ax=ax, shrink=0.8)
-            _plain_log(cb.ax.yaxis)
-            cb.set_label("FMR (log scale)")
+            from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+            cb.ax.yaxis.set_major_locator(FixedLocator(np.geomspace(vmin, vmax, 5)))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _pct_short(v)))
+            cb.ax.yaxis.set_minor_formatter(NullFormatter())
+            cb.set_label("false match rate (log scale)")
         for i in range(g):
             for j in range(g):
                 if nn[i, j] <= 0:
                     txt = "no pairs"
                 else:
                     txt = (
-                        f"{fmr[i, j]:.1e}\n{int(fm[i, j]):,}/{int(nn[i, j]):,}"
+                        f"{_pct_short(fmr[i, j])}\n{int(fm[i, j]):,}/{int(nn[i, j]):,}"
                         if fm[i, j]
                         else f"0\n0/{int(nn[i, j]):,}"
                     )
@@ -462,7 +473,7 @@ def plot_identification(
                     if measured.any():
                         j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
                     ax.plot(x[j], v[j], color=st["color"], linestyle="--")
-                if f"{key}_lo" in d and f"{key}_hi" in d:
+                if i == 0 and f"{key}_lo" in d and f"{key}_hi" in d:  # one band: no clutter
                     lo = d[f"{key}_lo"].to_numpy(float)
                     hi = d[f"{key}_hi"].to_numpy(float)
                     ok = np.isfinite(lo) & np.isfinite(hi)
