@@ -225,6 +225,15 @@ class _WorkerState:
     gen_i: list[np.ndarray] = field(default_factory=list)
     gen_j: list[np.ndarray] = field(default_factory=list)
     error: BaseException | None = None
+    kbuf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))
+
+    def as_intp(self, flat: np.ndarray) -> np.ndarray:
+        """``flat`` (integer-valued floats) converted into this worker's reusable intp buffer."""
+        if len(self.kbuf) < flat.size:
+            self.kbuf = np.empty(flat.size, np.intp)
+        k = self.kbuf[: flat.size]
+        k[...] = flat
+        return k
 
 
 _TRIU_CACHE: dict[int, np.ndarray] = {}
@@ -320,11 +329,11 @@ class _Engine:
         if self.clip:
             np.clip(flat, -off, nb - 1 - off, out=flat)
             flat += off
-            h = np.bincount(flat.astype(np.intp), minlength=nb)
+            h = np.bincount(st.as_intp(flat), minlength=nb)
         else:
             # |cosine| < 1 + 2^-13 for dim < 1024: one slack bin each side, folded back in.
             flat += off + 1
-            h = np.bincount(flat.astype(np.intp), minlength=nb + 2)
+            h = np.bincount(st.as_intp(flat), minlength=nb + 2)
             h[1] += h[0]
             h[nb] += h[nb + 1 :].sum()
             h = h[1 : nb + 1]

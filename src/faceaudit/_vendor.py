@@ -289,12 +289,16 @@ class _Reader:
             is_fta = text.str.lower().isin(FTA_LITERALS).to_numpy()
             score = pd.to_numeric(text.where(~is_fta, "nan"), errors="coerce").to_numpy(np.float64)
             nonnum = np.isnan(score) & ~is_fta
-        texts = col.astype(str).to_numpy()
         ok &= self._fail(
-            NON_NUMERIC_SCORE, ok & nonnum, line, lambda k: f"score {texts[k]!r} is not a number"
+            NON_NUMERIC_SCORE,
+            ok & nonnum,
+            line,
+            lambda k: f"score {str(col.iloc[k])!r} is not a number",
         )
         inf = ok & np.isinf(score)
-        ok &= self._fail(NON_FINITE_SCORE, inf, line, lambda k: f"score {texts[k]!r} is infinite")
+        ok &= self._fail(
+            NON_FINITE_SCORE, inf, line, lambda k: f"score {str(col.iloc[k])!r} is infinite"
+        )
         # labels
         if self.label_column in df.columns:
             labels = df[self.label_column].to_numpy()
