@@ -124,8 +124,10 @@ def main() -> None:
             raise SystemExit(f"MISMATCH between {name} and brute force")
     print(f"  ratio brute-force / faiss: {timings['brute-force'] / timings['faiss']:.1f}x;  "
           f"numpy-GEMM / faiss: {timings['numpy'] / timings['faiss']:.2f}x")
-    est = t_full / (n_gal * n_probe) * 1e6 * 1e4
-    print(f"  extrapolated FAISS time for 1e6 x 1e4 at the full-run rate: {est:.1f} s")
+    if args.quick:
+        est = t_full / (n_gal * n_probe) * 1e6 * 1e4
+        print(f"  FAISS time for 1e6 x 1e4 extrapolated from the quick run: {est:.0f} s")
+    print(f"  load average during the run: {os.getloadavg()} (other jobs slow these figures)")
 
 
 if __name__ == "__main__":

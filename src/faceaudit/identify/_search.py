@@ -132,6 +132,15 @@ class _Bounds:
         return -np.sqrt(s * s * (1 + 4 * _U) + d2err) - self._slack(s)
 
 
+def _norms(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Upper bounds (float64) of the row norms, computed in chunks without a float64 copy."""
+    out = np.empty(len(x))
+    for s in range(0, len(x), chunk):
+        out[s:s + chunk] = np.sqrt(np.einsum("ij,ij->i", x[s:s + chunk], x[s:s + chunk],
+                                             dtype=np.float64))
+    return out * (1 + 1e-6)
+
+
 Fetch = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 """(probe rows, kk) -> (gallery rows (r, kk), fast scores (r, kk)) for the kk best."""
 
@@ -140,9 +149,8 @@ def _exact_topk(fetch: Fetch, P: np.ndarray, G: np.ndarray, k: int, similarity: 
                 batch_size: int) -> tuple[np.ndarray, np.ndarray, int]:
     n_g = len(G)
     k = min(k, n_g)
-    p_norm = np.linalg.norm(P.astype(np.float64), axis=1)
-    g_norm_max = float(np.linalg.norm(G.astype(np.float64), axis=1).max()) if n_g else 0.0
-    bounds = _Bounds(similarity, P.shape[1], g_norm_max)
+    p_norm = _norms(P)
+    bounds = _Bounds(similarity, P.shape[1], float(_norms(G).max()) if n_g else 0.0)
     out_i = np.empty((len(P), k), np.int64)
     out_s = np.empty((len(P), k), np.float64)
     n_refetched = 0
@@ -182,7 +190,7 @@ def _numpy_fetcher(P: np.ndarray, G: np.ndarray, sq_p: np.ndarray | None,
         if kk >= s.shape[1]:
             idx = np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
         else:
-            idx = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+            idx = np.argpartition(s, s.shape[1] - kk, axis=1)[:, s.shape[1] - kk:]
         return idx.astype(np.int64), np.take_along_axis(s, idx, 1).astype(np.float64)
 
     return fetch
@@ -225,7 +233,7 @@ def search(
         blocks. Both are exact (see the module docstring) and return identical results.
     batch_size : int, optional
         Probes per batch. Default: 4096 for FAISS; for NumPy as many as keep the score block
-        under 256 MiB.
+        and its selection index under about 256 MiB.
     threads : int, optional
         FAISS/OpenMP threads, capped at the machine's cores (default: all cores).
 
@@ -248,7 +256,8 @@ def search(
         check_range("batch_size", batch_size, low=1)
     n_threads = _resolve_threads(threads)
     if method == "numpy":
-        bs = batch_size or max(1, min(4096, _SCORE_BUDGET_BYTES // (4 * len(G))))
+        # per score: 4 bytes (float32) + 8 (argpartition's int64 index) + slack
+        bs = batch_size or max(1, min(4096, _SCORE_BUDGET_BYTES // (16 * len(G))))
         idx, sc, nref = _exact_topk(_numpy_fetcher(P, G, sq_p, sq_g, similarity), P, G, k,
                                     similarity, bs)
         return Candidates(idx, sc, similarity, method, True, nref)
@@ -260,6 +269,8 @@ def search(
         flat = faiss.IndexFlatIP if similarity == "cosine" else faiss.IndexFlatL2
         index = flat(G.shape[1])
         index.add(G)
+        # re-score from the index's own copy of the gallery (one copy in memory, not two)
+        G = faiss.rev_swig_ptr(index.get_xb(), G.size).reshape(G.shape)
 
         def fetch(rows: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
             dist, ids = index.search(np.ascontiguousarray(P[rows]), kk)
@@ -360,9 +371,8 @@ def count_at_or_above(
     acc = np.float32 if n_units < 2**24 else np.float64  # exact integer sums
     onehot = np.zeros((n_units, n_lab), acc)
     onehot[np.arange(n_units), labels] = 1.0
-    p_norm = np.linalg.norm(P.astype(np.float64), axis=1)
-    g_norm_max = float(np.linalg.norm(G.astype(np.float64), axis=1).max()) if len(G) else 0.0
-    bounds = _Bounds(similarity, G.shape[1] if G.ndim == 2 else 0, g_norm_max)
+    p_norm = _norms(P)
+    bounds = _Bounds(similarity, G.shape[1], float(_norms(G).max()) if len(G) else 0.0)
     out = np.zeros((len(P), n_lab), np.int64)
     bs = max(1, min(4096, _SCORE_BUDGET_BYTES // (8 * max(len(G), 1))))
     t = float(threshold)
