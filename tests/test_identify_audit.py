@@ -232,3 +232,17 @@ def test_no_warnings_on_a_normal_run() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         identify(t, m, "sex", threshold=0.7, n_boot=20)
+
+
+def test_whatif_ignores_unweighted_unmeasured_groups_and_refuses_weighted_ones() -> None:
+    # group "unknown" has no non-mated probes and no gallery people
+    k = np.array([[5, 0], [0, 0]])
+    n = np.array([[1000, 0], [0, 0]])
+    rates = ImpostorRates(k, n, np.zeros(2, np.int64), np.array([0, 0], np.int32),
+                          np.array([10, 0]), ("F", "unknown"), 0.5)
+    w = deployment_whatif(rates, searches_per_year=100, gallery_size=1000)
+    assert w.put_forward.loc["overall", "false_candidates"] == pytest.approx(100 * 1000 * 5 / 1000)
+    assert w.put_forward.loc["unknown", "false_candidates"] == 0.0
+    with pytest.raises(ConfigError, match="only weight groups that were measured"):
+        deployment_whatif(rates, searches_per_year=1, gallery_size=10,
+                          probe_mix={"F": 1, "unknown": 1})

@@ -292,6 +292,13 @@ def deployment_whatif(
     G = len(labels)
     m = _mix("probe_mix", probe_mix, np.bincount(rates.probe_group, minlength=G), labels)
     pi = _mix("gallery_mix", gallery_mix, rates.gallery_people, labels)
+    no_probes = [labels[g] for g in range(G) if m[g] > 0 and rates.n[g].sum() == 0]
+    no_people = [labels[h] for h in range(G) if pi[h] > 0 and rates.n[:, h].sum() == 0]
+    if no_probes or no_people:
+        raise ConfigError(
+            "the what-if mixes must only weight groups that were measured; got weight on "
+            f"probe groups without non-mated searches {no_probes} and gallery groups without "
+            f"enrolled people {no_people}")
     cp = np.array([[clopper_pearson(int(rates.k[g, h]), int(rates.n[g, h]), confidence)
                     for h in range(G)] for g in range(G)]).reshape(G, G, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -301,8 +308,8 @@ def deployment_whatif(
     whose: dict[str, list[float]] = {}
     forward: dict[str, np.ndarray] = {}
     for suf, fmr in variants.items():
-        used = pi[None, :] > 0
-        fm = np.where(used, fmr, 0.0)  # a gallery group with weight 0 contributes nothing
+        used = (pi[None, :] > 0) & (m[:, None] > 0)
+        fm = np.where(used, fmr, 0.0)  # groups with weight 0 contribute nothing
         p_g = (fm * pi[None, :]).sum(axis=1)
         ws = S * m * predict_fpir(p_g, N)
         fc_g = np.array([S * m[g] * _expected_capped(N, p_g[g], list_length) for g in range(G)])

@@ -19,7 +19,8 @@ class Searches:
     """The outcome of every search: what the metrics are computed from.
 
     A search returns a candidate list of gallery *people* ordered by score (a person enrolled
-    with several images scores the maximum over them). Everything is exact (see
+    with several images scores the maximum over them); people with equal scores are listed in
+    gallery order (sorted ``subject_id``). Everything is exact (see
     :mod:`faceaudit.identify._search`).
 
     Attributes
