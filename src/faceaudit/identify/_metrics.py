@@ -18,7 +18,11 @@ score is :math:`\ge T`.
 
 Synonyms: FNIR = 1 − DIR (detection-and-identification rate, bob.measure / Li & Jain);
 FPIR = false alarm rate; IR(1) = rank-1 recognition rate. Ranks count ties against the mate
-(bob.measure's convention). Searches whose probe failed to enrol are excluded from these
+(bob.measure's convention). bob.measure's ``detection_identification_rate`` and
+``false_alarm_rate`` also accept ``score >= threshold``, but its ``recognition_rate`` with a
+threshold keeps only scores ``> threshold``; the two differ only for a score exactly equal to
+the threshold, which never happens in bob's fixtures (checked in the tests), so the reference
+values agree. Searches whose probe failed to enrol are excluded from these
 algorithmic rates and counted (``n_mated_fte``, ``n_nonmated_fte``); ``fnir_with_fte``
 counts them as misses (NIST's convention for failures to template):
 :math:`(\text{misses} + \text{FTE}) / (\text{mated searches} + \text{FTE})`.
