@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
 from faceaudit._summary import bin_index
@@ -271,3 +273,84 @@ def test_bob_four_column(tmp_path):
 def test_bob_errors(tmp_path, text, match):
     with pytest.raises(ScoreFileError, match=match):
         read_bob_scores(write(tmp_path, text, "bad.txt"))
+
+
+# ---------------------------------------------------------------------------- property
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_rows=st.integers(1, 150),
+    chunk_rows=st.sampled_from([1, 7, 1000]),
+    min_exact=st.sampled_from([0, 3, 20, 10_000]),
+    n_bins=st.sampled_from([16, 256]),
+    distance=st.booleans(),
+)
+def test_vendor_matches_direct_computation(
+    tmp_path, seed, n_rows, chunk_rows, min_exact, n_bins, distance
+):
+    rng = np.random.default_rng(seed)
+    n = 12
+    subj = rng.integers(0, 5, n)
+    grp = rng.integers(0, 3, n)
+    m = Manifest(
+        pd.DataFrame(
+            {
+                "sample_id": [f"s{i}" for i in range(n)],
+                "subject_id": [f"p{x}" for x in subj],
+                "g": [f"g{x}" for x in grp],
+            }
+        )
+    )
+    a = rng.integers(0, n, n_rows)
+    b = (a + 1 + rng.integers(0, n - 1, n_rows)) % n
+    raw = np.round(rng.standard_normal(n_rows) * 3, 1)  # ties
+    nan = rng.random(n_rows) < 0.1
+    text = np.where(nan, "nan", raw.astype(str))
+    body = "".join(f"s{x},s{y},{t}\n" for x, y, t in zip(a, b, text, strict=True))
+    p = tmp_path / f"v{seed}.csv"
+    p.write_text("sample_a,sample_b,score\n" + body)
+    s = read_scores(
+        p,
+        m,
+        grouping="g",
+        chunk_rows=chunk_rows,
+        min_exact=min_exact,
+        n_bins=n_bins,
+        higher_is_similar=not distance,
+    )
+    score = -raw if distance else raw
+    g = m.groups("g").codes
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    ci, cj = np.minimum(g[lo], g[hi]), np.maximum(g[lo], g[hi])
+    sc = m.subject_codes
+    mated = sc[lo] == sc[hi]
+    # genuine: same (a, b, score) multiset
+    gm = mated & ~nan
+    want = sorted(zip(lo[gm], hi[gm], score[gm], strict=True))
+    got = sorted(zip(s.genuine_a, s.genuine_b, s.genuine_scores, strict=True))
+    assert got == want
+    G = s.n_groups
+    for i in range(G):
+        for j in range(i, G):
+            sel = (ci == i) & (cj == j)
+            assert s.genuine_fta[i, j] == int((sel & nan & mated).sum())
+            assert s.impostor_fta[i, j] == int((sel & nan & ~mated).sum())
+            imp = np.sort(score[sel & ~nan & ~mated])
+            cap = max(min_exact, int(np.ceil(1e-3 * len(imp))))
+            fl = s.tail_floor[i, j]
+            if len(imp) <= cap:
+                assert fl == -np.inf
+            else:
+                assert fl == imp[::-1][cap - 1]
+            ti, tj = s.tail_cells
+            tail = np.sort(s.tail_scores[(ti == i) & (tj == j)])
+            np.testing.assert_array_equal(tail, imp[imp >= fl])
+            below = imp[imp < fl]
+            np.testing.assert_array_equal(
+                s.impostor_hist[i, j],
+                np.bincount(bin_index(below, s.hist_edges), minlength=n_bins) if len(below) else 0,
+            )
