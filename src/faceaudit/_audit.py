@@ -33,6 +33,8 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     [scores]                     # instead of [model]: a vendor's comparison scores
     file = "vendor.csv"
     manifest = "manifest.csv"
+    distance = false             # true if lower scores mean more alike
+    on_error = "raise"           # or "exclude": skip and count malformed rows
 
     [analysis]
     group_by = ["gender", "ancestry"]
@@ -85,7 +87,12 @@ MIN_SEARCHES = 30
 _SECTIONS: dict[str, dict[str, str]] = {
     "dataset": {"name": "dataset", "data_dir": "data_dir", "limit": "limit"},
     "model": {"embedder": "model", "detector": "detector", "store": "store", "workers": "workers"},
-    "scores": {"file": "scores", "manifest": "manifest"},
+    "scores": {
+        "file": "scores",
+        "manifest": "manifest",
+        "distance": "scores_distance",
+        "on_error": "on_error",
+    },
     "analysis": {
         "group_by": "group_by",
         "reference_group": "reference_group",
@@ -128,6 +135,11 @@ class AuditConfig:
         Worker processes/threads for embedding and scoring (results do not depend on it).
     scores, manifest : str, optional
         Vendor score file and the manifest its sample ids refer to.
+    scores_distance : bool
+        The vendor's scores are distances (lower = more alike); they are negated.
+    on_error : {"raise", "exclude"}
+        A malformed score row stops the audit (naming file and line), or is excluded and
+        counted by reason in the report.
     group_by : list of str
         Attribute columns whose combinations form the groups (``"age:30:45"`` bins a number).
     reference_group : str, optional
@@ -165,6 +177,8 @@ class AuditConfig:
     workers: int = 2
     scores: str | None = None
     manifest: str | None = None
+    scores_distance: bool = False
+    on_error: str = "raise"
     group_by: list[str] = field(default_factory=list)
     reference_group: str | None = None
     target_fmr: float = 1e-3
@@ -211,6 +225,11 @@ class AuditConfig:
         if self.threshold is not None:
             check_range("threshold", self.threshold)
         check_option("impostors", self.impostors, IMPOSTOR_MODES)
+        check_option("on_error", self.on_error, ("raise", "exclude"))
+        if not isinstance(self.scores_distance, bool):
+            raise ConfigError(
+                f"scores_distance must be true or false; got {self.scores_distance!r}"
+            )
         if not isinstance(self.identification, bool):
             raise ConfigError(f"identification must be true or false; got {self.identification!r}")
         if not str(self.out):
@@ -987,6 +1006,7 @@ def run_audit(
         "seed": cfg.seed,
         "templates": inputs.get("templates", {}).get("sha256"),
         "scores": inputs.get("scores", {}).get("sha256"),
+        "scores_options": [cfg.scores_distance, cfg.on_error] if cfg.scores else None,
     }
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()
     cpath = cache / f"summary-{key[:32]}.npz"
@@ -1013,7 +1033,17 @@ def run_audit(
     else:
         from ._vendor import read_scores
 
-        summary = _catch(lambda: read_scores(cfg.scores, manifest, grouping=grouping), sink)
+        summary = _catch(
+            lambda: read_scores(
+                cfg.scores,
+                manifest,
+                grouping=grouping,
+                higher_is_similar=not cfg.scores_distance,
+                on_error=cfg.on_error,
+                exact_fmr=cfg.exact_fmr,
+            ),
+            sink,
+        )
         summary.save(cpath)
     inputs["score_summary"] = {"sha256": file_record(cpath)["sha256"], "cache_key": key}
     done(

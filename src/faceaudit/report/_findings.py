@@ -33,6 +33,10 @@ def _is_missing_label(row: Mapping[str, Any]) -> bool:
     return UNKNOWN in vals
 
 
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def _plural(noun: str, n: Any) -> str:
     """``"false matches"`` -> ``"false match"`` when ``n == 1``."""
     return noun[:-2] if _f(n) == 1 and noun.endswith("es") else noun
@@ -100,7 +104,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             "text": (
                 f"The audit compared {F.count(n_mated)} pairs of photos of the same person and "
                 f"{F.count(n_non)} pairs of photos of different people within the same group, "
-                f"from {F.count(ds.get('n_subjects'))} people in {len(rows)} groups. "
+                f"from {F.count(ds.get('n_subjects'))} people in {len(rows)} group{_s(len(rows))}. "
                 f"{lead} (threshold {F.score(ver.get('threshold'))}), "
                 "the groups' error rates follow."
             ),
