@@ -30,6 +30,12 @@ def _f(x: object, digits: int = 4) -> str:
     return str(x)
 
 
+def _ci(lo: object, hi: object) -> str:
+    if isinstance(lo, float) and math.isnan(lo):
+        return "–"
+    return f"{_f(lo)}–{_f(hi)}"
+
+
 def _i(x: object) -> str:
     return str(int(x))  # type: ignore[call-overload]
 
@@ -64,6 +70,8 @@ def _i(x: object) -> str:
               help="Deployment what-if: searches a year (with --deploy-gallery-size).")
 @click.option("--deploy-gallery-size", type=float, default=None,
               help="Deployment what-if: enrolled people.")
+@click.option("--deploy-list-length", type=int, default=None,
+              help="Deployment what-if: candidate-list cap per search (default: none).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write every figure (counts, intervals) as JSON here.")
 @handle_errors
@@ -72,7 +80,7 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
             extrapolate_to: str, n_enrol: int, nonmated_fraction: float, seed: int, n_boot: int,
             confidence: float, method: str, threads: int | None,
             searches_per_year: float | None, deploy_gallery_size: float | None,
-            json_path: str | None) -> None:
+            deploy_list_length: int | None, json_path: str | None) -> None:
     """1:N audit: FNIR/FPIR per group, who is falsely put forward, FPIR at scale.
 
     Gallery: one image per person (--n-enrol); a seeded fraction of each group's subjects is
@@ -117,9 +125,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
         t.add_row(str(g), _i(r["n_fnir"]), f"{_f(r['fnir'])} ({_i(r['fnir_k'])})",
-                  f"{_f(r['fnir_ci_low'])}–{_f(r['fnir_ci_high'])}", _i(r["n_mated_fte"]),
+                  _ci(r["fnir_ci_low"], r["fnir_ci_high"]), _i(r["n_mated_fte"]),
                   _i(r["n_fpir"]), f"{_f(r['fpir'])} ({_i(r['fpir_k'])})",
-                  f"{_f(r['fpir_ci_low'])}–{_f(r['fpir_ci_high'])}", _i(r["n_nonmated_fte"]),
+                  _ci(r["fpir_ci_low"], r["fpir_ci_high"]), _i(r["n_nonmated_fte"]),
                   _f(r["ir"]))
     console.print(t)
 
@@ -132,7 +140,7 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     for g, r in mix.by_gallery_group.iterrows():
         t.add_row(str(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
                   _f(r["representation"], 3), _f(r["per_person_rate"]),
-                  f"{_f(r['per_person_rate_ci_low'])}–{_f(r['per_person_rate_ci_high'])}")
+                  _ci(r["per_person_rate_ci_low"], r["per_person_rate_ci_high"]))
     console.print(t)
     if mix.n_truncated:
         console.print(f"[yellow]note:[/] {mix.n_truncated} searches had a full list above T; "
@@ -145,8 +153,8 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
             t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_fpir"]),
-                      _f(r["fpir"]), f"{_f(r['fpir_ci_low'])}–{_f(r['fpir_ci_high'])}",
-                      _f(r["fpir_pred"]), f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}",
+                      _f(r["fpir"]), _ci(r["fpir_ci_low"], r["fpir_ci_high"]),
+                      _f(r["fpir_pred"]), _ci(r["fpir_pred_low"], r["fpir_pred_high"]),
                       _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
         console.print(t)
 
@@ -156,12 +164,13 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     for _, r in audit.extrapolation.iterrows():
         t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
                   f"{_f(r['fmr'])} ({int(r['fmr_k'])}/{int(r['fmr_n'])})", _f(r["fpir_pred"]),
-                  f"{_f(r['fpir_pred_low'])}–{_f(r['fpir_pred_high'])}")
+                  _ci(r["fpir_pred_low"], r["fpir_pred_high"]))
     console.print(t)
 
     out = audit.to_dict()
     if searches_per_year is not None and deploy_gallery_size is not None:
-        w = audit.whatif(searches_per_year=searches_per_year, gallery_size=deploy_gallery_size)
+        w = audit.whatif(searches_per_year=searches_per_year, gallery_size=deploy_gallery_size,
+                         list_length=deploy_list_length)
         console.print(w.text, highlight=False)
         console.print("Assumptions: " + "; ".join(w.assumptions) + ".", highlight=False)
         out["whatif"] = w.to_dict()

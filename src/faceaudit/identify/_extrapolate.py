@@ -330,7 +330,8 @@ def deployment_whatif(
              f"{_fmt(r['false_candidates_high'])}) from group {lab}"
              for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
     tot = fw_df.loc[OVERALL]
-    cap = f", candidate lists capped at {list_length}" if list_length else ""
+    cap = (f", candidate lists capped at {list_length}" if list_length
+           else ", candidate lists not capped")
     text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
             f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
             f"{_fmt(tot['false_candidates_low'])}–{_fmt(tot['false_candidates_high'])}) innocent "
