@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faceaudit import ConfigError
 from faceaudit._similarity import prepare
@@ -146,3 +148,19 @@ def test_count_per_person_counts_a_person_once() -> None:
                                gallery_labels=np.array([0, 1]), n_labels=2)
     assert rows.tolist() == [2]
     assert people.tolist() == [[1, 0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_g=st.integers(1, 60), n_p=st.integers(1, 8),
+       d=st.integers(1, 5), k=st.integers(1, 12), sim=st.sampled_from(["cosine", "euclidean"]),
+       levels=st.integers(2, 4))
+def test_search_equals_naive_on_small_tied_data(seed: int, n_g: int, n_p: int, d: int, k: int,
+                                                sim: str, levels: int) -> None:
+    rng = np.random.default_rng(seed)
+    G = rng.integers(0, levels, size=(n_g, d)).astype(np.float32)
+    P = rng.integers(0, levels, size=(n_p, d)).astype(np.float32)
+    ni, ns = _naive(G, P, k, sim)
+    for method in ("faiss", "numpy"):
+        c = search(G, P, k, similarity=sim, method=method)
+        np.testing.assert_array_equal(c.indices, ni)
+        np.testing.assert_array_equal(c.scores, ns)
