@@ -137,3 +137,13 @@ def test_subset_keeps_whole_subjects_seeded() -> None:
     assert list(_subset(m, 20, seed=0).sample_ids) == list(a.sample_ids)
     assert list(_subset(m, 20, seed=1).sample_ids) != list(a.sample_ids)
     assert _subset(m, 0, seed=0) is m
+
+
+def test_example_configs_parse() -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    found = sorted(examples.glob("*.toml"))
+    assert len(found) >= 3
+    for p in found:
+        cfg = AuditConfig.from_toml(p)
+        assert cfg.dataset or cfg.scores, p
+        assert cfg.group_by, p
