@@ -164,3 +164,16 @@ def test_search_equals_naive_on_small_tied_data(seed: int, n_g: int, n_p: int, d
         c = search(G, P, k, similarity=sim, method=method)
         np.testing.assert_array_equal(c.indices, ni)
         np.testing.assert_array_equal(c.scores, ns)
+
+
+@pytest.mark.parametrize("method", ["faiss", "numpy"])
+def test_massive_exact_ties_fall_back_to_whole_gallery_scoring(method: str) -> None:
+    rng = np.random.default_rng(1)
+    G = rng.normal(size=(9000, 4)).astype(np.float32)
+    G[1000:7000] = [1, 2, 3, 4]  # 6000 identical templates
+    P = np.array([[1, 2, 3, 4], [2, 4, 6, 8]], np.float32)
+    c = search(G, P, 5, method=method)
+    assert c.indices.tolist() == [[1000, 1001, 1002, 1003, 1004]] * 2
+    assert c.n_refetched == 2
+    b = brute_force_search(G, P, 5)
+    np.testing.assert_array_equal(c.scores, b.scores)

@@ -17,8 +17,11 @@ canonically. A rigorous rounding-error bound for a float32 dot product of length
 :math:`|\\hat s - s| \\le \\gamma_d \\lVert a\\rVert\\lVert b\\rVert` with
 :math:`\\gamma_d = d u / (1 - d u)`, :math:`u = 2^{-24}`, bounds the canonical score of every
 *unfetched* gallery row; if that bound could reach the k-th canonical score, the probe is
-searched again with 4× more candidates (up to the whole gallery). So the result is **exact**:
-identical candidates and scores to :func:`brute_force_search`.
+searched again with 4× more candidates, and past 4096 candidates (massive exact ties, e.g.
+duplicated templates) the whole gallery is scored canonically for that probe, in chunks. So
+the result is **exact**: identical candidates and scores to :func:`brute_force_search`.
+Memory is bounded: probes are processed in batches and re-scoring blocks stay under about
+256 MiB; FAISS re-scores from the index's own copy of the gallery.
 
 **Ties** are broken deterministically: candidates are ordered by descending score, then by
 ascending gallery row (lower row first).
@@ -41,6 +44,7 @@ METHODS = ("faiss", "numpy")
 _U = 2.0 ** -24
 _MARGIN = 8
 _SCORE_BUDGET_BYTES = 256 << 20
+_MAX_FETCH = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,39 +149,58 @@ Fetch = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 """(probe rows, kk) -> (gallery rows (r, kk), fast scores (r, kk)) for the kk best."""
 
 
+def _brute_row(p: np.ndarray, G: np.ndarray, k: int, similarity: str,
+               chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of one prepared probe by canonical scores of the whole gallery (chunked)."""
+    s = np.concatenate([canonical_pair_scores(p[None, :], G[c:c + chunk], similarity)
+                        for c in range(0, len(G), chunk)])
+    order = np.lexsort((np.arange(len(G)), -s))[:k]
+    return order, s[order]
+
+
 def _exact_topk(fetch: Fetch, P: np.ndarray, G: np.ndarray, k: int, similarity: str,
                 batch_size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    n_g = len(G)
+    n_g, d = G.shape
     k = min(k, n_g)
     p_norm = _norms(P)
-    bounds = _Bounds(similarity, P.shape[1], float(_norms(G).max()) if n_g else 0.0)
+    bounds = _Bounds(similarity, d, float(_norms(G).max()) if n_g else 0.0)
     out_i = np.empty((len(P), k), np.int64)
     out_s = np.empty((len(P), k), np.float64)
     n_refetched = 0
+    kk0 = min(n_g, k + _MARGIN)
     for start in range(0, len(P), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(P)))
-        kk = min(n_g, k + _MARGIN)
-        pending = rows
+        pending = np.arange(start, min(start + batch_size, len(P)))
+        kk = kk0
         while len(pending):
-            idx, fast = fetch(pending, kk)
-            canon = canonical_pair_scores(P[pending][:, None, :], G[idx], similarity)
-            order = np.argsort(idx, axis=1, kind="stable")
-            idx = np.take_along_axis(idx, order, 1)
-            canon = np.take_along_axis(canon, order, 1)
-            fast = np.take_along_axis(fast, order, 1)
-            order = np.argsort(-canon, axis=1, kind="stable")
-            idx = np.take_along_axis(idx, order, 1)[:, :k]
-            canon = np.take_along_axis(canon, order, 1)[:, :k]
-            if kk >= n_g:
-                ok = np.ones(len(pending), bool)
-            else:
-                bound = bounds.upper(fast.min(axis=1), p_norm[pending])
-                ok = bound < canon[:, k - 1]
-            out_i[pending[ok]] = idx[ok]
-            out_s[pending[ok]] = canon[ok]
-            if not ok.all():
-                n_refetched += int((~ok).sum()) if kk == min(n_g, k + _MARGIN) else 0
-            pending = pending[~ok]
+            if kk > max(kk0, _MAX_FETCH):
+                # pathological ties: prove nothing more, score the whole gallery per probe
+                for r in pending:
+                    out_i[r], out_s[r] = _brute_row(P[r], G, k, similarity)
+                break
+            failed = []
+            # rows per step so the (rows, kk, d) float64 re-scoring block stays bounded
+            step = max(1, _SCORE_BUDGET_BYTES // (kk * d * 24))
+            for c in range(0, len(pending), step):
+                rows = pending[c:c + step]
+                idx, fast = fetch(rows, kk)
+                canon = canonical_pair_scores(P[rows][:, None, :], G[idx], similarity)
+                order = np.argsort(idx, axis=1, kind="stable")
+                idx = np.take_along_axis(idx, order, 1)
+                canon = np.take_along_axis(canon, order, 1)
+                fast_min = fast.min(axis=1)
+                order = np.argsort(-canon, axis=1, kind="stable")
+                idx = np.take_along_axis(idx, order, 1)[:, :k]
+                canon = np.take_along_axis(canon, order, 1)[:, :k]
+                if kk >= n_g:
+                    ok = np.ones(len(rows), bool)
+                else:  # every unfetched row scores at most `bound` (module docstring)
+                    ok = bounds.upper(fast_min, p_norm[rows]) < canon[:, k - 1]
+                out_i[rows[ok]] = idx[ok]
+                out_s[rows[ok]] = canon[ok]
+                failed.append(rows[~ok])
+            pending = np.concatenate(failed) if failed else pending[:0]
+            if kk == kk0:
+                n_refetched += len(pending)
             kk = min(n_g, kk * 4)
     return out_i, out_s, n_refetched
 
