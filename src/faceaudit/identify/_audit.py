@@ -203,6 +203,41 @@ def identify(
 
     Exactly one of ``threshold`` and ``target_fpir`` must be given. Scores are similarities;
     a candidate is returned iff ``score >= threshold``.
+
+    Parameters
+    ----------
+    templates : Templates
+        One template (or failure to enrol) per sample; aligned to the manifest by sample id.
+    manifest : Manifest
+    grouping : Grouping, str or sequence of str, optional
+        Demographic groups (e.g. ``"sex"``, ``"sex,race"``); default: one group.
+    threshold : float, optional
+        Score threshold T (for dlib's "distance <= 0.6" use ``-0.6``).
+    target_fpir : float, optional
+        Pick T as the smallest threshold whose overall FPIR on the full gallery is <= this.
+    rank : int
+        R in FNIR(N, R, T) (NIST's investigative mode uses larger R, e.g. 50).
+    list_length : int
+        Candidates kept per search (ranks 1..L for the CMC; the false-candidate mix counts
+        candidates >= T within this list).
+    gallery_sizes : sequence of int, optional
+        Nested sub-gallery sizes for the measured FPIR/FNIR curve (the full size is added).
+    extrapolate_to : sequence of float
+        Gallery sizes for the predicted FPIR.
+    n_enrol, nonmated_fraction, enrol, seed
+        The split rule (:func:`split_gallery`).
+    confidence : float
+        Level of every interval.
+    n_boot : int
+        Bootstrap replicates over probe subjects (0: Clopper-Pearson only).
+    method : {"faiss", "numpy"}
+        Exact search back-end; results are identical.
+    threads : int, optional
+        Search threads, capped at the usable cores.
+
+    Returns
+    -------
+    IdentificationAudit
     """
     if (threshold is None) == (target_fpir is None):
         raise ConfigError("give exactly one of threshold and target_fpir; got "
