@@ -57,7 +57,7 @@ def test_bob_threshold_options(bob_fixtures, tmp_path) -> None:
 
 def test_four_column_and_malformed_bob_files(tmp_path) -> None:
     f = tmp_path / "s4.txt"
-    f.write_text("a a x 0.9\na b x 0.7\nb b y 0.2\nb a y nan\n")
+    f.write_text("a a x 0.9\nb a x 0.7\nb b y 0.2\na b y nan\n")
     out = tmp_path / "m.json"
     r = _run(str(f), "--threshold", "0.5", "--json", str(out))
     assert r.exit_code == 0, r.output
@@ -68,7 +68,7 @@ def test_four_column_and_malformed_bob_files(tmp_path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("1 0.5\n-1 abc\n")
     r = CliRunner().invoke(cli, ["metrics", str(bad)])
-    assert r.exit_code == 2 and "row 2" in r.output and "abc" in r.output
+    assert r.exit_code == 2 and "line 2" in r.output and "abc" in r.output
 
 
 def test_score_summary_tables_and_json(tmp_path) -> None:

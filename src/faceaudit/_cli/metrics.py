@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .._errors import ConfigError, ScoreFileError
+from .._errors import ConfigError
 from ._app import console, handle_errors
 
 
@@ -27,51 +27,10 @@ def _pct(x: float) -> str:
 
 # ---------------------------------------------------------------------- bob score files
 def _read_bob(path: Path) -> Any:
-    """Impostor/genuine scores of a bob 2-column (label score) or 4-column file as a ScoreSet.
+    """Impostor/genuine scores of a bob 2-column (label score) or 4-column file as a ScoreSet."""
+    from .._vendor import read_bob_scores
 
-    Uses the engine's reader (``faceaudit._vendor.read_bob_scores``) when it is available.
-    """
-    from .._summary import ScoreSet
-
-    try:
-        from .._vendor import read_bob_scores  # type: ignore[import-not-found]
-    except ImportError:
-        read_bob_scores = None
-    if read_bob_scores is not None:
-        return read_bob_scores(path).scores("all")
-    neg: list[float] = []
-    pos: list[float] = []
-    ncol = None
-    with open(path, encoding="utf-8") as fh:
-        for row, line in enumerate(fh, start=1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if ncol is None:
-                ncol = len(parts)
-                if ncol not in (2, 4):
-                    raise ScoreFileError(
-                        f"{path}, row {row}: a bob score file has 2 columns (label score) or "
-                        f"4 (claimed real test score); got {ncol}")
-            if len(parts) != ncol:
-                raise ScoreFileError(
-                    f"{path}, row {row}: expected {ncol} columns; got {len(parts)}")
-            try:
-                score = float(parts[-1])
-            except ValueError:
-                raise ScoreFileError(f"{path}, row {row}: score {parts[-1]!r} is not a number; "
-                                     "use 'nan' for a failed comparison") from None
-            if ncol == 2:
-                if parts[0] not in ("1", "-1", "0", "1.0", "-1.0", "0.0"):
-                    raise ScoreFileError(f"{path}, row {row}: label must be 1 (genuine) or -1 "
-                                         f"(impostor); got {parts[0]!r}")
-                genuine = float(parts[0]) > 0
-            else:
-                genuine = parts[0] == parts[1]
-            (pos if genuine else neg).append(score)
-    if ncol is None:
-        raise ScoreFileError(f"{path}: no scores found; a bob score file has one comparison a row")
-    return ScoreSet.from_arrays(pos, neg)
+    return read_bob_scores(path).scores("all")
 
 
 def _bob_figures(s: Any, threshold: float) -> dict[str, Any]:
