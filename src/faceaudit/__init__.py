@@ -11,9 +11,13 @@ A vendor's score file enters at the ScoreSummary. Conventions: scores are simila
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._errors import (
     ConfigError,
+    DownloadError,
     FaceauditError,
+    InexactMetricWarning,
     InputError,
     IntegrityError,
     ManifestError,
@@ -29,14 +33,55 @@ from ._templates import FAILURE_STATUSES, Templates
 
 __version__ = "0.1.0"
 
+# Heavier entry points load on first use, so `import faceaudit` stays light and no model,
+# plotting or FAISS code is imported until it is needed.
+_LAZY = {
+    "score_templates": "._scorer",
+    "read_scores": "._vendor",
+    "read_bob_scores": "._vendor",
+    "AuditResult": ".metrics",
+    "load_dataset": ".datasets",
+    "embed_manifest": ".pipeline",
+    "identify": ".identify",
+    "AuditConfig": "._audit",
+    "run_audit": "._audit",
+}
+_SUBPACKAGES = ("datasets", "identify", "metrics", "pipeline", "report")
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        if name != "identify":  # the function, not the subpackage of the same name
+            globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'faceaudit' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._audit import AuditConfig, run_audit
+    from ._scorer import score_templates
+    from ._vendor import read_bob_scores, read_scores
+    from .datasets import load_dataset
+    from .metrics import AuditResult
+    from .pipeline import embed_manifest
+
 __all__ = [
     "FAILURE_STATUSES",
     "SIMILARITIES",
     "UNKNOWN",
+    "AuditConfig",
+    "AuditResult",
     "ConfigError",
+    "DownloadError",
     "FaceauditError",
     "GroupAssignment",
     "Grouping",
+    "InexactMetricWarning",
     "InputError",
     "IntegrityError",
     "Manifest",
@@ -50,4 +95,10 @@ __all__ = [
     "UndefinedMetricWarning",
     "__version__",
     "distance_to_threshold",
+    "embed_manifest",
+    "load_dataset",
+    "read_bob_scores",
+    "read_scores",
+    "run_audit",
+    "score_templates",
 ]
