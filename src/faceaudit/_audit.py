@@ -81,6 +81,8 @@ STAGES = ("data", "embed", "score", "metrics", "identification", "report")
 IMPOSTOR_MODES = ("all", "matched")
 MIN_PEOPLE = 10
 """A group with fewer people than this is flagged thin in the report (besides metrics' rule)."""
+MAX_FIGURE_GROUPS = 12
+"""Figures draw at most this many groups (tables and files keep every group)."""
 MIN_SEARCHES = 30
 """A 1:N figure resting on fewer searches than this is flagged thin."""
 
@@ -716,18 +718,40 @@ def _figures(
 
     save("rates", lambda: P.plot_rates_ci(tab))
     m = ver["fmr_matrix"]
+    labels = list(m["labels"])
+    # Figures show at most MAX_FIGURE_GROUPS groups (the reference first, then by genuine
+    # pairs); every group stays in the tables, results.json and the CSV files.
+    order = sorted(
+        range(len(labels)),
+        key=lambda i: (
+            labels[i] != ver.get("reference_group"),
+            -int(_f(tab.iloc[i]["n_mated"]) or 0),
+            -int(_f(tab.iloc[i]["n_nonmated"]) or 0),
+        ),
+    )
+    shown = sorted(order[:MAX_FIGURE_GROUPS])
+    left_out = len(labels) - len(shown)
+    suffix = f" ({len(shown)} largest of {len(labels)} groups)" if left_out else ""
+    if left_out:
+        sink.append(
+            f"figures show the {len(shown)} largest of {len(labels)} groups; every group "
+            "is in the tables, results.json and the CSV files"
+        )
+    idx = np.array(shown)
     save(
         "heatmap",
         lambda: P.plot_fmr_heatmap(
-            m["labels"],
-            np.array(m["fmr"], dtype=float),
-            np.array(m["n_false_match"]),
-            np.array(m["n_nonmated"]),
+            [labels[i] for i in shown],
+            np.array(m["fmr"], dtype=float)[np.ix_(idx, idx)],
+            np.array(m["n_false_match"])[np.ix_(idx, idx)],
+            np.array(m["n_nonmated"])[np.ix_(idx, idx)],
+            title="False match rate between groups at the audit threshold" + suffix,
         ),
     )
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     ops: dict[str, tuple[float, float]] = {}
-    for g, lab in enumerate(summary.group_labels):
+    for g in shown:
+        lab = summary.group_labels[g]
         s = summary.scores((g, g))
         if s.n_genuine and s.n_impostor:
             fmr, fnmr, _ = _catch(lambda s=s: det_curve(s), sink)
@@ -736,11 +760,26 @@ def _figures(
             if _f(r["fmr"]) is not None and _f(r["fnmr"]) is not None:
                 ops[lab] = (float(r["fmr"]), float(r["fnmr"]))
     if curves:
-        save("det", lambda: P.plot_det(curves, operating_points=ops, thin=thin))
+        save(
+            "det",
+            lambda: P.plot_det(
+                curves,
+                operating_points=ops,
+                thin=thin,
+                title="DET curves per group: false non-match rate against false match rate"
+                + suffix,
+            ),
+        )
+    panels = P.histogram_panels(summary)
+    panels = {summary.group_labels[g]: panels[summary.group_labels[g]] for g in shown}
     save(
         "distributions",
         lambda: P.plot_score_distributions(
-            P.histogram_panels(summary), threshold=ver["threshold"], thin=thin
+            panels,
+            threshold=ver["threshold"],
+            thin=thin,
+            title="Score distributions per group: genuine (same person) and impostor pairs"
+            + suffix,
         ),
     )
     save("fte", lambda: P.plot_fte(tab))

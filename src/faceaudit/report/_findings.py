@@ -93,6 +93,11 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
     lead = threshold_phrase(ver)
 
     # -- overview
+    thr_note = (
+        f" (threshold {F.score(ver.get('threshold'))})"
+        if ver.get("threshold_rule") == "target_fmr"
+        else ""
+    )
     n_mated = sum(int(r.get("n_mated") or 0) for r in rows)
     n_non = sum(int(r.get("n_nonmated") or 0) for r in rows)
     ds = results.get("dataset") or {}
@@ -105,7 +110,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
                 f"The audit compared {F.count(n_mated)} pairs of photos of the same person and "
                 f"{F.count(n_non)} pairs of photos of different people within the same group, "
                 f"from {F.count(ds.get('n_subjects'))} people in {len(rows)} group{_s(len(rows))}. "
-                f"{lead} (threshold {F.score(ver.get('threshold'))}), "
+                f"{lead}{thr_note}, "
                 "the groups' error rates follow."
             ),
             "value": None,

@@ -73,8 +73,8 @@ def interval(lo: Any, hi: Any, fmt=pct) -> str:
 def times(x: Any) -> str:
     """A ratio: ``2.345 -> "2.3×"``, ``0.5 -> "0.50×"``, ``inf -> "∞"``.
 
-    >>> times(2.345), times(0.5), times(12.4), times(float("inf"))
-    ('2.3×', '0.50×', '12×', '∞')
+    >>> times(2.345), times(0.5), times(12.4), times(148.3), times(8765.0), times(0.0)
+    ('2.3×', '0.50×', '12×', '150×', '8,800×', '0×')
     """
     if x is None:
         return "–"
@@ -83,7 +83,14 @@ def times(x: Any) -> str:
         return "–"
     if math.isinf(x):
         return "∞"
-    return (f"{x:.2f}" if x < 1 else f"{x:.2g}" if x >= 10 else f"{x:.1f}") + "×"
+    if x == 0:
+        return "0×"
+    if x < 1:
+        return f"{x:.2f}×"
+    if x < 10:
+        return f"{x:.1f}×"
+    mag = 10 ** (math.floor(math.log10(x)) - 1)  # two significant digits
+    return f"{round(x / mag) * mag:,.0f}×"
 
 
 def score(x: Any) -> str:

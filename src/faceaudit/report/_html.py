@@ -90,7 +90,7 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "fte": F.pct(r.get("fte")),
                 "fte_ci": F.interval(r.get("fte_lo"), r.get("fte_hi")),
                 "fta": F.pct(r.get("fta")),
-                "fmr": F.pct(r.get("fmr")),
+                "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
                 "fmr_ci": F.interval(r.get("fmr_lo"), r.get("fmr_hi")),
                 "fm_counts": f"{F.count(r.get('n_false_match'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
@@ -101,11 +101,13 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "far": F.pct(r.get("far")),
                 "frr": F.pct(r.get("frr")),
                 "fmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fmr_ratio")),
-                "fmr_ratio_ci": F.interval(r.get("fmr_ratio_lo"), r.get("fmr_ratio_hi"), F.times),
+                "fmr_ratio_ci": ""
+                if r.get("group") == ref
+                else F.interval(r.get("fmr_ratio_lo"), r.get("fmr_ratio_hi"), F.times),
                 "fnmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fnmr_ratio")),
-                "fnmr_ratio_ci": F.interval(
-                    r.get("fnmr_ratio_lo"), r.get("fnmr_ratio_hi"), F.times
-                ),
+                "fnmr_ratio_ci": ""
+                if r.get("group") == ref
+                else F.interval(r.get("fnmr_ratio_lo"), r.get("fnmr_ratio_hi"), F.times),
             }
         )
     return out
@@ -324,8 +326,13 @@ def render_html(
         findings=findings,
         warnings=[str(w) for w in results.get("warnings") or []],
         threshold_sentence=(
-            threshold_phrase(ver) + f" (score threshold {F.score(ver.get('threshold'))}), "
-            "every group is judged with that same threshold."
+            threshold_phrase(ver)
+            + (
+                f" (score threshold {F.score(ver.get('threshold'))})"
+                if ver.get("threshold_rule") == "target_fmr"
+                else ""
+            )
+            + ", every group is judged with that same threshold."
         ),
         interval_method=(
             "exact Clopper–Pearson for rates; bootstrap over people for ratios"

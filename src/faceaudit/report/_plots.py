@@ -229,7 +229,7 @@ def plot_score_distributions(
             ax.set_yscale("log")
             _plain_log(ax.yaxis)
             ax.set_title(mpl_text(label) + (" (thin)" if label in thin else ""), fontsize=9)
-            ax.legend(fontsize=7, loc="upper left")
+            ax.legend(fontsize=7, loc="best", framealpha=0.7)
             if k % cols == 0:
                 ax.set_ylabel("share of pairs (log)")
             if k // cols == rows - 1:
@@ -506,7 +506,11 @@ def histogram_panels(
     from .._summary import _bin
 
     sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
-    finite = [summary.hist_edges[np.isfinite(summary.hist_edges)]]
+    # the range spans the scores that exist: exact ones, and the edges of non-empty bins
+    src_edges = np.asarray(summary.hist_edges, float)
+    used = np.asarray(summary.impostor_hist).sum(axis=(0, 1)) > 0
+    finite = [src_edges[:-1][used], src_edges[1:][used]]
+    finite = [a[np.isfinite(a)] for a in finite]
     for s in sets.values():
         finite += [s.genuine, s.impostor_tail]
     allv = np.concatenate([np.asarray(a, float).ravel() for a in finite]) if finite else np.zeros(0)
