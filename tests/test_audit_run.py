@@ -362,3 +362,25 @@ def test_lfw_dlib_on_a_few_dozen_images(lfw_dir: Path, tmp_path: Path) -> None:
     fnm = sum(x["n_false_non_match"] for x in g)
     assert n_mated > 20 and fnm / n_mated < 0.3
     assert (tmp_path / "report.html").stat().st_size > 50_000
+
+
+def test_cli_lfw_missing_without_download_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACEAUDIT_LFW", raising=False)
+    r = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "--dataset",
+            "lfw",
+            "--data-dir",
+            str(tmp_path),
+            "--no-download",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 3, r.output
+    assert "LFW" in r.output
+    assert not (tmp_path / "o").exists()

@@ -2,7 +2,7 @@
 
 Options override the values of an optional CONFIG.toml (see :mod:`faceaudit._audit` for its
 layout). LFW is found via ``--data-dir``, else ``$FACEAUDIT_LFW``, else the data home; when
-none holds it and the network is reachable, ``--download`` fetches it.
+none holds it, it is downloaded (checksummed, resumable) unless ``--no-download`` is given.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def _print_findings(out: Any) -> None:
 @click.option("--data-dir", help="Folder of the dataset (for lfw: else $FACEAUDIT_LFW).")
 @click.option(
     "--download/--no-download",
-    default=False,
+    default=True,
     show_default=True,
-    help="Download LFW when no local copy is found.",
+    help="Download LFW when no local copy is found (--data-dir, then $FACEAUDIT_LFW).",
 )
 @click.option("--model", help="dlib (default), fake (tests) or a path to an .onnx model.")
 @click.option("--detector", help="Face detector: centerface (default), hog or none.")
