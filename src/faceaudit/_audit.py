@@ -1112,9 +1112,17 @@ def run_audit(
 
     # 5. identification --------------------------------------------------------
     ident = None
-    if cfg.identification and templates is not None:
+    if not cfg.identification:
+        ident_skipped = "switched off in the configuration ([identification] enabled = false)"
+    elif templates is None:
+        ident_skipped = (
+            "a score file has no templates to search with; one-to-many search "
+            "needs the model's templates"
+        )
+    else:
         t0 = stage("identification", "one-to-many searches")
         ident = _identification(cfg, manifest, templates, grouping, audit.threshold, sink)
+        ident_skipped = "too few people for a gallery" if ident is None else None
         done("identification", t0, "skipped" if ident is None else "")
 
     # 6. report ----------------------------------------------------------------
@@ -1158,6 +1166,7 @@ def run_audit(
         },
         "verification": verification,
         "identification": ident,
+        "identification_skipped": ident_skipped,
         "warnings": sink,
     }
     results["findings"] = make_findings(results)

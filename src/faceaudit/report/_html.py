@@ -346,6 +346,7 @@ def render_html(
         figures=figs,
         fte_reasons=fte_reasons,
         identification=_identification(results.get("identification")),
+        identification_skipped=results.get("identification_skipped"),
         methods=_methods(results),
         exclusions=[(k, F.count(v)) for k, v in (ds.get("exclusions") or {}).items()],
         inputs=inputs,
