@@ -137,6 +137,10 @@ def test_subset_keeps_whole_subjects_seeded() -> None:
     assert list(_subset(m, 20, seed=0).sample_ids) == list(a.sample_ids)
     assert list(_subset(m, 20, seed=1).sample_ids) != list(a.sample_ids)
     assert _subset(m, 0, seed=0) is m
+    # at most `limit` samples, even when the seeded order starts with a big subject
+    for seed in range(5):
+        assert len(_subset(m, 5, seed=seed)) <= 5
+    assert len(_subset(m, 1, seed=0)) == 1
 
 
 def test_example_configs_parse() -> None:

@@ -416,7 +416,10 @@ class AuditOutput:
 
 # ---------------------------------------------------------------------------------- helpers
 def _subset(manifest: Manifest, limit: int, seed: int) -> Manifest:
-    """Whole subjects in a seeded order (two or more samples first) until ``limit`` samples."""
+    """Whole subjects in a seeded order (two or more samples first), at most ``limit`` samples.
+
+    A subject whose samples do not fit in what is left is skipped, never cut.
+    """
     if limit <= 0 or limit >= len(manifest):
         return manifest
     codes = manifest.subject_codes
@@ -426,12 +429,14 @@ def _subset(manifest: Manifest, limit: int, seed: int) -> Manifest:
     keep = np.zeros(manifest.n_subjects, bool)
     total = 0
     for i in order:
-        if total + counts[i] > limit and total > 0:
-            continue
+        if total + counts[i] > limit:
+            continue  # a person with more photos than fit is skipped, never cut
         keep[i] = True
         total += int(counts[i])
-        if total >= limit:
+        if total == limit:
             break
+    if total == 0:  # every person has more photos than the limit: keep the smallest one
+        keep[int(np.argmin(counts))] = True
     return manifest.subset(keep[codes])
 
 
