@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--target-fmr", type=float, default=1e-3)
     ap.add_argument("--limit", type=int, default=0, help="0 = all 13,233 images")
     ap.add_argument("--no-identification", action="store_true")
+    ap.add_argument("--model", default="dlib", help="dlib, or fake to check the script quickly")
+    ap.add_argument("--detector", default="centerface")
     args = ap.parse_args()
 
     from faceaudit._audit import AuditConfig, run_audit
@@ -48,7 +50,8 @@ def main() -> None:
     cfg = AuditConfig(
         dataset="lfw",
         data_dir=data_dir,
-        model="dlib",
+        model=args.model,
+        detector=args.detector,
         store=args.store,
         workers=args.workers,
         group_by=["gender", "ancestry"],
