@@ -209,3 +209,18 @@ def test_rates_are_monotone_in_threshold_and_rank_on_random_lists() -> None:
     s2 = Searches.from_score_lists([lists[i] for i in perm])
     assert fnir(s2, 0.5, 2) == fnir(s, 0.5, 2) and fpir(s2, 0.5) == fpir(s, 0.5)
     np.testing.assert_array_equal(cmc(s2), cmc(s))
+
+
+def test_false_candidate_mix_can_include_mated_searches() -> None:
+    # one mated search with an innocent candidate above T, one non-mated search with one
+    s = Searches.from_score_lists([([0.9, 0.1], [0.8]), ([0.7, 0.2], None)])
+    s = Searches(s.mated, s.probe_group, s.probe_cluster, s.mate_score, s.mate_rank,
+                 s.nonmate_scores, np.where(np.isfinite(s.nonmate_scores), 0, -1),
+                 np.zeros(1, np.int32), s.group_labels, s.fte_mated, s.fte_nonmated,
+                 s.probe_rows)
+    only = false_candidate_mix(s, 0.5, n_boot=0)
+    both = false_candidate_mix(s, 0.5, n_boot=0, include_mated=True)
+    assert only.by_gallery_group["n_false_candidates"].tolist() == [1]
+    assert only.n_searches == 1
+    assert both.by_gallery_group["n_false_candidates"].tolist() == [2]
+    assert both.n_searches == 2

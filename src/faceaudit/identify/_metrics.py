@@ -201,9 +201,9 @@ def _flat(name: str, r: Rate) -> dict[str, object]:
 class FalseCandidateMix:
     """Who is falsely put forward: the groups of innocent people returned above threshold.
 
-    Counted over the *non-mated* searches' candidate lists (length ``list_length``): every
-    candidate with score ``>= threshold`` is an innocent enrolled person put in front of an
-    investigator.
+    Counted over the *non-mated* searches' candidate lists (length ``list_length``; with
+    ``include_mated``, every search's non-mate candidates): every candidate with score
+    ``>= threshold`` is an innocent enrolled person put in front of an investigator.
 
     Attributes
     ----------
@@ -216,7 +216,7 @@ class FalseCandidateMix:
     cross : DataFrame
         Counts by probe group (rows, "whose search") × returned group (columns).
     n_searches : int
-        Non-mated searches.
+        Searches counted (non-mated, or all with ``include_mated``).
     n_truncated : int
         Searches whose list was full above threshold (more false candidates may exist beyond
         the list; their counts are lower bounds).
@@ -246,8 +246,13 @@ def false_candidate_mix(
     confidence: float = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
+    include_mated: bool = False,
 ) -> FalseCandidateMix:
     r"""Demographic mix of the false candidates returned by non-mated searches (see class doc).
+
+    With ``include_mated=True`` the non-mate candidates ``>= threshold`` of *mated* searches
+    (innocent people listed beside, above or below the right person) are counted too, and
+    :math:`S` counts every search.
 
     .. math::
 
@@ -258,7 +263,7 @@ def false_candidate_mix(
     with :math:`F_h` the false candidates of gallery group :math:`h`, :math:`N_h` the gallery
     people of group :math:`h`, :math:`S` the non-mated searches.
     """
-    nm = ~s.mated
+    nm = np.ones(s.n, bool) if include_mated else ~s.mated
     sc = s.nonmate_scores[nm]
     pe = s.nonmate_person[nm]
     pg = s.probe_group[nm]
