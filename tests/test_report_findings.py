@@ -180,3 +180,26 @@ def test_fte_finding_names_the_worst_group() -> None:
     fte = [x for x in make_findings(_results(rows)) if x["kind"] == "fte"]
     assert fte[0]["group"] == "F / black"
     assert "8 of 100 photos of F / black (8%, 95% CI 3.5%–15%)" in fte[0]["text"]
+
+
+def test_thinness_is_per_figure() -> None:
+    """Too few impostor pairs make FMR thin, not FNMR."""
+    rows = [
+        _row("M / white"),
+        _row(
+            "F / black",
+            fmr=0.004,
+            fmr_ratio=4.0,
+            fnmr=0.09,
+            fnmr_ratio=3.0,
+            thin=True,
+            thin_reason="500 impostor comparisons cannot support FMR = 0.001",
+            thin_fmr=True,
+            thin_fmr_reason="500 impostor comparisons cannot support FMR = 0.001",
+            thin_fnmr=False,
+            thin_fnmr_reason="",
+        ),
+    ]
+    f = {x["kind"]: x for x in make_findings(_results(rows)) if x["group"] == "F / black"}
+    assert f["fmr_ratio"]["thin"] is True and "500 impostor" in f["fmr_ratio"]["note"]
+    assert f["fnmr_ratio"]["thin"] is False and "Too little" not in f["fnmr_ratio"]["note"]

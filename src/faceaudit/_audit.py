@@ -594,14 +594,17 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
             clopper_pearson(n_fte, n_samples, confidence) if n_samples else (math.nan, math.nan)
         )
         reason = str(g.get("thin_reason") or "")
-        reason = reason.removeprefix("thin: ")
-        thin_reasons = [reason] if reason else []
+        fmr_reasons = [reason.removeprefix("thin: ")] if reason else []  # metrics' FMR rule
+        fnmr_reasons = []
         n_people = int(g.get("n_subjects") or 0)
         if n_people < MIN_PEOPLE:
             who = "person" if n_people == 1 else "people"
-            thin_reasons.append(f"only {n_people} {who} (fewer than {MIN_PEOPLE})")
+            few = f"only {n_people} {who} (fewer than {MIN_PEOPLE})"
+            fmr_reasons.append(few)
+            fnmr_reasons.append(few)
         if int(g.get("n_mated") or 0) == 0:
-            thin_reasons.append("no genuine pairs")
+            fnmr_reasons.append("no genuine pairs")
+        thin_reasons = list(dict.fromkeys(fmr_reasons + fnmr_reasons))
         rec = {
             "group": g["label"],
             "values": dict(
@@ -643,6 +646,10 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
             "fnmr_boot_hi": g.get(f"fnmr_boot_q{qhi}"),
             "thin": bool(thin_reasons),
             "thin_reason": "; ".join(thin_reasons),
+            "thin_fmr": bool(fmr_reasons),
+            "thin_fmr_reason": "; ".join(fmr_reasons),
+            "thin_fnmr": bool(fnmr_reasons),
+            "thin_fnmr_reason": "; ".join(fnmr_reasons),
         }
         rows.append(rec)
     return rows

@@ -54,15 +54,27 @@ def _ci(row: Mapping[str, Any], key: str) -> list[float] | None:
     return [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None
 
 
-def _thin_note(row: Mapping[str, Any], ref: Mapping[str, Any] | None) -> tuple[bool, str]:
+def _thin_note(
+    row: Mapping[str, Any], ref: Mapping[str, Any] | None, key: str | None = None
+) -> tuple[bool, str]:
+    """Whether ``row`` or ``ref`` is too thin for the figure ``key`` ("fmr", "fnmr"), and why.
+
+    Uses the per-figure flags ``thin_<key>`` / ``thin_<key>_reason`` when present (FNMR does
+    not depend on the impostor count, FMR does), else the group's ``thin`` flag.
+    """
     notes = []
     for r in (row, ref):
-        if r is not None and r.get("thin"):
-            reason = r.get("thin_reason") or "few people or comparisons"
-            notes.append(f"{r['group']}: {reason}")
-    return bool(notes), (
-        "Too little data to support this firmly (" + "; ".join(notes) + ")."
-    ) if notes else ""
+        if r is None:
+            continue
+        if key is not None and f"thin_{key}" in r:
+            flag, reason = r.get(f"thin_{key}"), r.get(f"thin_{key}_reason")
+        else:
+            flag, reason = r.get("thin"), r.get("thin_reason")
+        if flag:
+            notes.append(f"{r['group']}: {reason or 'few people or comparisons'}")
+    if not notes:
+        return False, ""
+    return True, "Too little data to support this firmly (" + "; ".join(notes) + ")."
 
 
 def threshold_phrase(ver: Mapping[str, Any]) -> str:
@@ -139,7 +151,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             elif math.isinf(ratio):
                 cands.append((math.inf, r))
         # findings the data support come first; thin ones after, still shown and flagged
-        cands.sort(key=lambda t: (bool(t[1].get("thin")) or bool(ref and ref.get("thin")), -t[0]))
+        cands.sort(key=lambda t: (_thin_note(t[1], ref, key)[0], -t[0]))
         if ref is not None and not cands and rows:
             out.append(
                 {
@@ -152,7 +164,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
                     ),
                     "value": None,
                     "ci": None,
-                    "thin": bool(ref.get("thin")),
+                    "thin": _thin_note(ref, None, key)[0],
                     "note": "",
                 }
             )
@@ -160,7 +172,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             n_err = "n_false_match" if key == "fmr" else "n_false_non_match"
             n_tot = "n_nonmated" if key == "fmr" else "n_mated"
             ci = _ci(r, f"{key}_ratio")
-            thin, note = _thin_note(r, ref)
+            thin, note = _thin_note(r, ref, key)
             if ci is None and math.isinf(ratio):
                 pass  # no ratio, so no interval to ask for
             elif ci is None:
