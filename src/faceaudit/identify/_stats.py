@@ -17,34 +17,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .._errors import UndefinedMetricWarning
+from ..metrics._intervals import clopper_pearson  # one Clopper-Pearson for 1:1 and 1:N
 
 OVERALL = "overall"
 """Label of the row that pools every group in identify's tables."""
-
-
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    r"""Exact (Clopper-Pearson) interval for a binomial proportion ``k / n``.
-
-    .. math::
-
-        \mathrm{lo} = B^{-1}\!\left(\tfrac{\alpha}{2};\, k,\, n-k+1\right),\qquad
-        \mathrm{hi} = B^{-1}\!\left(1-\tfrac{\alpha}{2};\, k+1,\, n-k\right)
-
-    with :math:`B^{-1}` the Beta quantile and :math:`\alpha = 1 - \mathrm{confidence}`;
-    ``lo = 0`` when ``k = 0`` and ``hi = 1`` when ``k = n``. ``(nan, nan)`` when ``n = 0``.
-
-    >>> [round(x, 4) for x in clopper_pearson(0, 10)]
-    [0.0, 0.3085]
-    """
-    if n <= 0:
-        return float("nan"), float("nan")
-    alpha = 1.0 - confidence
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
 
 
 @dataclass(frozen=True)
