@@ -312,3 +312,22 @@ def test_resume_after_sigkill(tmp_path, monkeypatch, n_workers):
                            progress=False)
     assert resumed.ok.all()
     np.testing.assert_array_equal(resumed.vectors, fresh.vectors)  # nothing lost or corrupted
+
+
+def test_store_roundtrip_is_exact(tmp_path):
+    from faceaudit.pipeline import StoredResult
+
+    rng = np.random.default_rng(9)
+    v = rng.standard_normal(128).astype(np.float32)
+    face = np.arange(15, dtype=np.float32)
+    with TemplateStore(tmp_path) as st:
+        n = st.put_many("p1", [StoredResult("a" * 64, "ok", "", v, face),
+                               StoredResult("b" * 64, "no_face", "the detector found no face"),
+                               StoredResult("c" * 64, "error", "boom")])
+        assert n == 2 and st.count() == 2 and st.pipelines() == {"p1": 2}
+        got = st.get_many("p1", ["a" * 64, "b" * 64, "c" * 64, "d" * 64])
+        assert set(got) == {"a" * 64, "b" * 64}
+        np.testing.assert_array_equal(got["a" * 64].vector, v)
+        np.testing.assert_array_equal(got["a" * 64].face, face)
+        assert got["b" * 64].vector is None and got["b" * 64].detail.startswith("the detector")
+        assert st.get_many("p2", ["a" * 64]) == {}
