@@ -106,7 +106,7 @@ def test_fmr_disparity_sentence_with_interval() -> None:
         "At the threshold that gives at most one false match in 1,000 for M / white"
     )
     assert "F / black is falsely matched" in text
-    assert "3.2 times as often as M / white (95% CI 1.5×–6.0×)" in text
+    assert "3.2 times as often as M / white (95% CI 1.50×–6.0×)" in text
     assert "32 false matches in 10,000 comparisons (0.32%, or 1 in 310)" in text
     assert "against 0.1% (1 in 1,000) for M / white" in text
     assert fm[0]["value"] == 3.2 and fm[0]["ci"] == [1.5, 6.0]

@@ -73,8 +73,8 @@ def interval(lo: Any, hi: Any, fmt=pct) -> str:
 def times(x: Any) -> str:
     """A ratio: ``2.345 -> "2.3×"``, ``0.5 -> "0.50×"``, ``inf -> "∞"``.
 
-    >>> times(2.345), times(0.5), times(12.4), times(148.3), times(8765.0), times(0.0)
-    ('2.3×', '0.50×', '12×', '150×', '8,800×', '0×')
+    >>> times(2.345), times(1.02), times(0.5), times(12.4), times(148.3), times(8765.0), times(0.0)
+    ('2.3×', '1.02×', '0.50×', '12×', '150×', '8,800×', '0×')
     """
     if x is None:
         return "–"
@@ -86,6 +86,8 @@ def times(x: Any) -> str:
     if x == 0:
         return "0×"
     if x < 1:
+        return f"{x:.2f}×"
+    if x < 2:
         return f"{x:.2f}×"
     if x < 10:
         return f"{x:.1f}×"
