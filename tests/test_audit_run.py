@@ -384,3 +384,48 @@ def test_cli_lfw_missing_without_download_says_how_to_get_it(
     assert r.exit_code == 3, r.output
     assert "LFW" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_image_folder_with_a_corrupt_photo_counts_a_failure_to_enrol(
+    lfw_dir: Path, tmp_path: Path
+) -> None:
+    """A broken image is a recorded, counted failure to enrol, per group, never a crash."""
+    import shutil
+
+    people = {"Abdullah_Gul": "M", "Serena_Williams": "F", "Tony_Blair": "M", "Jennifer_Lopez": "F"}
+    root = tmp_path / "faces"
+    for person in people:
+        (root / person).mkdir(parents=True)
+        for src in sorted((lfw_dir / "lfw-deepfunneled" / person).glob("*.jpg"))[:3]:
+            shutil.copy(src, root / person / src.name)
+    (root / "Serena_Williams" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    labels = tmp_path / "subjects.csv"
+    pd.DataFrame({"subject_id": list(people), "sex": list(people.values())}).to_csv(
+        labels, index=False
+    )
+    cfg = AuditConfig(
+        dataset=str(root),
+        labels=str(labels),
+        model="fake",
+        detector="none",
+        group_by=["sex"],
+        reference_group="M",
+        target_fmr=0.05,
+        n_boot=0,
+        workers=1,
+        out=str(tmp_path / "out"),
+    )
+    out = run_audit(cfg)
+    res = out.results
+    assert res["dataset"]["fte_reasons"] == {"unreadable": 1}
+    assert res["inputs"]["labels"]["sha256"]
+    f = next(g for g in res["verification"]["groups"] if g["group"] == "F")
+    m = next(g for g in res["verification"]["groups"] if g["group"] == "M")
+    assert (f["n_fte"], f["n_samples"], m["n_fte"]) == (1, 7, 0)
+    assert f["fte"] == pytest.approx(1 / 7)
+    assert f["fta"] > 0  # comparisons with the broken photo could not be made
+    # FTA: the 21 pairs within F include the broken photo's 6 (3 genuine with Serena's other
+    # photos, 3 impostor with Jennifer's), which could not be compared
+    assert f["fta"] == pytest.approx(6 / 21)
+    html = out.report.read_text()
+    assert "unreadable" in html and "14%" in html

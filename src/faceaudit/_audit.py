@@ -87,7 +87,13 @@ MIN_SEARCHES = 30
 """A 1:N figure resting on fewer searches than this is flagged thin."""
 
 _SECTIONS: dict[str, dict[str, str]] = {
-    "dataset": {"name": "dataset", "data_dir": "data_dir", "limit": "limit"},
+    "dataset": {
+        "name": "dataset",
+        "data_dir": "data_dir",
+        "limit": "limit",
+        "labels": "labels",
+        "labels_by": "labels_by",
+    },
     "model": {"embedder": "model", "detector": "detector", "store": "store", "workers": "workers"},
     "scores": {
         "file": "scores",
@@ -124,6 +130,11 @@ class AuditConfig:
         A registered dataset (``"lfw"``, ``"frll"``), an image folder, or a manifest file.
     data_dir : str, optional
         Folder of a registered dataset.
+    labels : str, optional
+        For an image folder: a CSV of attributes keyed by subject (``subject_id``) or by image
+        (``sample_id``, the path relative to the folder), see ``labels_by``.
+    labels_by : {"subject", "image"}
+        What a row of ``labels`` describes.
     limit : int
         0 for everything; else keep whole subjects (seeded order, subjects with two or more
         images first) until ``limit`` samples.
@@ -172,6 +183,8 @@ class AuditConfig:
 
     dataset: str | None = None
     data_dir: str | None = None
+    labels: str | None = None
+    labels_by: str = "subject"
     limit: int = 0
     model: str = "dlib"
     detector: str = "centerface"
@@ -228,6 +241,7 @@ class AuditConfig:
             check_range("threshold", self.threshold)
         check_option("impostors", self.impostors, IMPOSTOR_MODES)
         check_option("on_error", self.on_error, ("raise", "exclude"))
+        check_option("labels_by", self.labels_by, ("subject", "image"))
         if not isinstance(self.scores_distance, bool):
             raise ConfigError(
                 f"scores_distance must be true or false; got {self.scores_distance!r}"
@@ -282,7 +296,7 @@ class AuditConfig:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
         cfg = cls.from_mapping(data, source=str(path))
         base = path.resolve().parent
-        for name in ("data_dir", "store", "scores", "manifest", "out", "cache_dir"):
+        for name in ("data_dir", "labels", "store", "scores", "manifest", "out", "cache_dir"):
             v = getattr(cfg, name)
             if v is not None and not Path(v).expanduser().is_absolute():
                 setattr(cfg, name, str(base / v))
@@ -299,7 +313,7 @@ class AuditConfig:
     def resolved(self) -> AuditConfig:
         """A copy with every path made absolute (so the saved config re-runs from anywhere)."""
         changes: dict[str, Any] = {}
-        for name in ("data_dir", "store", "scores", "manifest", "out", "cache_dir"):
+        for name in ("data_dir", "labels", "store", "scores", "manifest", "out", "cache_dir"):
             v = getattr(self, name)
             if v is not None:
                 changes[name] = str(Path(v).expanduser().resolve())
@@ -527,34 +541,43 @@ def _dataset_key(name: str | None) -> str | None:
 
 # ---------------------------------------------------------------------------------- stages
 def _load_data(cfg: AuditConfig, inputs: dict[str, Any], notes: list[str]) -> tuple[Manifest, str]:
+    """The manifest of the audit and a display name of its dataset; records input checksums."""
     from .datasets import available_datasets, load_dataset
+    from .report._results import file_record
 
     key = _dataset_key(cfg.dataset)
     if cfg.scores is not None or (cfg.dataset is None and cfg.manifest is not None):
         path = Path(cfg.manifest)  # type: ignore[arg-type]
         manifest = Manifest.read(path)
-        from .report._results import file_record
-
         inputs["manifest"] = file_record(path)
         return manifest, path.name
     assert cfg.dataset is not None
     if key in available_datasets():
         manifest, rep = load_dataset(key, data_dir=cfg.data_dir, with_report=True)
-        notes.extend(str(n) for n in getattr(rep, "notes", ()) or ())
         name = key.upper()
     else:
         if cfg.data_dir is not None:
             raise ConfigError(
                 f"data_dir must be empty when dataset is a path; got {cfg.data_dir!r}"
             )
-        manifest, rep = load_dataset(Path(cfg.dataset), with_report=True)
-        notes.extend(str(n) for n in getattr(rep, "notes", ()) or ())
-        name = Path(cfg.dataset).name
         p = Path(cfg.dataset)
+        opts: dict[str, Any] = {}
+        if cfg.labels is not None:
+            if not p.is_dir():
+                raise ConfigError(
+                    "labels must be empty when dataset is a manifest file (its "
+                    f"columns are the labels); got {cfg.labels!r}"
+                )
+            opts = {"labels": cfg.labels, "labels_by": cfg.labels_by}
+            inputs["labels"] = file_record(cfg.labels)
+        manifest, rep = load_dataset(p, with_report=True, **opts)
+        name = p.name
         if p.is_file():
-            from .report._results import file_record
-
             inputs["manifest"] = file_record(p)
+    notes.extend(str(n) for n in getattr(rep, "notes", ()) or ())
+    ignored = getattr(rep, "ignored", None) or {}
+    for reason, files in ignored.items():
+        notes.append(f"{len(files)} file(s) left out of the dataset: {reason}.")
     return manifest, name
 
 
