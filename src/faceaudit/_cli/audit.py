@@ -52,6 +52,7 @@ def _print_findings(out: Any) -> None:
     "--dataset", help="Registered dataset (lfw, frll), an image folder or a manifest file."
 )
 @click.option("--data-dir", help="Folder of the dataset (for lfw: else $FACEAUDIT_LFW).")
+@click.option("--labels", help="For an image folder: attributes CSV keyed by subject_id.")
 @click.option(
     "--download/--no-download",
     default=True,
