@@ -203,6 +203,26 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
         "a missing label is its own group, 'unknown'.",
     ]
     protocol += [str(s) for s in ds.get("protocol_notes") or []]
+    proto = ver.get("protocol") or {}
+    if proto:
+        sampled = proto.get("sampled_cells") or []
+        src = (
+            "Scores read from the vendor's score file (only the pairs it lists)"
+            if proto.get("source") == "vendor"
+            else f"Scoring: impostor pairs = {proto.get('impostors', 'all')}"
+        )
+        protocol.append(
+            src
+            + (
+                f"; {len(sampled)} cells sampled (at most {proto.get('max_impostors_per_cell')} "
+                "impostor pairs each)"
+                if sampled
+                else "; no sampling: every pair compared"
+            )
+            + f"; every impostor score kept exactly down to FMR {proto.get('exact_fmr')} per "
+            f"cell (at least {proto.get('min_exact')} scores), the rest in a "
+            f"{proto.get('n_bins')}-bin histogram."
+        )
     if ver.get("threshold_rule") == "target_fmr":
         thr = (
             f"The threshold {F.score(ver.get('threshold'))} is the smallest score threshold at "
