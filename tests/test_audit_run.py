@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
-from faceaudit._audit import AuditConfig, run_audit
+from faceaudit._audit import AuditConfig, default_cache_dir, run_audit
 from faceaudit._cli._app import cli
 from faceaudit._similarity import pair_scores
 from faceaudit.metrics import AuditResult
@@ -57,6 +57,14 @@ def make_vendor_data(folder: Path, *, seed: int = 0) -> tuple[Path, Path]:
         {"sample_a": m.sample_ids[ia], "sample_b": m.sample_ids[ib], "score": scores}
     ).to_csv(spath, index=False, na_rep="nan")
     return mpath, spath
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Keep the audit cache (score summaries, template stores) out of the home folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -327,13 +335,13 @@ def test_lfw_subset_fake_embedder_full_audit(lfw_fake_audit) -> None:  # type: i
 
 def test_lfw_subset_summary_matches_saved_cache(lfw_fake_audit) -> None:  # type: ignore[no-untyped-def]
     cfg, out = lfw_fake_audit
-    cached = list((Path(cfg.out) / ".cache").glob("summary-*.npz"))
+    key = load_results(cfg.out)["inputs"]["score_summary"]["cache_key"]
+    cached = list(default_cache_dir().glob(f"summary-{key[:32]}.npz"))
     assert len(cached) == 1
+    assert not list(Path(cfg.out).rglob("*.npz"))  # nothing biometric in the report folder
+    assert not list(Path(cfg.out).rglob("*.sqlite"))
     s = ScoreSummary.load(cached[0])
     np.testing.assert_array_equal(s.genuine_scores, out.summary.genuine_scores)
-    assert load_results(cfg.out)["inputs"]["score_summary"]["cache_key"].startswith(
-        cached[0].stem.removeprefix("summary-")
-    )
 
 
 @pytest.mark.slow

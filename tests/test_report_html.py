@@ -32,6 +32,14 @@ CHROMIUM = shutil.which("chromium") or (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Keep the audit cache (score summaries, template stores) out of the home folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A vendor-score audit (no model) whose groups include a label with a script tag."""
@@ -74,7 +82,7 @@ def test_every_section_is_present_in_order(report: Path) -> None:
     heads = [h for h in ("FTE", "FTA", "FMR", "FNMR", "FAR", "FRR") if f"<th>{h}</th>" in table]
     assert heads == ["FTE", "FTA", "FMR", "FNMR", "FAR", "FRR"]
     # a score file cannot be searched 1:N, and the report says why
-    assert "Not run in this audit: a score file has no templates" in html[pos[6]:pos[7]]
+    assert "Not run in this audit: a score file has no templates" in html[pos[6] : pos[7]]
 
 
 def test_missing_figures_and_sections_degrade_gracefully() -> None:

@@ -178,7 +178,9 @@ class AuditConfig:
     out : str
         Output folder.
     cache_dir : str, optional
-        Cache of score summaries (default ``<out>/.cache``).
+        Cache of score summaries and (unless ``store`` is given) the template store. Default
+        ``$FACEAUDIT_CACHE``, else ``<data home>/audit-cache`` (``~/.cache/faceaudit``): never
+        inside ``out``, so that the report folder can be shared without biometric templates.
     """
 
     dataset: str | None = None
@@ -429,6 +431,18 @@ class AuditOutput:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def default_cache_dir(path: str | None = None) -> Path:
+    """``path``, else ``$FACEAUDIT_CACHE``, else ``<data home>/audit-cache``."""
+    import os
+
+    from .datasets import data_home
+
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get("FACEAUDIT_CACHE")
+    return Path(env).expanduser() if env else data_home() / "audit-cache"
+
+
 def _subset(manifest: Manifest, limit: int, seed: int) -> Manifest:
     """Whole subjects in a seeded order (two or more samples first), at most ``limit`` samples.
 
@@ -1008,7 +1022,7 @@ def run_audit(
         cfg.validate()
     say = progress or (lambda stage, msg: None)
     out = Path(cfg.out).expanduser()
-    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else out / ".cache"
+    cache = default_cache_dir(cfg.cache_dir)
     timings: dict[str, float] = {}
     sink: list[str] = []
     inputs: dict[str, Any] = {}
