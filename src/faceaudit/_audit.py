@@ -1216,6 +1216,7 @@ def run_audit(
         "verification": verification,
         "identification": ident,
         "identification_skipped": ident_skipped,
+        "cache_dir": str(cache),
         "warnings": sink,
     }
     results["findings"] = make_findings(results)

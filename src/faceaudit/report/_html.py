@@ -367,6 +367,7 @@ def render_html(
         fte_reasons=fte_reasons,
         identification=_identification(results.get("identification")),
         identification_skipped=results.get("identification_skipped"),
+        cache_dir=results.get("cache_dir"),
         methods=_methods(results),
         exclusions=[(k, F.count(v)) for k, v in (ds.get("exclusions") or {}).items()],
         inputs=inputs,
