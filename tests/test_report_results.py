@@ -62,7 +62,8 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert res["tool"]["name"] == "faceaudit" and res["created_utc"].endswith("+00:00")
     assert res["verification"]["groups"][0]["fnmr"] is None
     by_group = pd.read_csv(tmp_path / "by_group.csv")
-    assert list(by_group.columns) == list(GROUP_FIELDS)
+    assert list(by_group.columns[: len(GROUP_FIELDS)]) == list(GROUP_FIELDS)
+    assert "fmr_shown_lo" in by_group.columns  # the interval the report shows is in the table
     assert by_group["n_false_match"].tolist() == [3, 1]
     matrix = pd.read_csv(tmp_path / "fmr_matrix.csv")
     assert matrix[["group_a", "group_b", "n_false_match"]].values.tolist() == [
@@ -114,3 +115,16 @@ def test_file_record_and_versions(tmp_path: Path) -> None:
     v = package_versions()
     assert v["numpy"] and v["python"] and "not-a-package" not in v
     assert package_versions(["not-a-package-xyz"])["not-a-package-xyz"] is None
+
+
+def test_shown_interval_is_the_hull_of_exact_and_bootstrap() -> None:
+    from faceaudit.report._results import shown_interval
+
+    row = {"fmr_lo": 0.0012, "fmr_hi": 0.0015, "fmr_boot_lo": 0.0005, "fmr_boot_hi": 0.0027}
+    assert shown_interval(row, "fmr") == (0.0005, 0.0027)
+    # no error observed: the bootstrap says [0, 0], Clopper-Pearson keeps the upper bound
+    row = {"fmr_lo": 0.0, "fmr_hi": 0.0015, "fmr_boot_lo": 0.0, "fmr_boot_hi": 0.0}
+    assert shown_interval(row, "fmr") == (0.0, 0.0015)
+    assert shown_interval({"fmr_lo": 0.1, "fmr_hi": 0.2, "fmr_boot_lo": None}, "fmr") == (0.1, 0.2)
+    lo, hi = shown_interval({}, "fnmr")
+    assert lo != lo and hi != hi  # NaN

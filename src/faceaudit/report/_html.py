@@ -24,6 +24,7 @@ from .._errors import require
 from .._io import write_text
 from . import _format as F
 from ._findings import make_findings, threshold_phrase
+from ._results import shown_interval
 
 FIGURES = {
     "rates": (
@@ -91,10 +92,10 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "fte_ci": F.interval(r.get("fte_lo"), r.get("fte_hi")),
                 "fta": F.pct(r.get("fta")),
                 "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
-                "fmr_ci": F.interval(r.get("fmr_lo"), r.get("fmr_hi")),
+                "fmr_ci": F.interval(*shown_interval(r, "fmr")),
                 "fm_counts": f"{F.count(r.get('n_false_match'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
-                "fnmr_ci": F.interval(r.get("fnmr_lo"), r.get("fnmr_hi")),
+                "fnmr_ci": F.interval(*shown_interval(r, "fnmr")),
                 "fnm_counts": (
                     f"{F.count(r.get('n_false_non_match'))} / {F.count(r.get('n_mated'))}"
                 ),
@@ -241,7 +242,10 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
     n_boot = seeds.get("n_boot", 0)
     if n_boot:
         intervals = (
-            "Error rates: exact Clopper–Pearson 95% intervals from the counts. Ratios between "
+            "Error rates: the union of the exact Clopper–Pearson 95% interval from the counts "
+            "(which treats comparisons as independent, and so is too narrow when one person "
+            "appears in many pairs) and the bootstrap interval over people (which cannot see "
+            "an error no resample contains). Ratios between "
             f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
             "comparisons, "
             f"which share people and are correlated), seed {seeds.get('random_state')}. "
@@ -355,7 +359,8 @@ def render_html(
             + ", every group is judged with that same threshold."
         ),
         interval_method=(
-            "exact Clopper–Pearson for rates; bootstrap over people for ratios"
+            "for rates the wider of exact Clopper–Pearson and a bootstrap over people; "
+            "for ratios the bootstrap"
             if (results.get("seeds") or {}).get("n_boot")
             else "exact Clopper–Pearson"
         ),

@@ -316,7 +316,9 @@ def plot_rates_ci(
     """Per-group FMR and FNMR, each a dot with its interval (two panels, FMR on log scale).
 
     ``table`` has one row per group (index = label) and the columns ``fmr, fmr_lo, fmr_hi,
-    fnmr, fnmr_lo, fnmr_hi`` and optionally ``thin`` (bool). Hollow dots mark thin groups.
+    fnmr, fnmr_lo, fnmr_hi`` (or ``fmr_shown_lo`` ... when present, as
+    :func:`~faceaudit.report._results.group_table` adds) and optionally ``thin`` (bool).
+    Hollow dots mark thin groups.
     Rates of 0 cannot be drawn on the log axis; their upper bound is drawn as a bar from the
     axis' left edge.
     """
@@ -331,8 +333,10 @@ def plot_rates_ci(
             (axes[1], "fnmr", "False non-match rate (FNMR)", OKABE_ITO[0], False),
         ):
             v = table[key].to_numpy(float)
-            lo = table.get(f"{key}_lo", pd.Series(np.nan, index=table.index)).to_numpy(float)
-            hi = table.get(f"{key}_hi", pd.Series(np.nan, index=table.index)).to_numpy(float)
+            src = f"{key}_shown" if f"{key}_shown_lo" in table else key
+            nan = pd.Series(np.nan, index=table.index)
+            lo = table.get(f"{src}_lo", nan).to_numpy(float)
+            hi = table.get(f"{src}_hi", nan).to_numpy(float)
             has = np.isfinite(lo) & np.isfinite(hi)
             if log:
                 floor = (

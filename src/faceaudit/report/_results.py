@@ -169,6 +169,28 @@ def listing_digest(
     }
 
 
+def shown_interval(row: Mapping[str, Any], key: str) -> tuple[float, float]:
+    """The interval the report shows for rate ``key`` ("fmr", "fnmr"): the hull of the exact
+    Clopper–Pearson interval (``<key>_lo/_hi``) and the bootstrap-over-people interval
+    (``<key>_boot_lo/_hi``), whichever parts exist.
+
+    Clopper–Pearson treats comparisons as independent, which they are not (one person is in
+    many pairs), so alone it is too narrow for large groups; the bootstrap accounts for that
+    but cannot see errors no resample contains (``[0, 0]`` when none was observed). The hull
+    is honest in both cases. NaN bounds when neither exists.
+    """
+    los, his = [], []
+    for lo_key, hi_key in ((f"{key}_lo", f"{key}_hi"), (f"{key}_boot_lo", f"{key}_boot_hi")):
+        try:
+            lo, hi = float(row.get(lo_key)), float(row.get(hi_key))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(lo) and np.isfinite(hi):
+            los.append(lo)
+            his.append(hi)
+    return (min(los), max(his)) if los else (float("nan"), float("nan"))
+
+
 def utc_now() -> str:
     """The current UTC time, ISO 8601 with seconds."""
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
@@ -182,6 +204,10 @@ def group_table(results: Mapping[str, Any]) -> pd.DataFrame:
         if col not in df:
             df[col] = np.nan
     df = df[list(GROUP_FIELDS) + [c for c in df.columns if c not in GROUP_FIELDS]]
+    for key in ("fmr", "fnmr"):  # the intervals the report shows (see shown_interval)
+        iv = [shown_interval(r, key) for r in df.to_dict("records")]
+        df[f"{key}_shown_lo"] = [a for a, _ in iv]
+        df[f"{key}_shown_hi"] = [b for _, b in iv]
     return df.set_index("group")
 
 
