@@ -203,3 +203,21 @@ def test_thinness_is_per_figure() -> None:
     f = {x["kind"]: x for x in make_findings(_results(rows)) if x["group"] == "F / black"}
     assert f["fmr_ratio"]["thin"] is True and "500 impostor" in f["fmr_ratio"]["note"]
     assert f["fnmr_ratio"]["thin"] is False and "Too little" not in f["fnmr_ratio"]["note"]
+
+
+def test_without_reference_the_spread_is_reported() -> None:
+    rows = [
+        _row("M / white", fmr=0.001, n_false_match=10),
+        _row("F / black", fmr=0.004, n_false_match=40),
+        _row("F / unknown", fmr=0.05),
+    ]
+    res = _results(rows)
+    res["verification"]["reference_group"] = None  # type: ignore[index]
+    res["verification"]["threshold_rule"] = "fixed"  # type: ignore[index]
+    f = [x for x in make_findings(res) if x["kind"] == "fmr_spread"]
+    assert len(f) == 1
+    assert f[0]["text"].startswith(
+        "At the fixed threshold 0.4, F / black has the highest false "
+        "match rate: 40 false matches in 10,000 comparisons"
+    )
+    assert "the lowest is M / white's, 0.1%" in f[0]["text"]

@@ -88,6 +88,37 @@ def threshold_phrase(ver: Mapping[str, Any]) -> str:
     return f"At the fixed threshold {F.score(ver.get('threshold'))}"
 
 
+def _spread(rows: list[Mapping[str, Any]], key: str, noun: str, lead: str) -> list[dict[str, Any]]:
+    """Without a reference group: the highest and the lowest rate among the groups."""
+    ok = [r for r in rows if not _is_missing_label(r) and math.isfinite(_f(r.get(key)))]
+    if len(ok) < 2:
+        return []
+    ok.sort(key=lambda r: _f(r.get(key)))
+    lo, hi = ok[0], ok[-1]
+    n_err = "n_false_match" if key == "fmr" else "n_false_non_match"
+    n_tot = "n_nonmated" if key == "fmr" else "n_mated"
+    thin, note = _thin_note(hi, lo, key)
+    name = "false match rate" if key == "fmr" else "false non-match rate"
+    return [
+        {
+            "id": f"{key}_spread",
+            "kind": f"{key}_spread",
+            "group": hi["group"],
+            "text": (
+                f"{lead}, {hi['group']} has the highest {name}: "
+                f"{F.count(hi.get(n_err))} {_plural(noun, hi.get(n_err))} in "
+                f"{F.count(hi.get(n_tot))} comparisons ({F.rate(hi.get(key))}); the lowest is "
+                f"{lo['group']}'s, {F.rate(lo.get(key))}. No reference group was chosen, so "
+                "no ratio with an interval is given."
+            ),
+            "value": _f(hi.get(key)),
+            "ci": None,
+            "thin": thin,
+            "note": note,
+        }
+    ]
+
+
 def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str, Any]]:
     """The findings of an audit, most important first.
 
@@ -137,6 +168,9 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
         ("fmr", "falsely matched with another person of their group", "false matches"),
         ("fnmr", "wrongly told they are not themselves", "false non-matches"),
     ):
+        if ref is None:
+            out.extend(_spread(rows, key, noun, lead))
+            continue
         cands = []
         for r in rows:
             if r.get("group") == ref_label or _is_missing_label(r):
