@@ -92,7 +92,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default="/work/cache/faceaudit-store")
     ap.add_argument("--detector", default="centerface")
-    ap.add_argument("--face-policy", default="largest")
+    ap.add_argument("--face-policy", default="central")
     ap.add_argument("--json", default=None, help="write the numbers to this JSON file")
     args = ap.parse_args()
 

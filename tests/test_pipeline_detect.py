@@ -50,6 +50,7 @@ def test_policies():
     dets = [central, large_corner]
     assert select_face(dets, shape, policy="largest") is large_corner
     assert select_face(dets, shape, policy="central") is central
+    assert select_face(dets, shape) is central  # the default
     r = select_face(dets, shape, policy="fail")
     assert isinstance(r, FaceFailure) and r.status == "multiple_faces" and "2 faces" in r.reason
     with pytest.raises(ConfigError, match="policy must be one of"):

@@ -89,7 +89,7 @@ def test_every_sample_gets_a_status(tree):
     i, j = list(t.sample_ids).index("alice_0"), list(t.sample_ids).index("alice_0_again")
     np.testing.assert_array_equal(t.vectors[i], t.vectors[j])
     assert t.similarity == "cosine" and t.model_id.startswith("fake:dim=32")
-    assert "|whole-image|face=largest:min=20" in t.model_id
+    assert "|whole-image|face=central:min=20" in t.model_id
 
 
 def test_fake_embedder_separates_subjects(tree):

@@ -33,8 +33,8 @@ def _load_manifest(source: str, data_dir: str | None) -> object:
               help="Result store folder: re-runs skip finished images (resumable).")
 @click.option("--data-dir", type=click.Path(), default=None,
               help="Folder of a named dataset (lfw, frll).")
-@click.option("--face-policy", type=click.Choice(["largest", "central", "fail"]),
-              default="largest", show_default=True, help="Which face to enrol when several.")
+@click.option("--face-policy", type=click.Choice(["central", "largest", "fail"]),
+              default="central", show_default=True, help="Which face to enrol when several.")
 @click.option("--min-face-size", type=float, default=20.0, show_default=True,
               help="Smaller faces are failures to enrol (too_small), in pixels.")
 @click.option("--progress/--no-progress", default=True, show_default=True)

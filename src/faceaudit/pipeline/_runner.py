@@ -48,7 +48,7 @@ class PipelineConfig:
 
     embedder: Embedder
     detector: Detector
-    face_policy: str = "largest"
+    face_policy: str = "central"
     min_face_size: float = 20.0
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -243,7 +243,7 @@ def embed_manifest(
     store: str | Path | None = None,
     n_workers: int = 2,
     progress: bool = True,
-    face_policy: str = "largest",
+    face_policy: str = "central",
     min_face_size: float = 20.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     chunk_size: int = 4,
@@ -266,8 +266,9 @@ def embed_manifest(
         this process. The result is identical for any value.
     progress : bool
         Show a rich progress bar (rate, ETA) on stderr when it is a terminal.
-    face_policy : {"largest", "central", "fail"}
-        Which face to enrol when several are found (see :func:`select_face`).
+    face_policy : {"central", "largest", "fail"}
+        Which face to enrol when several are found (see :func:`select_face`): the one
+        nearest the image centre (default), the largest, or none (``"multiple_faces"``).
     min_face_size : float
         Faces (and images) whose shorter side is below this many pixels are ``"too_small"``.
     max_pixels : int
