@@ -780,7 +780,7 @@ def _figures(
     )
     shown = sorted(order[:MAX_FIGURE_GROUPS])
     left_out = len(labels) - len(shown)
-    suffix = f" ({len(shown)} largest of {len(labels)} groups)" if left_out else ""
+    suffix = f"\n({len(shown)} largest of {len(labels)} groups)" if left_out else ""
     if left_out:
         sink.append(
             f"figures show the {len(shown)} largest of {len(labels)} groups; every group "
@@ -815,6 +815,7 @@ def _figures(
                 curves,
                 operating_points=ops,
                 thin=thin,
+                reference=ver.get("reference_group"),
                 title="DET curves per group: false non-match rate against false match rate"
                 + suffix,
             ),

@@ -48,12 +48,18 @@ _RC = {
 }
 
 
+GROUP_COLOURS = OKABE_ITO[:6]
+"""Colours of ordinary groups: black is kept for the reference group, yellow is too pale."""
+REFERENCE_STYLE = {"color": "#000000", "linestyle": "-", "marker": "o"}
+
+
 def style(i: int) -> dict[str, object]:
-    """Colour, line style and marker of the ``i``-th group (distinct for 32 groups)."""
+    """Colour, line style and marker of the ``i``-th group (distinct for 24 groups)."""
+    n = len(GROUP_COLOURS)
     return {
-        "color": OKABE_ITO[i % len(OKABE_ITO)],
-        "linestyle": LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)],
-        "marker": MARKERS[(i // len(OKABE_ITO)) % len(MARKERS)],
+        "color": GROUP_COLOURS[i % n],
+        "linestyle": LINESTYLES[(i // n) % len(LINESTYLES)],
+        "marker": MARKERS[(i // n) % len(MARKERS)],
     }
 
 
@@ -121,6 +127,7 @@ def plot_det(
     *,
     operating_points: Mapping[str, tuple[float, float]] | None = None,
     thin: Sequence[str] = (),
+    reference: str | None = None,
     title: str = "DET curves per group: false non-match rate against false match rate",
 ):
     """DET curves, one per group: FNMR (y) against FMR (x, log scale).
@@ -134,14 +141,25 @@ def plot_det(
         Each group's error rates at the audit threshold, marked with a dot.
     thin : sequence of str
         Groups with too little data; drawn with thin lines and "(thin)" in the legend.
+    reference : str, optional
+        The reference group, drawn in black.
     """
     with _rc():
-        fig = _figure(7.5, 5.0)
+        fig = _figure(7.5, 5.2)
         ax = fig.add_subplot()
-        for i, (label, (fmr, fnmr)) in enumerate(curves.items()):
-            st = style(i)
+        k = 0
+        for label, (fmr, fnmr) in curves.items():
+            if label == reference:
+                st = REFERENCE_STYLE
+            else:
+                st = style(k)
+                k += 1
             is_thin = label in thin
-            name = mpl_text(label) + (" (thin)" if is_thin else "")
+            name = (
+                mpl_text(label)
+                + (" (reference)" if label == reference else "")
+                + (" (thin)" if is_thin else "")
+            )
             fmr = np.asarray(fmr, dtype=float)
             fnmr = np.asarray(fnmr, dtype=float)
             keep = fmr > 0
