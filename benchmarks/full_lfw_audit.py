@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--no-identification", action="store_true")
     ap.add_argument("--model", default="dlib", help="dlib, or fake to check the script quickly")
     ap.add_argument("--detector", default="centerface")
+    ap.add_argument("--face-policy", default=None, help="largest, central (pipeline default)")
     args = ap.parse_args()
 
     from faceaudit._audit import AuditConfig, run_audit
@@ -52,6 +53,7 @@ def main() -> None:
         data_dir=data_dir,
         model=args.model,
         detector=args.detector,
+        face_policy=args.face_policy,
         store=args.store,
         workers=args.workers,
         group_by=["gender", "ancestry"],

@@ -94,7 +94,13 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "labels": "labels",
         "labels_by": "labels_by",
     },
-    "model": {"embedder": "model", "detector": "detector", "store": "store", "workers": "workers"},
+    "model": {
+        "embedder": "model",
+        "detector": "detector",
+        "face_policy": "face_policy",
+        "store": "store",
+        "workers": "workers",
+    },
     "scores": {
         "file": "scores",
         "manifest": "manifest",
@@ -142,6 +148,8 @@ class AuditConfig:
         ``"dlib"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
     detector : str
         Face detector of the pipeline (``"centerface"``, ``"hog"``, ``"none"``).
+    face_policy : {"largest", "central", "fail"}, optional
+        Which face to enrol when a photo shows several (default: the pipeline's).
     store : str, optional
         Template store folder (default: ``<cache_dir>/store``).
     workers : int
@@ -190,6 +198,7 @@ class AuditConfig:
     limit: int = 0
     model: str = "dlib"
     detector: str = "centerface"
+    face_policy: str | None = None
     store: str | None = None
     workers: int = 2
     scores: str | None = None
@@ -244,6 +253,8 @@ class AuditConfig:
         check_option("impostors", self.impostors, IMPOSTOR_MODES)
         check_option("on_error", self.on_error, ("raise", "exclude"))
         check_option("labels_by", self.labels_by, ("subject", "image"))
+        if self.face_policy is not None:
+            check_option("face_policy", self.face_policy, ("largest", "central", "fail"))
         if not isinstance(self.scores_distance, bool):
             raise ConfigError(
                 f"scores_distance must be true or false; got {self.scores_distance!r}"
@@ -1067,6 +1078,7 @@ def run_audit(
         t0 = stage("embed", f"templates with {cfg.model} (store: {cfg.store or cache / 'store'})")
         _model_inputs(cfg, inputs)
         inputs["images"] = listing_digest(manifest.paths(), manifest.root)
+        face = {} if cfg.face_policy is None else {"face_policy": cfg.face_policy}
         templates = embed_manifest(
             manifest,
             embedder=cfg.model,
@@ -1074,6 +1086,7 @@ def run_audit(
             store=cfg.store or cache / "store",
             n_workers=cfg.workers,
             progress=show_bars,
+            **face,
         )
         n_fail = int((~templates.ok).sum())
         inputs["templates"] = {

@@ -61,6 +61,11 @@ def _print_findings(out: Any) -> None:
 )
 @click.option("--model", help="dlib (default), fake (tests) or a path to an .onnx model.")
 @click.option("--detector", help="Face detector: centerface (default), hog or none.")
+@click.option(
+    "--face-policy",
+    type=click.Choice(["largest", "central", "fail"]),
+    help="Which face to enrol when a photo shows several. [pipeline default]",
+)
 @click.option("--store", help="Template store folder (reused across runs).")
 @click.option("--scores", help="Vendor score file (sample_a, sample_b, score) instead of a model.")
 @click.option("--manifest", help="Manifest of the samples the score file names.")
