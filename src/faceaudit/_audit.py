@@ -958,13 +958,20 @@ def _identification(
         )
     groups = rates[(rates["group"] != "overall") & rates["fpir"].notna()]
     if len(groups) > 1:
-        top = groups.sort_values("fpir", ascending=False).iloc[0]
+        # rank among groups with enough searches; fall back to all (then flagged thin)
+        solid = groups[groups["n_fpir"].fillna(0) >= MIN_SEARCHES]
+        top = (solid if len(solid) else groups).sort_values("fpir", ascending=False).iloc[0]
+        among = (
+            f" (among the groups with at least {MIN_SEARCHES} such searches)"
+            if len(solid) and len(solid) < len(groups)
+            else ""
+        )
         n_top = int(top.get("n_fpir") or 0)
         ci = F.interval(top.get("fpir_ci_low"), top.get("fpir_ci_high"))
         plain.append(
             {
                 "text": (
-                    f"Searches of {top['group']} returned a wrong person most often: FPIR "
+                    f"Searches of {top['group']} returned a wrong person most often{among}: FPIR "
                     f"{F.pct(top['fpir'])} (95% CI {ci}, {F.count(top.get('fpir_k'))} of "
                     f"{F.count(n_top)} searches)."
                 ),
