@@ -846,7 +846,12 @@ def _figures(
     save("fte", lambda: P.plot_fte(tab))
     ident = results.get("identification") or {}
     if ident.get("curve"):
-        save("identification", lambda: P.plot_identification(pd.DataFrame(ident["curve"])))
+        # all searches, then the reference and the largest groups (as in the other figures)
+        keep = ["overall"] + [labels[i] for i in order[:5]]
+        curve = pd.DataFrame(ident["curve"])
+        curve = curve[curve["group"].isin(keep)]
+        curve = curve.assign(_o=curve["group"].map(keep.index)).sort_values(["_o", "gallery_size"])
+        save("identification", lambda: P.plot_identification(curve.drop(columns="_o")))
     return figs
 
 
