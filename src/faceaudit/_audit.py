@@ -710,7 +710,7 @@ def _verification(audit: Any, summary: ScoreSummary, cfg: AuditConfig) -> dict[s
     for k, v in (d.get("fairness") or {}).items():
         summaries[k] = v.get("value") if isinstance(v, Mapping) else v
     if cfg.scores is not None:
-        model_name = f"the system that scored {Path(cfg.scores).name}"
+        model_name = f"the vendor system ({Path(cfg.scores).name})"
     else:
         model_name = cfg.model if cfg.model in ("dlib", "fake") else Path(cfg.model).name
     return {
