@@ -14,47 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 import numpy as np
-import psutil
 
+from _common import PeakRSS
 from faceaudit.identify import brute_force_search, search
-
-
-class PeakRSS:
-    """Sample this process's resident memory every 20 ms; report the peak (MiB)."""
-
-    def __init__(self) -> None:
-        self.proc = psutil.Process(os.getpid())
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> PeakRSS:
-        self.start = self.proc.memory_info().rss
-        self.peak = self.start
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.02)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def peak_mib(self) -> float:
-        return self.peak / 2**20
-
-    @property
-    def added_mib(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 def unit_vectors(n: int, d: int, rng: np.random.Generator) -> np.ndarray:

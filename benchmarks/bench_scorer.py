@@ -20,38 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import threading
 import time
 
 import numpy as np
 import pandas as pd
-import psutil
 
+from _common import PeakRSS
 from faceaudit import Manifest, Templates
 from faceaudit._scorer import score_templates
-
-
-class PeakRSS:
-    """Peak resident memory of this process while the block runs (sampled every 10 ms)."""
-
-    def __enter__(self) -> PeakRSS:
-        self.proc = psutil.Process(os.getpid())
-        self.start = self.proc.memory_info().rss
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.01)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
 def make_data(n: int, dim: int, seed: int = 0) -> tuple[Manifest, Templates]:
