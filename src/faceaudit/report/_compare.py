@@ -8,7 +8,8 @@ groups. For each group present in both and each rate (FMR, FNMR, FTE) it gives
 
     \\Delta = x_B - x_A, \\qquad \\rho = x_B / x_A,
 
-and whether the two 95% intervals overlap (``a_lo <= b_hi and b_lo <= a_hi``). Intervals
+and whether the two 95% intervals overlap (``a_lo <= b_hi and b_lo <= a_hi``; the intervals
+the reports show, :func:`~faceaudit.report._results.shown_interval`). Intervals
 that do **not** overlap are a conservative sign of a real change; overlapping intervals do
 not prove that nothing changed (the comparison is then inconclusive, not "equal").
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from .._errors import InputError
 from . import _format as F
+from ._results import shown_interval
 
 RATES = ("fmr", "fnmr", "fte")
 
@@ -69,8 +71,8 @@ def compare_results(
     for g in common:
         for rate in RATES:
             x, y = _f(ga[g].get(rate)), _f(gb[g].get(rate))
-            a_lo, a_hi = _f(ga[g].get(f"{rate}_lo")), _f(ga[g].get(f"{rate}_hi"))
-            b_lo, b_hi = _f(gb[g].get(f"{rate}_lo")), _f(gb[g].get(f"{rate}_hi"))
+            a_lo, a_hi = shown_interval(ga[g], rate)
+            b_lo, b_hi = shown_interval(gb[g], rate)
             ov = _overlap(a_lo, a_hi, b_lo, b_hi)
             if ov is None:
                 verdict = "no interval"
