@@ -44,6 +44,7 @@ _LAZY = {
     "embed_manifest": ".pipeline",
     "identify": ".identify",
     "AuditConfig": "._audit",
+    "AuditOutput": "._audit",
     "run_audit": "._audit",
 }
 _SUBPACKAGES = ("datasets", "identify", "metrics", "pipeline", "report")
@@ -63,7 +64,7 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._audit import AuditConfig, run_audit
+    from ._audit import AuditConfig, AuditOutput, run_audit
     from ._scorer import score_templates
     from ._vendor import read_bob_scores, read_scores
     from .datasets import load_dataset
@@ -75,6 +76,7 @@ __all__ = [
     "SIMILARITIES",
     "UNKNOWN",
     "AuditConfig",
+    "AuditOutput",
     "AuditResult",
     "ConfigError",
     "DownloadError",

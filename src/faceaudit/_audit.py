@@ -71,7 +71,8 @@ import numpy as np
 
 from ._errors import ConfigError, check_option, check_range
 from ._manifest import Grouping, Manifest
-from ._summary import ScoreSummary
+from ._summary import ENGINE_VERSION, ScoreSummary
+from ._summary import FORMAT_VERSION as SUMMARY_FORMAT
 from .report import _format as F
 
 Progress = Callable[[str, str], None]
@@ -1113,6 +1114,7 @@ def run_audit(
     t0 = stage("score", "comparing" if cfg.scores is None else f"reading {cfg.scores}")
     key_parts = {
         "faceaudit": __version__,
+        "engine": [ENGINE_VERSION, SUMMARY_FORMAT],
         "manifest": _manifest_digest(manifest),
         "grouping": grouping.to_dict(),
         "impostors": cfg.impostors,

@@ -39,6 +39,9 @@ from ._io import load_npz, save_npz
 from ._manifest import Grouping
 
 FORMAT_VERSION = 1
+ENGINE_VERSION = 1
+"""Bump whenever the scorer or a score reader changes the numbers a summary holds, so caches
+keyed on it (``faceaudit audit``'s summary cache) are not reused across such a change."""
 
 Cell = tuple[int, int]
 
