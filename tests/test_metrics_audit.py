@@ -227,3 +227,26 @@ def test_constructor_validation(pop) -> None:
         AuditResult(sm, threshold=0.1, reference_group="nobody")
     with pytest.raises(ConfigError, match="summary must be a ScoreSummary"):
         AuditResult("x", threshold=0.1)  # type: ignore[arg-type]
+
+
+def test_few_pairs_but_many_false_matches_is_not_thin() -> None:
+    # Groups A and B: 6 subjects x 2 samples each -> 60 impostor pairs per group, scoring 0.9 in A
+    # and 0.1 in B (genuine pairs 0.95). The threshold for FMR <= 1e-3 on B lies just above 0.1,
+    # so A has 60 false matches and B none. 60 < 3/1e-3 pairs in both, but A's 60 errors measure
+    # an FMR far above the target: only B is thin.
+    from test_metrics_support import build_summary
+
+    subjects = np.repeat(np.arange(12), 2)
+    groups = np.repeat([0, 1], 12)
+    s = np.zeros((24, 24))
+    s[:12, :12] = 0.9
+    s[12:, 12:] = 0.1
+    s[subjects[:, None] == subjects[None, :]] = 0.95
+    sm = build_summary(subjects, groups, s, labels=("A", "B"))
+    with pytest.warns(ThinDataWarning):
+        res = AuditResult(sm, target_fmr=1e-3, reference_group="B")
+    assert res.by_group.loc["A", "false_matches"].item() == 60
+    assert res.by_group.loc["B", "false_matches"].item() == 0
+    assert not res.by_group.loc["A", "thin"].item()
+    assert res.by_group.loc["B", "thin"].item()
+    assert "or >= 10 false matches" in res.by_group.loc["B", "thin_reason"].item()

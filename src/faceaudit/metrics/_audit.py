@@ -23,6 +23,7 @@ from .._summary import ScoreSet, ScoreSummary
 from ._counting import error_counts, hist_bounds
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
+    PRECISE_ERRORS,
     RULE_OF_THREE,
     bootstrap_rates,
     check_quantiles,
@@ -208,9 +209,11 @@ class AuditResult:
                 f"{fmr_lo_bound:.3g}); re-score with a lower tail floor for an exact figure",
                 InexactMetricWarning)
         thin = ""
-        if self.target_fmr is not None and 0 < nn < RULE_OF_THREE / self.target_fmr:
+        few_pairs = self.target_fmr is not None and 0 < nn < RULE_OF_THREE / self.target_fmr
+        if few_pairs and fm < PRECISE_ERRORS:  # many false matches: FMR far above target, measured
             thin = (f"thin: {nn} impostor comparisons cannot support FMR = {self.target_fmr:g} "
-                    f"(needs >= {math.ceil(RULE_OF_THREE / self.target_fmr)} by the rule of three)")
+                    f"(needs >= {math.ceil(RULE_OF_THREE / self.target_fmr)} by the rule of three, "
+                    f"or >= {PRECISE_ERRORS} false matches)")
             self._warn(f"{label}: {thin}", ThinDataWarning)
         row["thin"] = bool(thin)
         row["thin_reason"] = thin

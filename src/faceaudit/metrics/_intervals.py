@@ -19,6 +19,10 @@ RULE_OF_THREE = 3.0
 """A group with fewer than ``3 / target_fmr`` impostor comparisons cannot show FMR ≤ target
 at 95% confidence even with zero false matches (the "rule of three")."""
 
+PRECISE_ERRORS = 10
+"""With at least this many errors a rate is measured to about ±1/√10 ≈ 30% (relative), so a
+group whose FMR is far *above* the target is not thin merely for having few comparisons."""
+
 
 def clopper_pearson(
     k: int | np.ndarray, n: int | np.ndarray, confidence: float = 0.95
