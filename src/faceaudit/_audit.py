@@ -74,6 +74,7 @@ from ._manifest import Grouping, Manifest
 from ._summary import ENGINE_VERSION, ScoreSummary
 from ._summary import FORMAT_VERSION as SUMMARY_FORMAT
 from .report import _format as F
+from .report._findings import _is_missing_label
 
 Progress = Callable[[str, str], None]
 """``progress(stage, message)``: called when a stage starts and ends."""
@@ -962,7 +963,9 @@ def _identification(
                 ),
             }
         )
-    groups = rates[(rates["group"] != "overall") & rates["fpir"].notna()]
+    missing = rates["group"].map(lambda g: _is_missing_label({"group": g})).astype(bool)
+    # 'unknown' label groups are missing data, not demographic groups: never ranked in a finding
+    groups = rates[(rates["group"] != "overall") & rates["fpir"].notna() & ~missing]
     if len(groups) > 1:
         # rank among groups with enough searches; fall back to all (then flagged thin)
         solid = groups[groups["n_fpir"].fillna(0) >= MIN_SEARCHES]
