@@ -119,6 +119,17 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="faceaudit-parent-watch", daemon=True).start()
 
 
+def _ping() -> bool:
+    return True
+
+
+SPAWN_HINT = (
+    "the worker processes could not start. faceaudit's workers use Python's 'spawn' start "
+    "method, which re-imports the calling script in every worker: in a script, put the code "
+    "that calls faceaudit under `if __name__ == \"__main__\":`, or pass n_workers=1"
+)
+
+
 def _work(items: list[tuple[str, str]]) -> list[StoredResult]:
     assert _WORKER_CONFIG is not None
     return [process_image(_WORKER_CONFIG, sha, Path(p)) for sha, p in items]
@@ -146,6 +157,11 @@ def _run_pool(config: PipelineConfig, todo: list[tuple[str, str]],
     while queue:
         pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(config,))
+        try:  # a pool whose workers die while starting would otherwise be recreated forever
+            pool.submit(_ping).result()
+        except BrokenProcessPool as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise ConfigError(f"{SPAWN_HINT} ({exc})") from exc
         inflight: dict[Future[list[StoredResult]], list[tuple[str, str]]] = {}
         broken = False
         try:
