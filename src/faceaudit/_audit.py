@@ -27,7 +27,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     [model]
     embedder = "dlib"            # "dlib", "fake" or a path to an .onnx file
     detector = "centerface"
-    store = "/work/cache/faceaudit-store"   # template store (resumable, shared)
+    store = "/path/to/store"     # template store (resumable, shared); default: the audit cache
     workers = 2
 
     [scores]                     # instead of [model]: a vendor's comparison scores
