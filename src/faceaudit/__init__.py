@@ -42,7 +42,6 @@ _LAZY = {
     "AuditResult": ".metrics",
     "load_dataset": ".datasets",
     "embed_manifest": ".pipeline",
-    "identify": ".identify",
     "AuditConfig": "._audit",
     "AuditOutput": "._audit",
     "run_audit": "._audit",
@@ -55,8 +54,7 @@ def __getattr__(name: str) -> object:
 
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        if name != "identify":  # the function, not the subpackage of the same name
-            globals()[name] = value
+        globals()[name] = value
         return value
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
