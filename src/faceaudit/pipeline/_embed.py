@@ -30,6 +30,13 @@ DLIB_SP5_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41
 DLIB_DISTANCE_THRESHOLD = 0.6
 """dlib's published rule: same person iff Euclidean distance <= 0.6 (99.38% on LFW)."""
 
+# dlib-detector-style square box from 5 landmarks (see ``DlibEmbedder.shape_box``): least-squares
+# fit of dlib HOG boxes on CenterFace landmarks of 298 LFW deep-funneled images that pairs.txt
+# does NOT use (benchmarks/lfw_verification.py documents the fit and the effect).
+_SP_BOX_CENTRE = (0.421, 0.079)  # along eyes→mouth, along its 90° rotation (-v_y, v_x)
+_SP_BOX_SIZE = (0.268, 2.083)  # × inter-ocular distance, × eyes→mouth distance
+SP_BOXES = ("landmarks", "detector")
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -66,10 +73,17 @@ class DlibEmbedder:
     """dlib's ResNet-29 face descriptor (128-d), as used by ``face_recognition``.
 
     Pipeline per face: dlib 5-point landmarks (``shape_predictor_5_face_landmarks.dat``) fitted
-    inside the detector's box → ``dlib.get_face_chip(image, shape, size=chip_size,
+    inside a box (see ``sp_box``) → ``dlib.get_face_chip(image, shape, size=chip_size,
     padding=padding)`` → ``dlib_face_recognition_resnet_model_v1.dat``. Vectors are compared
     with ``similarity="euclidean"`` (score :math:`-\\lVert a-b \\rVert_2`); the vendor threshold
     distance 0.6 is the score threshold ``-0.6``.
+
+    The shape predictor was trained on boxes of dlib's own face detector (square, about
+    eyebrows to lower lip); CenterFace boxes are taller (forehead to chin) and make it place the
+    outer eye corners ~1 px too far out and the nose ~1 px too low (LFW, inter-ocular ≈ 41 px).
+    With ``sp_box="landmarks"`` (default) the box given to the shape predictor is rebuilt from
+    the detector's 5 landmarks in dlib's detector convention (:meth:`shape_box`); detections
+    without landmarks (HOG, whole image) use their own box, as with ``sp_box="detector"``.
 
     Parameters
     ----------
@@ -79,6 +93,9 @@ class DlibEmbedder:
         Size of the aligned chip (the network was trained on 150).
     padding : float
         Context around the face in the chip (dlib default 0.25).
+    sp_box : {"landmarks", "detector"}
+        Box given to the shape predictor: dlib-detector-style box from the detection's 5
+        landmarks (default), or the detection's own box (faceaudit ≤ 2026-11-26 behaviour).
     """
 
     similarity = "euclidean"
@@ -87,10 +104,12 @@ class DlibEmbedder:
     needs_landmarks = False
 
     def __init__(self, *, num_jitters: int = 0, chip_size: int = 150,
-                 padding: float = 0.25) -> None:
+                 padding: float = 0.25, sp_box: str = "landmarks") -> None:
         check_range("num_jitters", num_jitters, low=0, high=100)
         check_range("chip_size", chip_size, low=32, high=1024)
         check_range("padding", padding, low=0.0, high=2.0)
+        check_option("sp_box", sp_box, SP_BOXES)
+        self.sp_box = sp_box
         self.num_jitters = int(num_jitters)
         self.chip_size = int(chip_size)
         self.padding = float(padding)
@@ -103,7 +122,7 @@ class DlibEmbedder:
 
     def __repr__(self) -> str:
         return (f"DlibEmbedder(num_jitters={self.num_jitters}, chip_size={self.chip_size}, "
-                f"padding={self.padding:g})")
+                f"padding={self.padding:g}, sp_box={self.sp_box!r})")
 
     @property
     def model_id(self) -> str:
@@ -112,7 +131,8 @@ class DlibEmbedder:
                               DLIB_RESNET_SHA256)
         sp = _sha256_checked(str(d / "shape_predictor_5_face_landmarks.dat"), DLIB_SP5_SHA256)
         return (f"dlib-resnet-v1:{rec[:12]}+sp5:{sp[:12]}:chip={self.chip_size}"
-                f":pad={self.padding:g}:jitter={self.num_jitters}")
+                f":pad={self.padding:g}:jitter={self.num_jitters}"
+                + (":spbox=lm5v1" if self.sp_box == "landmarks" else ""))
 
     def _load(self) -> tuple[object, object]:
         if self._models is None:
@@ -125,13 +145,50 @@ class DlibEmbedder:
                                 str(d / "dlib_face_recognition_resnet_model_v1.dat")))
         return self._models
 
+    @staticmethod
+    def shape_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+        """A dlib-detector-style square box ``(left, top, right, bottom)`` from 5 landmarks.
+
+        With :math:`e` the midpoint of the eyes (points 0, 1), :math:`m` the midpoint of the
+        mouth corners (points 3, 4), :math:`v = m - e`, :math:`v^\\perp = (-v_y, v_x)` and
+        inter-ocular distance :math:`d_{io} = \\lVert p_1 - p_0 \\rVert`:
+
+        .. math::
+
+            c = e + 0.421\\, v + 0.079\\, v^\\perp, \\qquad
+            s = 0.268\\, d_{io} + 2.083\\, \\lVert v \\rVert
+
+        and the box is the square of side :math:`s` centred on :math:`c`. The coefficients are
+        a least-squares fit of dlib HOG detector boxes on CenterFace landmarks (298 LFW images
+        outside pairs.txt); with this box the shape predictor's points agree with those it
+        gives on the HOG box to 0.8% of the inter-ocular distance with no bias (2.6% and a
+        ~1 px bias with the CenterFace box).
+        """
+        pts = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+        e = (pts[0] + pts[1]) / 2
+        v = (pts[3] + pts[4]) / 2 - e
+        perp = np.array([-v[1], v[0]])
+        c = e + _SP_BOX_CENTRE[0] * v + _SP_BOX_CENTRE[1] * perp
+        s = (_SP_BOX_SIZE[0] * float(np.linalg.norm(pts[1] - pts[0]))
+             + _SP_BOX_SIZE[1] * float(np.linalg.norm(v)))
+        return (float(c[0] - s / 2), float(c[1] - s / 2), float(c[0] + s / 2),
+                float(c[1] + s / 2))
+
+    def predictor_box(self, detection: Detection) -> tuple[int, int, int, int]:
+        """The integer box given to the shape predictor (see ``sp_box``)."""
+        box = detection.box
+        if (self.sp_box == "landmarks" and detection.landmarks is not None
+                and np.isfinite(detection.landmarks).all()):
+            box = self.shape_box(detection.landmarks)
+        left, top, right, bottom = (round(v) for v in box)
+        return left, top, right, bottom
+
     def landmarks(self, image: np.ndarray, detection: Detection) -> object:
-        """dlib ``full_object_detection`` with 5 points fitted inside the detection box."""
+        """dlib ``full_object_detection``: 5 points fitted inside :meth:`predictor_box`."""
         dlib = require("dlib", "models")
 
         sp, _ = self._load()
-        left, top, right, bottom = (round(v) for v in detection.box)
-        return sp(image, dlib.rectangle(left, top, right, bottom))  # type: ignore[operator]
+        return sp(image, dlib.rectangle(*self.predictor_box(detection)))  # type: ignore[operator]
 
     def chip(self, image: np.ndarray, shape: object) -> np.ndarray:
         dlib = require("dlib", "models")
