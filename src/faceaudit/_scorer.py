@@ -69,7 +69,7 @@ from ._protocol import (
     sorted_layout,
 )
 from ._similarity import block_scores, pair_scores, prepare
-from ._summary import ScoreSummary
+from ._summary import ScoreSummary, sample_fields
 from ._templates import Templates
 
 TILE = 512
@@ -595,17 +595,8 @@ def score_templates(
                 "templates are too large to compare in float32 (norms ~1e19); rescale them"
             )
     binning = binning_for(tpl.similarity, int(n_bins), max_sq)
-    common: dict[str, Any] = dict(
-        sample_ids=manifest.sample_ids,
-        subject_codes=manifest.subject_codes,
-        subject_ids=manifest.subject_ids,
-        group_codes=ga.codes,
-        group_labels=ga.labels,
-        group_values=ga.values,
-        grouping=ga.grouping,
-        enrolled=enrolled,
-        similarity=tpl.similarity,
-        model_id=tpl.model_id,
+    common = sample_fields(
+        manifest, ga, enrolled=enrolled, similarity=tpl.similarity, model_id=tpl.model_id
     )
     protocol: dict[str, Any] = {
         "source": "templates",

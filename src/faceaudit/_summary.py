@@ -36,7 +36,7 @@ import numpy as np
 
 from ._errors import ConfigError, InputError
 from ._io import load_npz, save_npz
-from ._manifest import Grouping
+from ._manifest import GroupAssignment, Grouping, Manifest
 
 FORMAT_VERSION = 1
 ENGINE_VERSION = 1
@@ -51,6 +51,29 @@ def canonical_cells(g_a: np.ndarray, g_b: np.ndarray) -> tuple[np.ndarray, np.nd
     g_a = np.asarray(g_a)
     g_b = np.asarray(g_b)
     return np.minimum(g_a, g_b), np.maximum(g_a, g_b)
+
+
+def sample_fields(
+    manifest: Manifest,
+    groups: GroupAssignment,
+    *,
+    enrolled: np.ndarray,
+    similarity: str,
+    model_id: str,
+) -> dict[str, Any]:
+    """The per-sample keyword arguments of :class:`ScoreSummary`, taken from a manifest."""
+    return dict(
+        sample_ids=manifest.sample_ids,
+        subject_codes=manifest.subject_codes,
+        subject_ids=manifest.subject_ids,
+        group_codes=groups.codes,
+        group_labels=groups.labels,
+        group_values=groups.values,
+        grouping=groups.grouping,
+        enrolled=enrolled,
+        similarity=similarity,
+        model_id=model_id,
+    )
 
 
 @dataclass(frozen=True, eq=False)

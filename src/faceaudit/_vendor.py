@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ConfigError, ScoreFileError, check_option
-from ._manifest import GroupAssignment, Grouping, Manifest
+from ._manifest import Grouping, Manifest
 from ._protocol import parse_label
 from ._scorer import (
     DEFAULT_MIN_EXACT,
@@ -60,7 +60,7 @@ from ._scorer import (
     _check_n_bins,
     tail_capacity,
 )
-from ._summary import ScoreSummary
+from ._summary import ScoreSummary, sample_fields
 
 ON_ERROR = ("raise", "exclude")
 FTA_LITERALS = frozenset({"nan", "na", "n/a", "null", "none"})
@@ -339,22 +339,6 @@ def _parser_msg(exc: Exception) -> str:
     return msg.split("C error: ")[-1].strip() if "C error: " in msg else msg
 
 
-def _sample_fields(manifest: Manifest, ga: GroupAssignment, model_id: str) -> dict[str, Any]:
-    """The per-sample fields of a vendor ScoreSummary (every sample counts as enrolled)."""
-    return dict(
-        sample_ids=manifest.sample_ids,
-        subject_codes=manifest.subject_codes,
-        subject_ids=manifest.subject_ids,
-        group_codes=ga.codes,
-        group_labels=ga.labels,
-        group_values=ga.values,
-        grouping=ga.grouping,
-        enrolled=np.ones(len(manifest), bool),
-        similarity="vendor",
-        model_id=model_id,
-    )
-
-
 def read_scores(
     source: str | Path,
     manifest: Manifest,
@@ -448,7 +432,10 @@ def read_scores(
         "hist_range": [binning.lo, binning.hi],
         "duplicates": "every row is a comparison; (a, b) and (b, a) both count",
     }
-    common = _sample_fields(manifest, ga, model_id)
+    common = sample_fields(
+        manifest, ga, enrolled=np.ones(len(manifest), bool), similarity="vendor",
+        model_id=model_id,
+    )
     return acc.summary(
         common, gen_fta, imp_fta, exact_fmr, min_exact, protocol, dict(reader.exclusions)
     )
@@ -600,7 +587,10 @@ def read_bob_scores(
     _accumulate(
         acc, _Rows(a.astype(np.int64), b.astype(np.int64), score, line), g, sc, gen_fta, imp_fta
     )
-    common = _sample_fields(manifest, ga, path.stem)
+    common = sample_fields(
+        manifest, ga, enrolled=np.ones(len(manifest), bool), similarity="vendor",
+        model_id=path.stem,
+    )
     protocol = {
         "source": fmt,
         "file": str(path),
