@@ -37,3 +37,12 @@ def lfw_dir() -> Path:
 @pytest.fixture(scope="session")
 def frll_dir() -> Path:
     return _need("frl-london")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_audit_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Every test module gets its own audit cache (score summaries, template stores), never the
+    home folder's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield

@@ -60,14 +60,6 @@ def make_vendor_data(folder: Path, *, seed: int = 0) -> tuple[Path, Path]:
     return mpath, spath
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Keep the audit cache (score summaries, template stores) out of the home folder."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def vendor_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_vendor_data(tmp_path_factory.mktemp("vendor"))

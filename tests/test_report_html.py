@@ -32,14 +32,6 @@ CHROMIUM = shutil.which("chromium") or (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Keep the audit cache (score summaries, template stores) out of the home folder."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A vendor-score audit (no model) whose groups include a label with a script tag."""
