@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from faceaudit import ConfigError
-from faceaudit._audit import AuditConfig, _subset, dumps_toml
+from faceaudit._audit import AuditConfig, _subset
+from faceaudit._io import dumps_toml
 
 TOML = """
 [dataset]

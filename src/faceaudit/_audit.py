@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import ConfigError, check_option, check_range
+from ._io import dumps_toml
 from ._manifest import Grouping, Manifest
 from ._summary import ENGINE_VERSION, ScoreSummary
 from ._summary import FORMAT_VERSION as SUMMARY_FORMAT
@@ -352,56 +353,6 @@ def _looks_like_path(s: str) -> bool:
     from .datasets import available_datasets
 
     return s.lower() not in available_datasets() and s.lower() not in ("frl-london", "frl_london")
-
-
-# ---------------------------------------------------------------------------------- TOML
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        v = float(v)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string is a JSON string
-
-
-def dumps_toml(data: Mapping[str, Any]) -> str:
-    """TOML text of a mapping of sections (``{"section": {"key": value}}``) and scalars.
-
-    Values: bool, int, float, str, lists of these, nested mappings (written as sub-tables);
-    ``None`` is left out. Round-trips through :mod:`tomllib`.
-    """
-    lines: list[str] = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping) and v is not None}
-    for k, v in scalars.items():
-        lines.append(f"{json.dumps(str(k))} = {_toml_value(v)}")
-
-    def table(prefix: str, m: Mapping[str, Any]) -> None:
-        if lines:
-            lines.append("")
-        lines.append(f"[{prefix}]")
-        subs = []
-        for k, v in m.items():
-            if v is None:
-                continue
-            if isinstance(v, Mapping):
-                subs.append((k, v))
-            else:
-                lines.append(f"{json.dumps(str(k))} = {_toml_value(v)}")
-        for k, v in subs:
-            table(f"{prefix}.{json.dumps(str(k))}", v)
-
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            table(json.dumps(str(k)), v)
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------- output
@@ -1273,4 +1224,4 @@ def run_audit(
     return AuditOutput(out, results, files, summary, audit, timings, cache_hit)
 
 
-__all__ = ["STAGES", "AuditConfig", "AuditOutput", "dumps_toml", "run_audit", "templates_digest"]
+__all__ = ["STAGES", "AuditConfig", "AuditOutput", "run_audit", "templates_digest"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import require
-from .._io import write_text
+from .._io import dumps_toml, write_text
 from . import _format as F
 from ._findings import make_findings, threshold_phrase
 from ._results import shown_interval
@@ -266,15 +266,6 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
     return {"protocol": protocol, "threshold": thr, "intervals": intervals, "data": data}
 
 
-def _toml_or_json(cfg: Mapping[str, Any]) -> str:
-    try:
-        from .._audit import dumps_toml
-
-        return dumps_toml(cfg)
-    except Exception:
-        return json.dumps(cfg, indent=2, sort_keys=True, default=str)
-
-
 def render_html(
     results: Mapping[str, Any],
     figures: Mapping[str, str | Path | None] | None = None,
@@ -378,7 +369,7 @@ def render_html(
         inputs=inputs,
         versions=versions,
         seeds=seeds,
-        config_text=_toml_or_json(results.get("config") or {}),
+        config_text=dumps_toml(results.get("config") or {}),
     )
 
 
