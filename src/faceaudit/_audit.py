@@ -71,11 +71,10 @@ import numpy as np
 
 from ._errors import ConfigError, check_option, check_range
 from ._io import dumps_toml
-from ._manifest import Grouping, Manifest
+from ._manifest import Grouping, Manifest, is_missing_label
 from ._summary import ENGINE_VERSION, ScoreSummary
 from ._summary import FORMAT_VERSION as SUMMARY_FORMAT
 from .report import _format as F
-from .report._findings import _is_missing_label
 
 Progress = Callable[[str, str], None]
 """``progress(stage, message)``: called when a stage starts and ends."""
@@ -914,7 +913,7 @@ def _identification(
                 ),
             }
         )
-    missing = rates["group"].map(lambda g: _is_missing_label({"group": g})).astype(bool)
+    missing = rates["group"].map(lambda g: is_missing_label(str(g))).astype(bool)
     # 'unknown' label groups are missing data, not demographic groups: never ranked in a finding
     groups = rates[(rates["group"] != "overall") & rates["fpir"].notna() & ~missing]
     if len(groups) > 1:

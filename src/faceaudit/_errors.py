@@ -109,6 +109,14 @@ def check_option(name: str, value: object, allowed: tuple[object, ...]) -> None:
         raise ConfigError(f"{name} must be one of {choices}; got {value!r}")
 
 
+def check_integer(name: str, value: object, low: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer (not a bool) ``>= low``."""
+    import numpy as np
+
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
+
+
 def check_range(
     name: str,
     value: float,

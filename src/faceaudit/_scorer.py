@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError, InputError, check_option, check_range
+from ._errors import ConfigError, InputError, check_integer, check_option, check_range
 from ._manifest import Grouping, Manifest
 from ._protocol import (
     IMPOSTOR_MODES,
@@ -124,7 +124,7 @@ class Binning:
         return np.bincount(self.bins(np.ravel(scores)), minlength=self.n_bins).astype(np.int64)
 
 
-def _check_n_bins(n_bins: int) -> None:
+def check_n_bins(n_bins: int) -> None:
     ok = (
         isinstance(n_bins, (int, np.integer))
         and 16 <= n_bins <= 2**22
@@ -562,13 +562,13 @@ def score_templates(
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
     check_option("impostors", impostors, IMPOSTOR_MODES)
     check_range("exact_fmr", exact_fmr, low=0.0, high=1.0, low_open=True)
-    _check_int("min_exact", min_exact, 0)
-    _check_n_bins(n_bins)
-    _check_int("block_size", block_size, 1)
-    _check_int("n_workers", n_workers, 1)
-    _check_int("seed", seed, 0)
+    check_integer("min_exact", min_exact, 0)
+    check_n_bins(n_bins)
+    check_integer("block_size", block_size, 1)
+    check_integer("n_workers", n_workers, 1)
+    check_integer("seed", seed, 0)
     if max_impostors_per_cell is not None:
-        _check_int("max_impostors_per_cell", max_impostors_per_cell, 1)
+        check_integer("max_impostors_per_cell", max_impostors_per_cell, 1)
 
     ga = manifest.groups(grouping)
     n_groups = ga.n_groups
@@ -719,11 +719,6 @@ def score_templates(
         impostor_fta=imp_fta,
         protocol=protocol,
     )
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
 
 
 def _concat3(

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError, ScoreFileError, check_option
+from ._errors import ConfigError, ScoreFileError, check_integer, check_option
 from ._manifest import Grouping, Manifest
 from ._protocol import parse_label
 from ._scorer import (
@@ -56,8 +56,7 @@ from ._scorer import (
     DEFAULT_N_BINS,
     Binning,
     ScoreAccumulator,
-    _check_int,
-    _check_n_bins,
+    check_n_bins,
     tail_capacity,
 )
 from ._summary import ScoreSummary, sample_fields
@@ -385,9 +384,9 @@ def read_scores(
         NaN scores, i.e. FTA). ``protocol["source"] == "vendor"``.
     """
     check_option("on_error", on_error, ON_ERROR)
-    _check_int("chunk_rows", chunk_rows, 1)
-    _check_int("min_exact", min_exact, 0)
-    _check_n_bins(n_bins)
+    check_integer("chunk_rows", chunk_rows, 1)
+    check_integer("min_exact", min_exact, 0)
+    check_n_bins(n_bins)
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
     path = Path(source)
@@ -493,7 +492,7 @@ def read_bob_scores(
     path = Path(path)
     if not path.exists():
         raise ScoreFileError(f"{path}: score file not found")
-    _check_n_bins(n_bins)
+    check_n_bins(n_bins)
     lines: list[int] = []
     fields: list[list[str]] = []
     width = None

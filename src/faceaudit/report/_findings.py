@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .._manifest import UNKNOWN
+from .._manifest import is_missing_label
 from . import _format as F
 
 
@@ -24,13 +24,12 @@ def _f(x: Any) -> float:
         return math.nan
 
 
-def _is_missing_label(row: Mapping[str, Any]) -> bool:
+def _missing(row: Mapping[str, Any]) -> bool:
     """True for a group defined by a missing label (``unknown``): missing data, not a group."""
     values = row.get("values")
-    vals = (
-        list(values.values()) if isinstance(values, Mapping) else str(row.get("group")).split(" / ")
+    return is_missing_label(
+        list(values.values()) if isinstance(values, Mapping) else str(row.get("group"))
     )
-    return UNKNOWN in vals
 
 
 def _s(n: int) -> str:
@@ -90,7 +89,7 @@ def threshold_phrase(ver: Mapping[str, Any]) -> str:
 
 def _spread(rows: list[Mapping[str, Any]], key: str, noun: str, lead: str) -> list[dict[str, Any]]:
     """Without a reference group: the highest and the lowest rate among the groups."""
-    ok = [r for r in rows if not _is_missing_label(r) and math.isfinite(_f(r.get(key)))]
+    ok = [r for r in rows if not _missing(r) and math.isfinite(_f(r.get(key)))]
     if len(ok) < 2:
         return []
     ok.sort(key=lambda r: _f(r.get(key)))
@@ -173,7 +172,7 @@ def make_findings(results: Mapping[str, Any], *, top: int = 3) -> list[dict[str,
             continue
         cands = []
         for r in rows:
-            if r.get("group") == ref_label or _is_missing_label(r):
+            if r.get("group") == ref_label or _missing(r):
                 continue
             ratio = _f(r.get(f"{key}_ratio"))
             mine = _f(r.get(key))

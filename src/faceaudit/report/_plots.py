@@ -525,7 +525,7 @@ def histogram_panels(
     impostor count is the summary's histogram plus its exact tail, re-binned on common edges
     spanning every score (display only; no rate is computed from these counts).
     """
-    from .._summary import _bin
+    from .._summary import bin_counts, bin_index
 
     sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
     # the range spans the scores that exist: exact ones, and the edges of non-empty bins
@@ -550,17 +550,11 @@ def histogram_panels(
         centres = np.clip((left + right) / 2, lo, hi)
     centres = np.where(np.isfinite(centres), centres, lo)
     for lab, s in sets.items():
-        gen = (
-            _bin(np.asarray(s.genuine, float), edges) if s.n_genuine else np.zeros(n_bins, np.int64)
-        )
-        imp = (
-            _bin(np.asarray(s.impostor_tail, float), edges)
-            if len(s.impostor_tail)
-            else np.zeros(n_bins, np.int64)
-        )
+        gen = bin_counts(np.asarray(s.genuine, float), edges)
+        imp = bin_counts(np.asarray(s.impostor_tail, float), edges)
         hist = np.asarray(s.impostor_hist, np.int64)
         if hist.sum():
-            k = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, n_bins - 1)
+            k = bin_index(centres, edges)
             imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
         out[lab] = (edges, gen, imp)
     return out
