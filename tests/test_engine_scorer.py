@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _scorer
 from faceaudit._protocol import fta_counts, genuine_pairs, pair_counts
 from faceaudit._scorer import Binning, binning_for, score_templates
-from faceaudit._similarity import block_scores, prepare
+from faceaudit._similarity import prepare, prepared_pair_scores
 from faceaudit._summary import bin_index
 
 
@@ -58,9 +58,10 @@ def brute(manifest, tpl, grouping="grp", impostors="all"):
     g = ga.codes
     subj = manifest.subject_codes
     ok = tpl.ok
-    x, sq = prepare(np.where(ok[:, None], tpl.vectors, 0), tpl.similarity)
-    s = block_scores(x, x, tpl.similarity, sq, sq).astype(np.float64)
+    x, _ = prepare(np.where(ok[:, None], tpl.vectors, 0), tpl.similarity)
     a, b = np.triu_indices(len(subj), 1)
+    s = np.zeros((len(subj), len(subj)))
+    s[a, b] = prepared_pair_scores(x[a], x[b], tpl.similarity)
     mated = subj[a] == subj[b]
     ci, cj = np.minimum(g[a], g[b]), np.maximum(g[a], g[b])
     if impostors == "matched":

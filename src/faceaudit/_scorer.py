@@ -1,7 +1,8 @@
 """The streaming comparison engine: templates + manifest -> :class:`~faceaudit.ScoreSummary`.
 
-The similarity matrix of the enrolled samples is computed tile by tile (float32 GEMM through
-:func:`faceaudit._similarity.block_scores`, upper triangle only) and folded into per-cell
+The similarity matrix of the enrolled samples is computed tile by tile (upper triangle only;
+every element is *the* score of its pair, as :mod:`faceaudit._similarity` defines it, through
+:func:`faceaudit._similarity.exact_block_scores`) and folded into per-cell
 accumulators as it goes, so memory grows with ``N·d`` and the number of cells, never with the
 number of pairs. See :func:`score_templates`.
 
@@ -23,24 +24,25 @@ Exactness contract (the one of :mod:`faceaudit._summary`):
   power-of-two ``scale``, which is exact in float32 and therefore equals
   :func:`faceaudit._summary.bin_index` (``searchsorted`` semantics) for every score.
 
-Determinism: the GEMM tiles have a fixed shape (``TILE`` rows, anchored at each group's first
-sorted position) whatever ``block_size`` and ``n_workers`` are, BLAS runs single-threaded in
-each worker, and the accumulators are order-independent (integer histograms; tails defined by
-an order statistic; pairs sorted at the end). Results are bit-identical for any block size and
-worker count. (They may differ in the last float32 bit from a GEMM of another shape: BLAS
-routes e.g. one-row products through GEMV, which sums in another order.)
+Determinism: every score is the definition's (not the bits of one BLAS kernel), the tiles have
+a fixed shape (``TILE`` rows, anchored at each group's first sorted position) whatever
+``block_size`` and ``n_workers`` are, BLAS runs single-threaded in each worker, and the
+accumulators are order-independent (integer histograms; tails defined by an order statistic;
+pairs sorted at the end). Results are bit-identical for any block size and worker count, and
+a pair's score is the one the 1:N search reports for it.
 
 Parallelism: worker threads (``n_workers``, default 2), each running single-threaded BLAS
 (``threadpoolctl``). The GEMM and every per-tile NumPy step on large arrays (ufuncs,
 ``astype``, ``flatnonzero``, ``bincount``, ``partition``, fancy indexing) release the GIL, so
 the threads run concurrently; only the short Python glue per 512×512 tile holds it.
 
-Cost per pair at 128-d on this project's 2-core reference machine: ~2–2.5 ns GEMM, ~1.5 ns
-``bincount``, ~1.5 ns other binning/tail steps (single core), i.e. ~8 ns of CPU per pair
-end to end; see ``benchmarks/bench_scorer.py``.
+Cost per pair: a float64 GEMM and the rounding proof of
+:func:`~faceaudit._similarity.exact_block_scores`, then ``bincount`` and the tail steps; see
+``benchmarks/bench_scorer.py`` for the measured rate.
 
-Explicit pair lists (``pairs=``) are scored with :func:`faceaudit._similarity.pair_scores`
-(one dot product per pair), which may differ in the last float32 bit from the GEMM tiles.
+Explicit pair lists (``pairs=``) and sampled cells are scored with
+:func:`faceaudit._similarity.pair_scores` (one dot product per pair): the same definition,
+so the same bits as the tiles.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from ._protocol import (
     sample_impostor_pairs,
     sorted_layout,
 )
-from ._similarity import block_scores, pair_scores, prepare
+from ._similarity import exact_block_scores, pair_scores, prepare
 from ._summary import ScoreSummary, sample_fields
 from ._templates import Templates
 
@@ -305,7 +307,7 @@ class _Engine:
         sl = (slice(r0, r1), slice(c0, c1))
         sq_a = self.sq[sl[0]] if self.sq is not None else None
         sq_b = self.sq[sl[1]] if self.sq is not None else None
-        s = block_scores(self.x[sl[0]], self.x[sl[1]], self.similarity, sq_a, sq_b)
+        s = exact_block_scores(self.x[sl[0]], self.x[sl[1]], self.similarity, sq_a, sq_b)
         gs = s[gi - r0, gj - c0] if len(gi) else None
         if gs is not None:
             st.gen_s.append(gs)
@@ -548,8 +550,9 @@ def score_templates(
 
     Notes
     -----
-    Scores are similarities (Euclidean templates give ``-distance``), computed in float32 by
-    :func:`faceaudit._similarity.block_scores` and stored as float64. A comparison is accepted
+    Scores are similarities (Euclidean templates give ``-distance``), as
+    :mod:`faceaudit._similarity` defines them (float64 arithmetic rounded to float32), stored
+    as float64. A comparison is accepted
     iff ``score >= threshold``. The number of impostor scores ``>= t`` in a cell is
 
     .. math:: \\#\\{s \\in \\mathrm{tail} : s \\ge t\\} + \\sum_{k : e_k \\ge t} h_k,
@@ -583,8 +586,9 @@ def score_templates(
     max_sq = 1.0
     if sq_all is not None:
         sq_ok = sq_all[enrolled]
-        if len(sq_ok) and not np.isfinite(sq_ok).all():
-            i = int(np.flatnonzero(enrolled)[np.flatnonzero(~np.isfinite(sq_ok))[0]])
+        too_big = ~(sq_ok <= float(np.finfo(np.float32).max))  # overflows float32 (or NaN)
+        if too_big.any():
+            i = int(np.flatnonzero(enrolled)[np.flatnonzero(too_big)[0]])
             raise InputError(
                 f"template of sample {manifest.sample_ids[i]!r} is too large to compare "
                 "in float32 (its squared norm overflows); rescale the templates"
