@@ -119,7 +119,7 @@ def test_vendor_audit_numbers_equal_the_metrics_own(vendor_audit) -> None:  # ty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = AuditResult(
-            summary, target_fmr=1e-2, reference_group="M / white", n_boot=40, random_state=3
+            summary, target_fmr=1e-2, reference_group="M / white", n_boot=40, seed=3
         )
     bg = ref.by_group.set_index("label")
     ver = res["verification"]

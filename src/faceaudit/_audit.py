@@ -580,31 +580,11 @@ def _model_inputs(cfg: AuditConfig, inputs: dict[str, Any]) -> None:
 
 def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list[dict[str, Any]]:
     """Map :class:`AuditResult` rows to the report's :data:`GROUP_FIELDS` (values copied as-is)."""
-    from .metrics import clopper_pearson
-
     d = audit.to_dict()
     q = d.get("ci_quantiles") or [0.025, 0.975]
     qlo, qhi = f"{q[0]:g}", f"{q[-1]:g}"
     rows = []
-    for i, g in enumerate(d["groups"]):
-        in_g = summary.group_codes == i
-        n_samples = int(in_g.sum())
-        n_fte = int((~summary.enrolled[in_g]).sum())
-        lo, hi = (
-            clopper_pearson(n_fte, n_samples, confidence) if n_samples else (math.nan, math.nan)
-        )
-        reason = str(g.get("thin_reason") or "")
-        fmr_reasons = [reason.removeprefix("thin: ")] if reason else []  # metrics' FMR rule
-        fnmr_reasons = []
-        n_people = int(g.get("n_subjects") or 0)
-        if n_people < MIN_PEOPLE:
-            who = "person" if n_people == 1 else "people"
-            few = f"only {n_people} {who} (fewer than {MIN_PEOPLE})"
-            fmr_reasons.append(few)
-            fnmr_reasons.append(few)
-        if int(g.get("n_mated") or 0) == 0:
-            fnmr_reasons.append("no genuine pairs")
-        thin_reasons = list(dict.fromkeys(fmr_reasons + fnmr_reasons))
+    for g in d["groups"]:
         rec = {
             "group": g["label"],
             "values": dict(
@@ -615,11 +595,11 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
                 )
             ),
             "n_subjects": g.get("n_subjects"),
-            "n_samples": n_samples,
-            "n_fte": n_fte,
+            "n_samples": g.get("n_samples"),
+            "n_fte": g.get("n_fte"),
             "fte": g.get("fte"),
-            "fte_lo": float(lo),
-            "fte_hi": float(hi),
+            "fte_lo": g.get("fte_ci_low"),
+            "fte_hi": g.get("fte_ci_high"),
             "n_mated": g.get("n_mated"),
             "n_false_non_match": g.get("false_non_matches"),
             "fnmr": g.get("fnmr"),
@@ -644,12 +624,12 @@ def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list
             "fmr_boot_hi": g.get(f"fmr_boot_q{qhi}"),
             "fnmr_boot_lo": g.get(f"fnmr_boot_q{qlo}"),
             "fnmr_boot_hi": g.get(f"fnmr_boot_q{qhi}"),
-            "thin": bool(thin_reasons),
-            "thin_reason": "; ".join(thin_reasons),
-            "thin_fmr": bool(fmr_reasons),
-            "thin_fmr_reason": "; ".join(fmr_reasons),
-            "thin_fnmr": bool(fnmr_reasons),
-            "thin_fnmr_reason": "; ".join(fnmr_reasons),
+            "thin": g.get("thin"),
+            "thin_reason": g.get("thin_reason"),
+            "thin_fmr": g.get("thin_fmr"),
+            "thin_fmr_reason": g.get("thin_fmr_reason"),
+            "thin_fnmr": g.get("thin_fnmr"),
+            "thin_fnmr_reason": g.get("thin_fnmr_reason"),
         }
         rows.append(rec)
     return rows
@@ -1132,7 +1112,7 @@ def run_audit(
             target_fmr=None if cfg.threshold is not None else cfg.target_fmr,
             reference_group=cfg.reference_group,
             n_boot=cfg.n_boot,
-            random_state=cfg.seed,
+            seed=cfg.seed,
             confidence=cfg.confidence,
         ),
         sink,

@@ -19,10 +19,11 @@ Everything derives from one counting core, :func:`error_counts`.
 from __future__ import annotations
 
 from .._errors import InexactMetricWarning
-from ._audit import AuditResult
+from ._audit_result import AuditResult
 from ._counting import ErrorCounts, error_counts
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import clopper_pearson, cross_denominator, within_denominator
+from ._operating_point import choose_threshold, rates_at
 from ._rates import (
     det_curve,
     eer,
@@ -45,6 +46,7 @@ __all__ = [
     "ErrorCounts",
     "FairnessSummary",
     "InexactMetricWarning",
+    "choose_threshold",
     "clopper_pearson",
     "cross_denominator",
     "det_curve",
@@ -59,6 +61,7 @@ __all__ = [
     "gini",
     "hter",
     "inequity_rate",
+    "rates_at",
     "roc_auc",
     "roc_curve",
     "roc_for_far",
