@@ -838,8 +838,8 @@ def _identification(
                     "gallery_size": int(row["gallery_size"]),
                     **_rec(row, "fpir", "fpir_ci_low", "fpir_ci_high"),
                     **_rec(row, "fnir", "fnir_ci_low", "fnir_ci_high"),
-                    "n_fpir": row.get("n_fpir"),
-                    "n_fnir": row.get("n_fnir"),
+                    "n_nonmated": row.get("n_nonmated"),
+                    "n_mated": row.get("n_mated"),
                     "extrapolated": False,
                 }
             )
@@ -848,7 +848,7 @@ def _identification(
             {
                 "group": str(row["group"]),
                 "gallery_size": int(row["gallery_size"]),
-                **_rec(row, "fpir_pred", "fpir_pred_low", "fpir_pred_high"),
+                **_rec(row, "fpir_pred", "fpir_pred_ci_low", "fpir_pred_ci_high"),
                 "extrapolated": True,
             }
         )
@@ -876,7 +876,7 @@ def _identification(
         o = overall.iloc[0]
         fp_ci = F.interval(o.get("fpir_ci_low"), o.get("fpir_ci_high"))
         fn_ci = F.interval(o.get("fnir_ci_low"), o.get("fnir_ci_high"))
-        n_small = min(int(o.get("n_fpir") or 0), int(o.get("n_fnir") or 0))
+        n_small = min(int(o.get("n_nonmated") or 0), int(o.get("n_mated") or 0))
         plain.append(
             {
                 "text": (
@@ -898,20 +898,20 @@ def _identification(
     groups = rates[(rates["group"] != "overall") & rates["fpir"].notna() & ~missing]
     if len(groups) > 1:
         # rank among groups with enough searches; fall back to all (then flagged thin)
-        solid = groups[groups["n_fpir"].fillna(0) >= MIN_SEARCHES]
+        solid = groups[groups["n_nonmated"].fillna(0) >= MIN_SEARCHES]
         top = (solid if len(solid) else groups).sort_values("fpir", ascending=False).iloc[0]
         among = (
             f" (among the groups with at least {MIN_SEARCHES} such searches)"
             if len(solid) and len(solid) < len(groups)
             else ""
         )
-        n_top = int(top.get("n_fpir") or 0)
+        n_top = int(top.get("n_nonmated") or 0)
         ci = F.interval(top.get("fpir_ci_low"), top.get("fpir_ci_high"))
         plain.append(
             {
                 "text": (
                     f"Searches of {top['group']} returned a wrong person most often{among}: FPIR "
-                    f"{F.pct(top['fpir'])} (95% CI {ci}, {F.count(top.get('fpir_k'))} of "
+                    f"{F.pct(top['fpir'])} (95% CI {ci}, {F.count(top.get('false_positives'))} of "
                     f"{F.count(n_top)} searches)."
                 ),
                 "thin": n_top < MIN_SEARCHES,

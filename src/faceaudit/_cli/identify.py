@@ -124,9 +124,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     for c in ("group", "mated", "FNIR", "CI", "FTE", "non-mated", "FPIR", "CI", "FTE", "IR(R)"):
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
-        t.add_row(str(g), _i(r["n_fnir"]), f"{_f(r['fnir'])} ({_i(r['fnir_k'])})",
+        t.add_row(str(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
                   _ci(r["fnir_ci_low"], r["fnir_ci_high"]), _i(r["n_mated_fte"]),
-                  _i(r["n_fpir"]), f"{_f(r['fpir'])} ({_i(r['fpir_k'])})",
+                  _i(r["n_nonmated"]), f"{_f(r['fpir'])} ({_i(r['false_positives'])})",
                   _ci(r["fpir_ci_low"], r["fpir_ci_high"]), _i(r["n_nonmated_fte"]),
                   _f(r["ir"]))
     console.print(t)
@@ -152,9 +152,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
                   "discrepancy", "consistent"):
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
-            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_fpir"]),
+            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_nonmated"]),
                       _f(r["fpir"]), _ci(r["fpir_ci_low"], r["fpir_ci_high"]),
-                      _f(r["fpir_pred"]), _ci(r["fpir_pred_low"], r["fpir_pred_high"]),
+                      _f(r["fpir_pred"]), _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]),
                       _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
         console.print(t)
 
@@ -163,8 +163,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
         t.add_column(c, justify="right")
     for _, r in audit.extrapolation.iterrows():
         t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
-                  f"{_f(r['fmr'])} ({int(r['fmr_k'])}/{int(r['fmr_n'])})", _f(r["fpir_pred"]),
-                  _ci(r["fpir_pred_low"], r["fpir_pred_high"]))
+                  f"{_f(r['fmr'])} ({int(r['false_matches'])}/{int(r['n_nonmated'])})",
+                  _f(r["fpir_pred"]),
+                  _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]))
     console.print(t)
 
     out = audit.to_dict()

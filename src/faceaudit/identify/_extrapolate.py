@@ -87,7 +87,7 @@ class ImpostorRates:
             k = int(self.k.sum() if g is None else self.k[g].sum())
             n = int(self.n.sum() if g is None else self.n[g].sum())
             lo, hi = clopper_pearson(k, n, confidence)
-            rows.append({"group": lab, "fmr_k": k, "fmr_n": n,
+            rows.append({"group": lab, "false_matches": k, "n_nonmated": n,
                          "fmr": k / n if n else float("nan"), "fmr_ci_low": lo, "fmr_ci_high": hi})
         return pd.DataFrame(rows).set_index("group")
 
@@ -126,8 +126,8 @@ def extrapolate_fpir(
 ) -> pd.DataFrame:
     """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
 
-    Returns a long DataFrame with columns ``group, gallery_size, fmr, fmr_k, fmr_n,
-    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high``.
+    Returns a long DataFrame with columns ``group, gallery_size, fmr, false_matches, n_nonmated,
+    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_ci_low, fpir_pred_ci_high``.
     The gallery population is assumed to have the measured gallery's demographic mix.
     """
     sizes = [float(x) for x in gallery_sizes]
@@ -140,8 +140,8 @@ def extrapolate_fpir(
             recs.append({
                 "group": lab, "gallery_size": N, **row.to_dict(),
                 "fpir_pred": float(predict_fpir(row["fmr"], N)),
-                "fpir_pred_low": float(predict_fpir(row["fmr_ci_low"], N)),
-                "fpir_pred_high": float(predict_fpir(row["fmr_ci_high"], N)),
+                "fpir_pred_ci_low": float(predict_fpir(row["fmr_ci_low"], N)),
+                "fpir_pred_ci_high": float(predict_fpir(row["fmr_ci_high"], N)),
             })
     df = pd.DataFrame(recs)
     df.attrs.update({"threshold": rates.threshold, "confidence": confidence,
@@ -153,24 +153,26 @@ def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
                         *, confidence: float = 0.95) -> pd.DataFrame:
     """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
 
-    ``measured`` has columns ``gallery_size, group, fpir, n_fpir, fpir_ci_low, fpir_ci_high``
+    ``measured`` has columns ``gallery_size, group, fpir, n_nonmated, fpir_ci_low, fpir_ci_high``
     (as :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` with its
     interval, ``discrepancy = fpir - fpir_pred``, ``ratio = fpir / fpir_pred``,
-    ``within = fpir_pred_low <= fpir <= fpir_pred_high`` and ``consistent`` (the measured
+    ``within = fpir_pred_ci_low <= fpir <= fpir_pred_ci_high`` and ``consistent`` (the measured
     and predicted intervals overlap: the difference is within the two sampling errors).
     """
     pred = extrapolate_fpir(rates, sorted(set(measured["gallery_size"].astype(float))),
                             confidence=confidence)
-    m = measured[["gallery_size", "group", "fpir", "n_fpir", "fpir_ci_low", "fpir_ci_high"]].copy()
+    m = measured[["gallery_size", "group", "fpir", "n_nonmated", "fpir_ci_low",
+                  "fpir_ci_high"]].copy()
     m["gallery_size"] = m["gallery_size"].astype(float)
-    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high"]],
-                  on=["gallery_size", "group"], how="left")
+    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_ci_low",
+                        "fpir_pred_ci_high"]], on=["gallery_size", "group"], how="left")
     out["discrepancy"] = out["fpir"] - out["fpir_pred"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["fpir"] / out["fpir_pred"]
-    out["within"] = (out["fpir"] >= out["fpir_pred_low"]) & (out["fpir"] <= out["fpir_pred_high"])
-    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_high"])
-                         & (out["fpir_pred_low"] <= out["fpir_ci_high"]))
+    out["within"] = ((out["fpir"] >= out["fpir_pred_ci_low"])
+                     & (out["fpir"] <= out["fpir_pred_ci_high"]))
+    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_ci_high"])
+                         & (out["fpir_pred_ci_low"] <= out["fpir_ci_high"]))
     return out
 
 
@@ -304,7 +306,7 @@ def deployment_whatif(
     with np.errstate(invalid="ignore", divide="ignore"):
         est = np.where(rates.n > 0, rates.k / np.maximum(rates.n, 1), np.nan)
     S, N = float(searches_per_year), float(gallery_size)
-    variants = {"": est, "_low": cp[..., 0], "_high": cp[..., 1]}
+    variants = {"": est, "_ci_low": cp[..., 0], "_ci_high": cp[..., 1]}
     whose: dict[str, list[float]] = {}
     forward: dict[str, np.ndarray] = {}
     for suf, fmr in variants.items():
@@ -326,15 +328,16 @@ def deployment_whatif(
     ws_df.loc[OVERALL] = ws_df.sum(axis=0)
     fw_df.loc[OVERALL] = fw_df.sum(axis=0)
     pct = f"{confidence:.0%}"
-    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_low'])}–"
-             f"{_fmt(r['false_candidates_high'])}) from group {lab}"
+    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_ci_low'])}–"
+             f"{_fmt(r['false_candidates_ci_high'])}) from group {lab}"
              for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
     tot = fw_df.loc[OVERALL]
     cap = (f", candidate lists capped at {list_length}" if list_length
            else ", candidate lists not capped")
     text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
             f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
-            f"{_fmt(tot['false_candidates_low'])}–{_fmt(tot['false_candidates_high'])}) innocent "
+            f"{_fmt(tot['false_candidates_ci_low'])}–"
+            f"{_fmt(tot['false_candidates_ci_high'])}) innocent "
             f"enrolled people would be put in front of an investigator as false candidates each "
             f"year (a person returned by several searches counted each time): "
             + "; ".join(parts) + ". "

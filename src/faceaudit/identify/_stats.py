@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import UndefinedMetricWarning
-from ..metrics._intervals import clopper_pearson  # one Clopper-Pearson for 1:1 and 1:N
+from ..metrics import clopper_pearson  # one Clopper-Pearson for 1:1 and 1:N
 
 OVERALL = "overall"
 """Label of the row that pools every group in identify's tables."""

@@ -13,7 +13,9 @@ Conventions (stated once, used everywhere):
 - An empty denominator gives NaN with :class:`~faceaudit.UndefinedMetricWarning`; choosing a
   threshold from empty input raises :class:`~faceaudit.InputError`.
 
-Everything derives from one counting core, :func:`error_counts`.
+Everything derives from one counting core, :func:`error_counts`. How much the data support a
+figure (the thin rules, the interval shown, the bootstrap defaults :data:`N_BOOT`,
+:data:`SEED`, :data:`CONFIDENCE`) is decided once, in :mod:`faceaudit.metrics._evidence`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from .._errors import InexactMetricWarning
 from ._audit_result import AuditResult
 from ._counting import ErrorCounts, error_counts
+from ._evidence import CONFIDENCE, MIN_PEOPLE, MIN_SEARCHES, N_BOOT, SEED, shown_interval
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import clopper_pearson, cross_denominator, within_denominator
 from ._operating_point import choose_threshold, rates_at
@@ -42,6 +45,11 @@ from ._rates import (
 )
 
 __all__ = [
+    "CONFIDENCE",
+    "MIN_PEOPLE",
+    "MIN_SEARCHES",
+    "N_BOOT",
+    "SEED",
     "AuditResult",
     "ErrorCounts",
     "FairnessSummary",
@@ -66,6 +74,7 @@ __all__ = [
     "roc_curve",
     "roc_for_far",
     "ser",
+    "shown_interval",
     "system_far",
     "system_frr",
     "threshold_at_fmr",

@@ -156,9 +156,9 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
         rows.append(
             [
                 str(r.get("group")),
-                F.count(r.get("n_fpir")),
+                F.count(r.get("n_nonmated")),
                 _with_ci(r, "fpir"),
-                F.count(r.get("n_fnir")),
+                F.count(r.get("n_mated")),
                 _with_ci(r, "fnir"),
             ]
         )

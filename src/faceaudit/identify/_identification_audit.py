@@ -12,6 +12,7 @@ import pandas as pd
 from .._errors import ConfigError, UndefinedMetricWarning, check_range
 from .._manifest import Grouping, Manifest
 from .._templates import Templates
+from ..metrics import CONFIDENCE, N_BOOT, SEED
 from ._extrapolate import (
     ImpostorRates,
     WhatIf,
@@ -57,9 +58,9 @@ def gallery_size_curve(
     gallery_sizes: Sequence[int],
     *,
     rank: int = 1,
-    seed: int = 0,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
     method: str = "faiss",
     threads: int | None = None,
     searches: Searches | None = None,
@@ -69,7 +70,7 @@ def gallery_size_curve(
     The full gallery size is always added.
     Sub-galleries follow :func:`nested_gallery_order`, so FPIR is non-decreasing in N for
     every group (each non-mated search's best score can only grow). Mated searches whose mate
-    is not in a small sub-gallery are left out at that size (``n_fnir`` shows the count).
+    is not in a small sub-gallery are left out at that size (``n_mated`` shows the count).
     Returns a long DataFrame: ``gallery_size, group`` and the columns of :func:`rate_table`.
     """
     full = searches if searches is not None else run_searches(
@@ -186,9 +187,9 @@ def identify(
     n_enrol: int = 1,
     nonmated_fraction: float = 0.5,
     enrol: str = "random",
-    seed: int = 0,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
     method: str = "faiss",
     threads: int | None = None,
 ) -> IdentificationAudit:
