@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _scorer
+from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _tiles
 from faceaudit._protocol import fta_counts, genuine_pairs, pair_counts
 from faceaudit._scorer import Binning, binning_for, score_templates
 from faceaudit._similarity import prepare, prepared_pair_scores
@@ -184,7 +184,7 @@ def cases(draw):
 def test_streamed_equals_brute_force(
     case, tile, block_size, n_workers, min_exact, exact_fmr, n_bins, impostors, monkeypatch_module
 ):
-    monkeypatch_module.setattr(_scorer, "TILE", tile)
+    monkeypatch_module.setattr(_tiles, "TILE", tile)
     manifest, tpl = make_case(*case)
     summ = score_templates(
         tpl,
@@ -213,7 +213,7 @@ def monkeypatch_module():
 @given(seed=st.integers(0, 2**31 - 1), similarity=st.sampled_from(["cosine", "euclidean"]))
 def test_bit_identical_for_any_split(seed, similarity, monkeypatch_module):
     """Random float templates: results do not depend on block size or worker count."""
-    monkeypatch_module.setattr(_scorer, "TILE", 8)
+    monkeypatch_module.setattr(_tiles, "TILE", 8)
     rng = np.random.default_rng(seed)
     n = 70
     subjects = rng.integers(0, 20, n)

@@ -377,7 +377,7 @@ def bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each score on ``edges``: ``k`` with ``edges[k] <= s < edges[k+1]``, clipped.
 
     The one binning rule of faceaudit (left-closed bins; scores outside the edges fall in the
-    first or last bin). :class:`faceaudit._scorer.Binning` computes the same index with exact
+    first or last bin). :class:`faceaudit._accumulate.Binning` computes the same index with exact
     power-of-two arithmetic for its dyadic edges.
     """
     k = np.searchsorted(edges, scores, side="right") - 1

@@ -29,7 +29,7 @@ Row rules (documented decisions):
 Histogram range: the file is read **twice**. The first pass validates every row and finds
 the minimum and maximum finite score and the impostor count of every cell; the histogram then
 has ``n_bins`` bins of a power-of-two width covering ``[min, max]`` (so bin indices are exact,
-see :class:`faceaudit._scorer.Binning`) and each cell's tail capacity is known before the
+see :class:`faceaudit._accumulate.Binning`) and each cell's tail capacity is known before the
 second pass accumulates. Memory grows with the cells and the tails, not the rows.
 
 bob.measure files (:func:`read_bob_scores`)
@@ -48,10 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError, ScoreFileError, check_integer, check_option
-from ._manifest import Grouping, Manifest
-from ._protocol import parse_label
-from ._scorer import (
+from ._accumulate import (
     DEFAULT_MIN_EXACT,
     DEFAULT_N_BINS,
     Binning,
@@ -59,6 +56,9 @@ from ._scorer import (
     check_n_bins,
     tail_capacity,
 )
+from ._errors import ConfigError, ScoreFileError, check_integer, check_option
+from ._manifest import Grouping, Manifest
+from ._protocol import parse_label
 from ._summary import ScoreSummary, sample_fields
 
 ON_ERROR = ("raise", "exclude")
