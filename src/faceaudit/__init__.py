@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "score_templates": "._scorer",
     "read_scores": "._vendor",
-    "read_bob_scores": "._vendor",
+    "read_bob_scores": "._bob",
     "AuditResult": ".metrics",
     "load_dataset": ".datasets",
     "embed_manifest": ".pipeline",
@@ -63,8 +63,9 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._audit import AuditConfig, AuditOutput, run_audit
+    from ._bob import read_bob_scores
     from ._scorer import score_templates
-    from ._vendor import read_bob_scores, read_scores
+    from ._vendor import read_scores
     from .datasets import load_dataset
     from .metrics import AuditResult
     from .pipeline import embed_manifest

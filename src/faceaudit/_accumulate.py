@@ -83,6 +83,16 @@ def check_n_bins(n_bins: int) -> None:
         raise ConfigError(f"n_bins must be a power of two between 16 and 2**22; got {n_bins!r}")
 
 
+def binning_for_range(lo: float, hi: float, n_bins: int) -> Binning:
+    """``n_bins`` bins of a power-of-two width covering ``[lo, hi]``, edges multiples of it."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = -1.0, 1.0
+    span = max(hi - lo, 0.0)
+    w = 2.0 ** math.ceil(math.log2(span / (n_bins - 1))) if span > 0 else 1.0
+    start = math.floor(lo / w) * w
+    return Binning(start, start + n_bins * w, n_bins)
+
+
 def binning_for(similarity: str, n_bins: int, max_sq_norm: float = 1.0) -> Binning:
     """Histogram range for a similarity (see the module docstring)."""
     if similarity == "cosine":

@@ -28,7 +28,7 @@ def _pct(x: float) -> str:
 # ---------------------------------------------------------------------- bob score files
 def _read_bob(path: Path) -> Any:
     """Impostor/genuine scores of a bob 2-column (label score) or 4-column file as a ScoreSet."""
-    from .._vendor import read_bob_scores
+    from .._bob import read_bob_scores
 
     return read_bob_scores(path).scores("all")
 

@@ -150,7 +150,7 @@ def command(
         )
     min_exact = DEFAULT_MIN_EXACT if min_exact is None else min_exact
     if bob_path is not None:
-        from .._vendor import read_bob_scores
+        from .._bob import read_bob_scores
 
         summary = read_bob_scores(bob_path, exact_fmr=exact_fmr, min_exact=min_exact)
     else:
