@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--face-policy", default=None, help="largest, central (pipeline default)")
     args = ap.parse_args()
 
-    from faceaudit._audit import AuditConfig, run_audit
+    from faceaudit.audit import AuditConfig, run_audit
 
     data_dir = args.data_dir
     if data_dir is None:

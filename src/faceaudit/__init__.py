@@ -42,11 +42,11 @@ _LAZY = {
     "AuditResult": ".metrics",
     "load_dataset": ".datasets",
     "embed_manifest": ".pipeline",
-    "AuditConfig": "._audit",
-    "AuditOutput": "._audit",
-    "run_audit": "._audit",
+    "AuditConfig": ".audit",
+    "AuditOutput": ".audit",
+    "run_audit": ".audit",
 }
-_SUBPACKAGES = ("datasets", "identify", "metrics", "pipeline", "report")
+_SUBPACKAGES = ("audit", "datasets", "identify", "metrics", "pipeline", "report")
 
 
 def __getattr__(name: str) -> object:
@@ -62,10 +62,10 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._audit import AuditConfig, AuditOutput, run_audit
     from ._bob import read_bob_scores
     from ._scorer import score_templates
     from ._vendor import read_scores
+    from .audit import AuditConfig, AuditOutput, run_audit
     from .datasets import load_dataset
     from .metrics import AuditResult
     from .pipeline import embed_manifest

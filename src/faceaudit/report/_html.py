@@ -2,7 +2,7 @@
 
 :func:`render_html` fills ``templates/report.html.j2`` (Jinja2, **autoescape on**: every
 label, group name and config value is escaped, so a group called ``<script>`` shows as text)
-from a results mapping (see :mod:`faceaudit.report._results`) and the figures' PNG files,
+from a results mapping (see :mod:`faceaudit.report._schema`) and the figures' PNG files,
 inlined as base64. The file needs no network, no JavaScript and no other file.
 
 Sections, in order: findings in plain language (each flagged where the data are thin), the
@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import _format as F
 from .._errors import require
 from .._io import dumps_toml, write_text
-from . import _format as F
+from ..metrics import shown_interval
 from ._findings import make_findings, threshold_phrase
-from ._results import shown_interval
 
 FIGURES = {
     "rates": (
@@ -89,29 +89,35 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "n_mated": F.count(r.get("n_mated")),
                 "n_nonmated": F.count(r.get("n_nonmated")),
                 "fte": F.pct(r.get("fte")),
-                "fte_ci": F.interval(r.get("fte_lo"), r.get("fte_hi")),
+                "fte_ci": F.interval(r.get("fte_ci_low"), r.get("fte_ci_high")),
                 "fta": F.pct(r.get("fta")),
                 "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
                 "fmr_ci": F.interval(*shown_interval(r, "fmr")),
-                "fm_counts": f"{F.count(r.get('n_false_match'))} / {F.count(r.get('n_nonmated'))}",
+                "fm_counts": f"{F.count(r.get('false_matches'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
                 "fnmr_ci": F.interval(*shown_interval(r, "fnmr")),
                 "fnm_counts": (
-                    f"{F.count(r.get('n_false_non_match'))} / {F.count(r.get('n_mated'))}"
+                    f"{F.count(r.get('false_non_matches'))} / {F.count(r.get('n_mated'))}"
                 ),
                 "far": F.pct(r.get("far")),
                 "frr": F.pct(r.get("frr")),
-                "fmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fmr_ratio")),
-                "fmr_ratio_ci": ""
-                if r.get("group") == ref
-                else F.interval(r.get("fmr_ratio_lo"), r.get("fmr_ratio_hi"), F.times),
-                "fnmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fnmr_ratio")),
-                "fnmr_ratio_ci": ""
-                if r.get("group") == ref
-                else F.interval(r.get("fnmr_ratio_lo"), r.get("fnmr_ratio_hi"), F.times),
+                **_ratio_cells(r, ref, "fmr"),
+                **_ratio_cells(r, ref, "fnmr"),
             }
         )
     return out
+
+
+def _ratio_cells(r: Mapping[str, Any], ref: str | None, key: str) -> dict[str, str]:
+    """The ratio to the reference group and its bootstrap interval, as table cells."""
+    if r.get("group") == ref:
+        return {f"{key}_ratio": "1 (ref.)", f"{key}_ratio_ci": ""}
+    name = f"{key}_ratio_to_reference"
+    return {
+        f"{key}_ratio": F.times(r.get(name)),
+        f"{key}_ratio_ci": F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"),
+                                      F.times),
+    }
 
 
 def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -170,10 +176,8 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
             [
                 F.count(r.get("gallery_size")),
                 "extrapolated" if r.get("extrapolated") else "measured",
-                f"{F.pct(r.get('fpir'))} ({F.interval(r.get('fpir_lo'), r.get('fpir_hi'))})",
-                f"{F.pct(r.get('fnir'))} ({F.interval(r.get('fnir_lo'), r.get('fnir_hi'))})"
-                if r.get("fnir") is not None
-                else "–",
+                _with_ci(r, "fpir"),
+                _with_ci(r, "fnir") if r.get("fnir") is not None else "–",
             ]
         )
     return {
@@ -248,7 +252,7 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             "an error no resample contains). Ratios between "
             f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
             "comparisons, "
-            f"which share people and are correlated), seed {seeds.get('random_state')}. "
+            f"which share people and are correlated), seed {seeds.get('seed')}. "
             "The bootstrap keeps each person's comparisons together."
         )
     else:
