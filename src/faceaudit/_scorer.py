@@ -147,14 +147,10 @@ def score_templates(
 
     Notes
     -----
-    Scores are similarities (Euclidean templates give ``-distance``), as
-    :mod:`faceaudit._similarity` defines them (float64 arithmetic rounded to float32), stored
-    as float64. A comparison is accepted
-    iff ``score >= threshold``. The number of impostor scores ``>= t`` in a cell is
-
-    .. math:: \\#\\{s \\in \\mathrm{tail} : s \\ge t\\} + \\sum_{k : e_k \\ge t} h_k,
-
-    exact for ``t >= tail_floor`` and at every bin edge.
+    Scores are similarities (Euclidean templates give ``-distance``) as
+    :mod:`faceaudit._similarity` defines them, stored as float64; accepted iff
+    ``score >= threshold``. Impostor counts ``>= t`` are exact for ``t >= tail_floor`` and at
+    every bin edge (the contract of :mod:`faceaudit._summary`).
     """
     _check_args(templates, manifest, impostors, exact_fmr, min_exact, n_bins, block_size,
                 n_workers, seed, max_impostors_per_cell)
@@ -166,37 +162,55 @@ def score_templates(
     gcodes = ga.codes.astype(np.int64)
     x_all, sq_all, max_sq = _prepared(tpl, manifest.sample_ids)
     binning = binning_for(tpl.similarity, int(n_bins), max_sq)
-    common = sample_fields(
-        manifest, ga, enrolled=enrolled, similarity=tpl.similarity, model_id=tpl.model_id
-    )
+    common = sample_fields(manifest, ga, enrolled=enrolled, similarity=tpl.similarity,
+                           model_id=tpl.model_id)
     protocol: dict[str, Any] = {
-        "source": "templates",
-        "exact_fmr": float(exact_fmr),
-        "min_exact": int(min_exact),
-        "n_bins": int(n_bins),
-        "tile": _tiles.TILE,
-        "hist_range": [binning.lo, binning.hi],
-    }
+        "source": "templates", "exact_fmr": float(exact_fmr), "min_exact": int(min_exact),
+        "n_bins": int(n_bins), "tile": _tiles.TILE, "hist_range": [binning.lo, binning.hi]}
 
     if pairs is not None:
-        return _score_pairs(
-            pairs,
-            manifest,
-            tpl,
-            gcodes,
-            subj,
-            enrolled,
-            n_groups,
-            binning,
-            float(exact_fmr),
-            int(min_exact),
-            common,
-            protocol,
-        )
+        return _score_pairs(pairs, manifest, tpl, gcodes, subj, enrolled, n_groups, binning,
+                            float(exact_fmr), int(min_exact), common, protocol)
 
     protocol.update(
         impostors=impostors, max_impostors_per_cell=max_impostors_per_cell, seed=int(seed)
     )
+    layout = sorted_layout(subj, gcodes, n_groups, tpl.ok)
+    x = np.ascontiguousarray(x_all[layout.order])
+    sq = None if sq_all is None else np.ascontiguousarray(sq_all[layout.order])
+    del x_all, sq_all  # only the layout-ordered copy stays in memory
+    return _stream(tpl, x, sq, layout, subj, gcodes, n_groups, binning, common, protocol,
+                   exact_fmr=exact_fmr, min_exact=min_exact, block_size=block_size,
+                   n_workers=n_workers, max_impostors_per_cell=max_impostors_per_cell,
+                   seed=seed, progress=progress)
+
+
+def _stream(
+    tpl: Templates,
+    x: np.ndarray,
+    sq: np.ndarray | None,
+    layout: Any,
+    subj: np.ndarray,
+    gcodes: np.ndarray,
+    n_groups: int,
+    binning: Binning,
+    common: dict[str, Any],
+    protocol: dict[str, Any],
+    *,
+    exact_fmr: float,
+    min_exact: int,
+    block_size: int,
+    n_workers: int,
+    max_impostors_per_cell: int | None,
+    seed: int,
+    progress: bool,
+) -> ScoreSummary:
+    """Every pair of the selected cells through the tile engine; sampled cells pair by pair.
+
+    ``x``, ``sq`` are the prepared vectors in ``layout`` order (sorted by group, subject).
+    """
+    impostors = protocol["impostors"]
+    enrolled = tpl.ok
     fta = fta_counts(subj, gcodes, n_groups, enrolled, impostors=impostors)
     every = pair_counts(subj, gcodes, n_groups, impostors=impostors)
     ok_counts = pair_counts(subj, gcodes, n_groups, mask=enrolled, impostors=impostors)
@@ -208,10 +222,6 @@ def score_templates(
     stream = cell_on & ~sampled
     caps = tail_capacity(ok_counts.impostor, exact_fmr, min_exact)
 
-    layout = sorted_layout(subj, gcodes, n_groups, enrolled)
-    x = np.ascontiguousarray(x_all[layout.order])
-    sq = None if sq_all is None else np.ascontiguousarray(sq_all[layout.order])
-    del x_all
     gen_i, gen_j = genuine_pairs_sorted(layout.subjects)
     # positions are grouped by subject inside each group, so pairs come out sorted by (i, j)
     engine = TileEngine(x, sq, tpl.similarity, layout.subjects, gen_i, gen_j, binning, caps)
@@ -220,19 +230,9 @@ def score_templates(
 
     hist, floors, tail_parts = merge_cells(states, stream, ok_counts.impostor, caps, binning,
                                             layout.order)
-    imp_fta = fta.impostor.copy()
-    protocol["sampled_cells"] = []
-    for g, h in zip(*np.nonzero(sampled), strict=True):
-        cell = (int(g), int(h))
-        mg = np.flatnonzero(gcodes == g)
-        mh = None if g == h else np.flatnonzero(gcodes == h)
-        rng = np.random.default_rng([int(seed), int(g), int(h)])
-        a, b = sample_impostor_pairs(mg, mh, subj, int(max_impostors_per_cell), rng)  # type: ignore[arg-type]
-        ok = enrolled[a] & enrolled[b]
-        imp_fta[cell] = int((~ok).sum())
-        a, b = a[ok], b[ok]
-        tail_parts.append((_pair_scores_chunked(tpl.vectors, a, b, tpl.similarity), a, b))
-        protocol["sampled_cells"].append([int(g), int(h)])
+    imp_fta, sampled_parts, protocol["sampled_cells"] = _score_sampled(
+        tpl, sampled, subj, gcodes, fta.impostor, int(max_impostors_per_cell or 0), seed)
+    tail_parts += sampled_parts
     genuine = merge_genuine(states, int(ok_counts.genuine.sum()), layout.order)
     tail = canonical_order(*concat_parts(tail_parts))
     return ScoreSummary(
@@ -250,6 +250,35 @@ def score_templates(
         impostor_fta=imp_fta,
         protocol=protocol,
     )
+
+
+def _score_sampled(
+    tpl: Templates,
+    sampled: np.ndarray,
+    subj: np.ndarray,
+    gcodes: np.ndarray,
+    impostor_fta: np.ndarray,
+    per_cell: int,
+    seed: int,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[list[int]]]:
+    """``per_cell`` impostor pairs drawn uniformly (seeded by ``(seed, g, h)``) in every
+    sampled cell, scored one by one: (impostor FTA, tail parts, the sampled cells)."""
+    enrolled = tpl.ok
+    imp_fta = impostor_fta.copy()
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    cells: list[list[int]] = []
+    for g, h in zip(*np.nonzero(sampled), strict=True):
+        cell = (int(g), int(h))
+        mg = np.flatnonzero(gcodes == g)
+        mh = None if g == h else np.flatnonzero(gcodes == h)
+        rng = np.random.default_rng([int(seed), int(g), int(h)])
+        a, b = sample_impostor_pairs(mg, mh, subj, per_cell, rng)
+        ok = enrolled[a] & enrolled[b]
+        imp_fta[cell] = int((~ok).sum())
+        a, b = a[ok], b[ok]
+        parts.append((_pair_scores_chunked(tpl.vectors, a, b, tpl.similarity), a, b))
+        cells.append([int(g), int(h)])
+    return imp_fta, parts, cells
 
 
 def _check_args(templates: Any, manifest: Any, impostors: str, exact_fmr: float,

@@ -251,6 +251,33 @@ def _fmt(x: float) -> str:
     return f"{x:.2g}"
 
 
+def _whatif_text(S: float, N: float, threshold: float, list_length: int | None,
+                 ws_df: pd.DataFrame, fw_df: pd.DataFrame, pi: np.ndarray,
+                 labels: tuple[str, ...], confidence: float) -> str:
+    """The what-if in plain words (totals, then per group, with intervals)."""
+    pct = f"{confidence:.0%}"
+    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_ci_low'])}–"
+             f"{_fmt(r['false_candidates_ci_high'])}) from group {lab}"
+             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
+    tot = fw_df.loc[OVERALL]
+    cap = (f", candidate lists capped at {list_length}" if list_length
+           else ", candidate lists not capped")
+    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
+            f"{threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
+            f"{_fmt(tot['false_candidates_ci_low'])}–"
+            f"{_fmt(tot['false_candidates_ci_high'])}) innocent "
+            f"enrolled people would be put in front of an investigator as false candidates each "
+            f"year (a person returned by several searches counted each time): "
+            + "; ".join(parts) + ". "
+            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
+            f"would return at least one false candidate: "
+            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
+                        f"{_fmt(r['searches'])} searches of group {lab}"
+                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
+            + ".")
+    return text
+
+
 def deployment_whatif(
     rates: ImpostorRates,
     *,
@@ -327,26 +354,8 @@ def deployment_whatif(
     ws_df.insert(0, "probe_share", m)
     ws_df.loc[OVERALL] = ws_df.sum(axis=0)
     fw_df.loc[OVERALL] = fw_df.sum(axis=0)
-    pct = f"{confidence:.0%}"
-    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_ci_low'])}–"
-             f"{_fmt(r['false_candidates_ci_high'])}) from group {lab}"
-             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
-    tot = fw_df.loc[OVERALL]
-    cap = (f", candidate lists capped at {list_length}" if list_length
-           else ", candidate lists not capped")
-    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
-            f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
-            f"{_fmt(tot['false_candidates_ci_low'])}–"
-            f"{_fmt(tot['false_candidates_ci_high'])}) innocent "
-            f"enrolled people would be put in front of an investigator as false candidates each "
-            f"year (a person returned by several searches counted each time): "
-            + "; ".join(parts) + ". "
-            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
-            f"would return at least one false candidate: "
-            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
-                        f"{_fmt(r['searches'])} searches of group {lab}"
-                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
-            + ".")
+    text = _whatif_text(S, N, rates.threshold, list_length, ws_df, fw_df, pi, labels,
+                        confidence)
     assumptions = (
         "every search is of a person who is not in the gallery (all candidates are false)",
         "comparisons are independent; FPIR(N) = 1 - (1 - FMR)^N",

@@ -102,6 +102,20 @@ class GallerySplit:
                 "counts": self.counts().reset_index().to_dict(orient="records")}
 
 
+def _hold_out(subj_group: np.ndarray, n_groups: int, fraction: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """Per subject: held out as non-mated (a seeded ``fraction`` of each group's subjects)."""
+    held_out = np.zeros(len(subj_group), bool)
+    for g in range(n_groups):
+        members = np.flatnonzero(subj_group == g)
+        if len(members) == 0:
+            continue
+        n_hold = math.floor(fraction * len(members) + 0.5)
+        perm = rng.permutation(members)
+        held_out[perm[:n_hold]] = True
+    return held_out
+
+
 def split_gallery(
     manifest: Manifest,
     templates: Templates,
@@ -151,14 +165,7 @@ def split_gallery(
     subj_group = pair_counts.argmax(axis=1)
 
     rng = np.random.default_rng(seed)
-    held_out = np.zeros(n_subj, bool)
-    for g in range(G):
-        members = np.flatnonzero(subj_group == g)
-        if len(members) == 0:
-            continue
-        n_hold = math.floor(nonmated_fraction * len(members) + 0.5)
-        perm = rng.permutation(members)
-        held_out[perm[:n_hold]] = True
+    held_out = _hold_out(subj_group, G, nonmated_fraction, rng)
 
     role = np.empty(len(manifest), dtype=object)
     order = np.argsort(subj, kind="stable")  # manifest rows grouped by subject, in row order

@@ -270,6 +270,30 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
     return {"protocol": protocol, "threshold": thr, "intervals": intervals, "data": data}
 
 
+def _reproducibility(
+    results: Mapping[str, Any],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Rows of the reproducibility section: inputs' sha256, versions, seeds and timings."""
+    inputs = []
+    for k, v in (results.get("inputs") or {}).items():
+        if isinstance(v, Mapping):
+            desc = f"{v.get('sha256', '')}  {v.get('path') or v.get('root') or ''}"
+            if v.get("n_files") is not None:
+                desc += f"  ({v['n_files']} files, {v.get('n_missing', 0)} missing)"
+            inputs.append((k, desc.strip()))
+        else:
+            inputs.append((k, str(v)))
+    versions = [
+        (k, v if v is not None else "not installed")
+        for k, v in (results.get("versions") or {}).items()
+    ]
+    seeds = [(k, str(v)) for k, v in (results.get("seeds") or {}).items()]
+    seeds += [
+        (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
+    ]
+    return inputs, versions, seeds
+
+
 def render_html(
     results: Mapping[str, Any],
     figures: Mapping[str, str | Path | None] | None = None,
@@ -307,23 +331,7 @@ def render_html(
     fte_reasons = sorted(
         ((k, F.count(v)) for k, v in (ds.get("fte_reasons") or {}).items()), key=lambda kv: kv[0]
     )
-    inputs = []
-    for k, v in (results.get("inputs") or {}).items():
-        if isinstance(v, Mapping):
-            desc = f"{v.get('sha256', '')}  {v.get('path') or v.get('root') or ''}"
-            if v.get("n_files") is not None:
-                desc += f"  ({v['n_files']} files, {v.get('n_missing', 0)} missing)"
-            inputs.append((k, desc.strip()))
-        else:
-            inputs.append((k, str(v)))
-    versions = [
-        (k, v if v is not None else "not installed")
-        for k, v in (results.get("versions") or {}).items()
-    ]
-    seeds = [(k, str(v)) for k, v in (results.get("seeds") or {}).items()]
-    seeds += [
-        (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
-    ]
+    inputs, versions, seeds = _reproducibility(results)
     rows = _group_rows(ver)
     thin_notes = []
     for r in rows:
