@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from _support import people
 from faceaudit import ConfigError, Manifest, Templates
 from faceaudit._io import _jsonable
 from faceaudit._similarity import prepare
@@ -31,23 +32,8 @@ from faceaudit.identify import (
 def population(n_subjects: int = 240, seed: int = 0, fail_every: int = 0, dim: int = 16,
                noise_f: float = 1.1, noise_m: float = 0.8,
                similarity: str = "cosine") -> tuple[Manifest, Templates]:
-    rng = np.random.default_rng(seed)
-    rows, vecs = [], []
-    for s in range(n_subjects):
-        sex = "F" if s % 2 else "M"
-        centre = rng.normal(size=dim)
-        for j in range(int(rng.integers(1, 5))):
-            rows.append({"sample_id": f"s{s:04d}_{j}", "subject_id": f"p{s:04d}", "sex": sex})
-            vecs.append(centre + (noise_f if sex == "F" else noise_m) * rng.normal(size=dim))
-    m = Manifest(pd.DataFrame(rows))
-    status = np.full(len(rows), "ok", dtype=object)
-    if fail_every:
-        status[::fail_every] = "too_small"
-    status = status.astype(str)
-    v = np.asarray(vecs, np.float32)
-    v[status != "ok"] = np.nan
-    return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", "small"), "syn",
-                        similarity)
+    return people(n_subjects, seed, fail_every, dim, noise_f=noise_f, noise_m=noise_m,
+                  failure=("too_small", "small"), similarity=similarity)
 
 
 def _reference(split, t: Templates, probe_row: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _support import brute_pairs, build_summary, random_population
 from faceaudit import ConfigError, InputError, ThinDataWarning, UndefinedMetricWarning
 from faceaudit._io import write_json
 from faceaudit.metrics import AuditResult, InexactMetricWarning, clopper_pearson, threshold_at_fmr
-from test_metrics_support import brute_pairs, build_summary, random_population
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_few_pairs_but_many_false_matches_is_not_thin() -> None:
     # so A has 60 false matches and B none. 60 < 3/1e-3 pairs in both, but A's 60 errors measure
     # an FMR far above the target: only B is thin by the rule of three (both also have fewer
     # than 10 people, a separate reason, so both are thin overall).
-    from test_metrics_support import build_summary
+    from _support import build_summary
 
     subjects = np.repeat(np.arange(12), 2)
     groups = np.repeat([0, 1], 12)

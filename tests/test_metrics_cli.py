@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _support import build_summary, random_population
 from faceaudit._cli._app import cli
 from faceaudit.metrics import AuditResult
-from test_metrics_support import build_summary, random_population
 
 
 def _run(*args: str):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from _support import build_summary, random_population
 from faceaudit import ConfigError, UndefinedMetricWarning
 from faceaudit.metrics import AuditResult, clopper_pearson, cross_denominator, within_denominator
 from faceaudit.metrics._intervals import bootstrap_rates, draw_weights, group_resampling
-from test_metrics_support import build_summary, random_population
 
 
 def test_clopper_pearson_values() -> None:
