@@ -30,6 +30,7 @@ from scipy import stats
 
 from .._errors import ConfigError, check_range
 from .._templates import Templates
+from ..metrics import CONFIDENCE
 from ._search import count_at_or_above
 from ._split import GallerySplit
 from ._stats import OVERALL, clopper_pearson
@@ -80,7 +81,7 @@ class ImpostorRates:
     def n_gallery(self) -> int:
         return int(self.gallery_people.sum())
 
-    def fmr(self, confidence: float = 0.95) -> pd.DataFrame:
+    def fmr(self, confidence: float = CONFIDENCE) -> pd.DataFrame:
         """FMR of each probe group (and overall) vs the whole gallery, with counts and CP CI."""
         rows = []
         for g, lab in [*enumerate(self.group_labels), (None, OVERALL)]:
@@ -122,7 +123,7 @@ def extrapolate_fpir(
     rates: ImpostorRates,
     gallery_sizes: Sequence[float] = (1e5, 1e6, 1e7),
     *,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
 
@@ -150,7 +151,7 @@ def extrapolate_fpir(
 
 
 def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
-                        *, confidence: float = 0.95) -> pd.DataFrame:
+                        *, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
 
     ``measured`` has columns ``gallery_size, group, fpir, n_nonmated, fpir_ci_low, fpir_ci_high``
@@ -213,7 +214,7 @@ class WhatIf:
     put_forward: pd.DataFrame
     text: str
     assumptions: tuple[str, ...] = field(default_factory=tuple)
-    confidence: float = 0.95
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict:
         return {"searches_per_year": self.searches_per_year, "gallery_size": self.gallery_size,
@@ -286,7 +287,7 @@ def deployment_whatif(
     probe_mix: Mapping[str, float] | None = None,
     gallery_mix: Mapping[str, float] | None = None,
     list_length: int | None = None,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> WhatIf:
     r"""Expected false candidates per year in a deployment, by group, with intervals.
 

@@ -35,7 +35,8 @@ from ._searches import Searches, run_searches
 from ._split import GallerySplit, split_gallery
 
 
-def nested_gallery_order(split: GallerySplit, searches: Searches, seed: int = 0) -> np.ndarray:
+def nested_gallery_order(split: GallerySplit, searches: Searches,
+                         seed: int = SEED) -> np.ndarray:
     """Order of gallery people for nested sub-galleries: the first ``N`` form gallery size N.
 
     People who are the mate of at least one mated probe come first, then everyone else; each

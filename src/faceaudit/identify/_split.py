@@ -35,6 +35,7 @@ import pandas as pd
 from .._errors import ConfigError, check_option, check_range
 from .._manifest import GroupAssignment, Grouping, Manifest
 from .._templates import Templates
+from ..metrics import SEED
 from ._stats import OVERALL
 
 ROLES = ("gallery", "mated", "nonmated", "unenrolled", "fte_gallery", "fte_mated", "fte_nonmated")
@@ -124,7 +125,7 @@ def split_gallery(
     n_enrol: int = 1,
     nonmated_fraction: float = 0.5,
     enrol: str = "random",
-    seed: int = 0,
+    seed: int = SEED,
 ) -> GallerySplit:
     """Split a manifest into gallery, mated probes and non-mated probes (rule: module doc).
 
