@@ -31,7 +31,8 @@ def library_default(fn: Callable[..., Any], name: str) -> Any:
     return inspect.signature(fn).parameters[name].default
 
 
-def _config_default(field: str) -> Any:
+def config_default(field: str) -> Any:
+    """The default of a field of :class:`~faceaudit.audit.AuditConfig`."""
     from ..audit import AuditConfig
 
     for f in dataclasses.fields(AuditConfig):
@@ -46,7 +47,7 @@ def option(*decls: str, help: str, default: Any = None, config: str | None = Non
     :class:`~faceaudit.audit.AuditConfig`), defaulting to None and naming the config's
     default in the help."""
     if config is not None:
-        value = _config_default(config)
+        value = config_default(config)
         if value not in (None, "", []):
             help = f"{help} [default: {value}]"
         return click.option(*decls, help=help, default=None, **kw)

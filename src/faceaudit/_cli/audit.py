@@ -76,7 +76,8 @@ def _print_findings(out: Any) -> None:
 @O.seed(config="seed")
 @O.confidence(config="confidence")
 @click.option("--identification/--no-identification", default=None,
-              help="Run the one-to-many analysis. [default: on]")
+              help="Run the one-to-many analysis. [default: "
+                   f"{'on' if O.config_default('identification') else 'off'}]")
 @O.option("--out", config="out", help="Output folder.")
 @O.workers(config="workers")
 @O.option("--limit", type=int, config="limit",
