@@ -25,7 +25,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     limit = 0                    # 0 = everything; N = seeded subset of whole subjects
 
     [model]
-    embedder = "dlib"            # "dlib", "fake" or a path to an .onnx file
+    embedder = "dlib"            # "dlib", "sface", "fake" or a path to an .onnx file
     detector = "centerface"
     store = "/path/to/store"     # template store (resumable, shared); default: the audit cache
     workers = 2
@@ -73,6 +73,7 @@ from ._errors import ConfigError, check_option, check_range
 from ._manifest import Grouping, Manifest
 from ._summary import ENGINE_VERSION, ScoreSummary
 from ._summary import FORMAT_VERSION as SUMMARY_FORMAT
+from .pipeline._embed import BUILTIN_EMBEDDERS
 from .report import _format as F
 from .report._findings import _is_missing_label
 
@@ -147,7 +148,7 @@ class AuditConfig:
         0 for everything; else keep whole subjects (seeded order, subjects with two or more
         images first) until ``limit`` samples.
     model : str
-        ``"dlib"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
+        ``"dlib"``, ``"sface"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
     detector : str
         Face detector of the pipeline (``"centerface"``, ``"hog"``, ``"none"``).
     face_policy : {"largest", "central", "fail"}, optional
@@ -334,7 +335,7 @@ class AuditConfig:
                 changes[name] = str(Path(v).expanduser().resolve())
         if self.dataset is not None and _looks_like_path(self.dataset):
             changes["dataset"] = str(Path(self.dataset).expanduser().resolve())
-        if self.model not in ("dlib", "fake"):
+        if self.model not in BUILTIN_EMBEDDERS:
             changes["model"] = str(Path(self.model).expanduser().resolve())
         return self.replace(**changes)
 
@@ -611,7 +612,7 @@ def _load_data(cfg: AuditConfig, inputs: dict[str, Any], notes: list[str]) -> tu
 def _model_inputs(cfg: AuditConfig, inputs: dict[str, Any]) -> None:
     from .report._results import file_record
 
-    if cfg.model not in ("dlib", "fake"):
+    if cfg.model not in BUILTIN_EMBEDDERS:
         inputs["model"] = file_record(cfg.model)
     elif cfg.model == "dlib":
         try:
@@ -626,6 +627,12 @@ def _model_inputs(cfg: AuditConfig, inputs: dict[str, Any]) -> None:
                     inputs[f"model:{fname}"] = file_record(d / fname)
         except ImportError:
             pass
+    elif cfg.model == "sface":
+        from .pipeline._sface import sface_model_path
+
+        path = sface_model_path()
+        if path.is_file():
+            inputs[f"model:{path.name}"] = file_record(path)
 
 
 def _group_records(audit: Any, summary: ScoreSummary, confidence: float) -> list[dict[str, Any]]:
@@ -714,7 +721,7 @@ def _verification(audit: Any, summary: ScoreSummary, cfg: AuditConfig) -> dict[s
     if cfg.scores is not None:
         model_name = f"the vendor system ({Path(cfg.scores).name})"
     else:
-        model_name = cfg.model if cfg.model in ("dlib", "fake") else Path(cfg.model).name
+        model_name = cfg.model if cfg.model in BUILTIN_EMBEDDERS else Path(cfg.model).name
     return {
         "model_name": model_name,
         "model_id": summary.model_id,

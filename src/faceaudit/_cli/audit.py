@@ -59,7 +59,7 @@ def _print_findings(out: Any) -> None:
     show_default=True,
     help="Download LFW when no local copy is found (--data-dir, then $FACEAUDIT_LFW).",
 )
-@click.option("--model", help="dlib (default), fake (tests) or a path to an .onnx model.")
+@click.option("--model", help="dlib (default), sface, fake (tests) or a path to an .onnx model.")
 @click.option("--detector", help="Face detector: centerface (default), hog or none.")
 @click.option(
     "--face-policy",

@@ -24,7 +24,8 @@ def _load_manifest(source: str, data_dir: str | None) -> object:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Templates file to write (.npz).")
 @click.option("--model", default="dlib", show_default=True,
-              help="'dlib', a path to an ArcFace-style .onnx model, or 'fake' (tests).")
+              help="'dlib', 'sface', a path to an ArcFace-style .onnx model, or 'fake' "
+                   "(tests).")
 @click.option("--detector", type=click.Choice(["centerface", "hog", "none"]),
               default="centerface", show_default=True,
               help="Face detector ('none': images are already face crops).")

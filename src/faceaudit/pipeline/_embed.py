@@ -15,13 +15,16 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._errors import ConfigError, InputError, check_option, check_range, require
 from ._align import align_arcface
 from ._detect import Detection, _package_dir, _sha256_checked
+
+if TYPE_CHECKING:
+    from ._cards import ModelCard
 
 DLIB_RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 """sha256 of ``dlib_face_recognition_resnet_model_v1.dat`` (face-recognition-models 0.3.0)."""
@@ -53,6 +56,8 @@ class Embedder(Protocol):
         Vector length.
     needs_landmarks : bool
         True if ``embed`` needs ``detection.landmarks`` (5 points).
+
+    The built-in embedders also have a ``model_card`` (:func:`faceaudit.pipeline.model_card`).
     """
 
     model_id: str
@@ -133,6 +138,13 @@ class DlibEmbedder:
         return (f"dlib-resnet-v1:{rec[:12]}+sp5:{sp[:12]}:chip={self.chip_size}"
                 f":pad={self.padding:g}:jitter={self.num_jitters}"
                 + (":spbox=lm5v1" if self.sp_box == "landmarks" else ""))
+
+    @property
+    def model_card(self) -> ModelCard:
+        """Provenance, licence, published and measured LFW accuracy (:func:`model_card`)."""
+        from ._cards import model_card
+
+        return model_card("dlib")
 
     def _load(self) -> tuple[object, object]:
         if self._models is None:
@@ -264,25 +276,40 @@ class OnnxEmbedder:
     def __repr__(self) -> str:
         return f"OnnxEmbedder({self.path!r}, input_size={self.input_size})"
 
+    session_config: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """onnxruntime session configuration entries (``SessionOptions.add_session_config_entry``)."""
+
     @property
-    def model_id(self) -> str:
+    def sha256(self) -> str:
+        """sha256 of the model file (computed once)."""
         if self._sha is None:
             from .._io import sha256_file
 
             self._sha = sha256_file(self.path)
-        return (f"onnx:{self._sha[:16]}:in={self.input_size}:mean={self.mean:g}:std={self.std:g}"
+        return self._sha
+
+    @property
+    def model_id(self) -> str:
+        return (f"onnx:{self.sha256[:16]}:in={self.input_size}:mean={self.mean:g}:std={self.std:g}"
                 f":{self.channel_order}:{self.layout}:{self.similarity}")
+
+    def _model_source(self) -> str | bytes:
+        """What onnxruntime loads: the file's path, or (subclasses) a serialised graph."""
+        return self.path
 
     def _session(self) -> object:
         if self._sess is None:
             ort = require("onnxruntime", "models")
 
+            source = self._model_source()
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             opts.intra_op_num_threads = 1
             opts.inter_op_num_threads = 1
+            for key, value in self.session_config:
+                opts.add_session_config_entry(key, value)
             try:
-                self._sess = ort.InferenceSession(self.path, opts,
+                self._sess = ort.InferenceSession(source, opts,
                                                   providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise InputError(
@@ -393,16 +420,25 @@ class FakeEmbedder:
         return (v / np.linalg.norm(v)).astype(np.float32)
 
 
+BUILTIN_EMBEDDERS = ("dlib", "sface", "fake")
+"""Names ``make_embedder`` (and ``--model``) accept besides a path to an ``.onnx`` file."""
+
+
 def make_embedder(spec: str | Path | Embedder) -> Embedder:
-    """An embedder from ``"dlib"``, ``"fake"``, a path to an ``.onnx`` file, or an instance."""
-    if isinstance(spec, str) and spec in ("dlib", "fake"):
+    """An embedder from ``"dlib"``, ``"sface"``, ``"fake"``, a path to an ``.onnx`` file, or an
+    instance."""
+    if isinstance(spec, str) and spec in BUILTIN_EMBEDDERS:
+        if spec == "sface":
+            from ._sface import SFaceEmbedder
+
+            return SFaceEmbedder()
         return DlibEmbedder() if spec == "dlib" else FakeEmbedder()
     if isinstance(spec, (str, Path)):
         if str(spec).lower().endswith(".onnx"):
             return OnnxEmbedder(spec)
-        raise ConfigError(f"model must be 'dlib', 'fake', a path to an .onnx file or an Embedder; "
-                          f"got {spec!r}")
+        raise ConfigError(f"model must be 'dlib', 'sface', 'fake', a path to an .onnx file or an "
+                          f"Embedder; got {spec!r}")
     if not isinstance(spec, Embedder):
-        raise ConfigError(f"model must be 'dlib', 'fake', a path to an .onnx file or an Embedder; "
-                          f"got {spec!r}")
+        raise ConfigError(f"model must be 'dlib', 'sface', 'fake', a path to an .onnx file or an "
+                          f"Embedder; got {spec!r}")
     return spec

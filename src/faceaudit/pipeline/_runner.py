@@ -270,8 +270,9 @@ def embed_manifest(
     ----------
     manifest : Manifest
         Samples with image paths (``manifest.paths()``).
-    embedder : "dlib", "fake", path to an ``.onnx`` file, or Embedder
-        See :class:`DlibEmbedder`, :class:`OnnxEmbedder`, :class:`FakeEmbedder`.
+    embedder : "dlib", "sface", "fake", path to an ``.onnx`` file, or Embedder
+        See :class:`DlibEmbedder`, :class:`SFaceEmbedder`, :class:`OnnxEmbedder`,
+        :class:`FakeEmbedder`.
     detector : "centerface", "hog", "none", or Detector
         ``"none"`` uses the whole image as the face (pre-cropped images).
     store : path, optional

