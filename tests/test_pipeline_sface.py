@@ -273,3 +273,37 @@ def test_real_lfw_faces_separate_at_the_vendor_threshold(lfw_faces, tmp_path):
     again = embed_manifest(lfw_faces, embedder="sface", store=store, n_workers=1,
                            progress=False)
     np.testing.assert_array_equal(again.vectors, t.vectors)
+
+
+# ---------------------------------------------------------------------------- alignment
+def _opencv_aligncrop_matrix(src: np.ndarray) -> np.ndarray:
+    """OpenCV FaceRecognizerSF::alignCrop's transform, rewritten in numpy from its C++
+    (float32 landmarks, the ArcFace template, its rounded template mean, SVD with the
+    reflection fix, scale = tr(DS) / total variance of the source points)."""
+    from faceaudit.pipeline import ARCFACE_REF
+
+    src = src.astype(np.float32).astype(np.float64)
+    src_mean, dst_mean = src.mean(0), np.array([56.0262, 71.9008])
+    s_c, d_c = src - src_mean, ARCFACE_REF - dst_mean
+    a = d_c.T @ s_c / 5
+    d = np.array([1.0, -1.0 if np.linalg.det(a) < 0 else 1.0])
+    u, sv, vt = np.linalg.svd(a)
+    rot = u @ np.diag(d) @ vt
+    scale = (sv * d).sum() / (s_c**2).sum(1).mean()
+    return np.hstack([scale * rot, (dst_mean - scale * rot @ src_mean)[:, None]])
+
+
+def test_alignment_is_opencv_aligncrop():
+    """SFaceEmbedder aligns with align_arcface; its transform is the one OpenCV's SFace
+    pipeline uses (same template, same least-squares similarity) to 1e-3."""
+    from faceaudit.pipeline import ARCFACE_REF, umeyama
+
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(200):
+        th, sc = rng.uniform(-0.6, 0.6), rng.uniform(0.4, 3.0)
+        rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+        src = ARCFACE_REF @ rot.T * sc + rng.uniform(0, 300, 2) + rng.normal(0, 3, (5, 2))
+        worst = max(worst, float(np.abs(umeyama(src, ARCFACE_REF)[:2]
+                                         - _opencv_aligncrop_matrix(src)).max()))
+    assert worst < 1e-3
