@@ -17,6 +17,14 @@ t(re-run) (target ≥ 50×). Timings on a shared machine are noisy: ``--repeat``
     flock /work/heavy.lock python benchmarks/bench_pipeline.py [--n 200] [--repeat 1]
         [--models dlib,sface]
 
+Measured 2026-12-02 under /work/heavy.lock (load 1.4–1.8 from others), 200 LFW images, both
+models in one run: dlib bare 8.5 img/s, 1 worker 8.4, **2 workers 14.1 img/s**; SFace bare
+17.6 img/s, 1 worker 16.7, **2 workers 21.3 img/s** (×1.50 dlib; on 200 images the worker
+start-up and the per-process model repair weigh more for the faster model: scaling ×1.27).
+Full LFW, cold store, 2 workers: SFace embed stage 404.7 s for 13,233 images (32.7 img/s),
+whole audit 426.8 s wall, peak RSS 0.94 GiB (``faceaudit audit --dataset lfw ... --model
+sface``); dlib's cold full-LFW embed stage is about 17 min (12.8 img/s, README).
+
 Measured 2026-11-26, 200 LFW images, 2 cores shared with other jobs (load ≈ 2):
 bare 7.3 img/s; pipeline 1 worker 7.9 img/s (overhead −7.5%, i.e. within noise: the
 per-image work is identical and the model load is < 1 s); 2 workers 13.2 img/s (×1.68);

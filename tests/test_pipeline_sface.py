@@ -211,6 +211,9 @@ def test_model_cards():
     assert d.published_lfw[0].accuracy == pytest.approx(0.993833)
     assert s.published_lfw[0].accuracy == pytest.approx(0.996)
     assert d.measured_lfw is not None and d.measured_lfw.accuracy == pytest.approx(0.9897)
+    assert s.measured_lfw is not None and "--model sface" in s.measured_lfw.command
+    assert s.measured_lfw.accuracy == pytest.approx(0.9938)
+    assert s.measured_lfw.failures_to_enrol == 0
     assert DlibEmbedder().model_card is d
     for card in (s, d):
         js = json.loads(json.dumps(card.to_dict()))
