@@ -147,6 +147,7 @@ def ten_fold(scores: np.ndarray, genuine: np.ndarray, folds: np.ndarray,
 
 def main() -> int:
     from faceaudit import Manifest
+    from faceaudit._similarity import pair_scores
     from faceaudit.pipeline import DlibEmbedder, SFaceEmbedder, embed_manifest
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -193,12 +194,8 @@ def main() -> int:
     ib = np.array([pos[b] for _, b, _ in pairs])
     genuine = np.array([g for _, _, g in pairs])
     both = tpl.ok[ia] & tpl.ok[ib]
-    va, vb = tpl.vectors[ia].astype(np.float64), tpl.vectors[ib].astype(np.float64)
-    if tpl.similarity == "euclidean":  # score = -distance
-        s = -np.linalg.norm(va - vb, axis=1)
-    else:  # cosine
-        s = (va * vb).sum(1) / (np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1))
-    scores = np.where(both, s, -np.inf)  # FTE = reject
+    s = pair_scores(tpl.vectors[ia], tpl.vectors[ib], tpl.similarity).astype(np.float64)
+    scores = np.where(both, s, -np.inf)  # the one score definition; FTE = reject
     accs, thrs = ten_fold(scores, genuine, folds)
     accs_ok, _ = ten_fold(scores, genuine, folds, use=both)
     vendor_thr = float(emb.default_threshold)  # type: ignore[arg-type]

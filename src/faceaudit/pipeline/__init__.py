@@ -22,6 +22,8 @@ from __future__ import annotations
 from ._align import ARCFACE_REF, align_arcface, umeyama, warp_similarity
 from ._cards import MeasuredFigure, ModelCard, PublishedFigure, model_card
 from ._detect import (
+    DETECTORS,
+    POLICIES,
     CenterFaceDetector,
     Detection,
     Detector,
@@ -31,23 +33,19 @@ from ._detect import (
     make_detector,
     select_face,
 )
-from ._embed import (
-    BUILTIN_EMBEDDERS,
-    DlibEmbedder,
-    Embedder,
-    FakeEmbedder,
-    OnnxEmbedder,
-    make_embedder,
-)
+from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder
 from ._images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeFailure, decode_image
+from ._models import MODEL_NAMES, make_embedder
 from ._runner import PipelineConfig, embed_manifest, process_image
-from ._sface import SFaceEmbedder
+from ._sface import SFaceEmbedder, sface_model_path
 from ._store import StoredResult, TemplateStore
 
 __all__ = [
     "ARCFACE_REF",
-    "BUILTIN_EMBEDDERS",
     "DEFAULT_MAX_PIXELS",
+    "DETECTORS",
+    "MODEL_NAMES",
+    "POLICIES",
     "CenterFaceDetector",
     "DecodeFailure",
     "DecodedImage",
@@ -75,6 +73,7 @@ __all__ = [
     "model_card",
     "process_image",
     "select_face",
+    "sface_model_path",
     "umeyama",
     "warp_similarity",
 ]

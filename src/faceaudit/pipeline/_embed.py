@@ -15,16 +15,13 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._errors import ConfigError, InputError, check_option, check_range, require
 from ._align import align_arcface
-from ._detect import Detection, _package_dir, _sha256_checked
-
-if TYPE_CHECKING:
-    from ._cards import ModelCard
+from ._detect import Detection, package_dir, sha256_checked
 
 DLIB_RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 """sha256 of ``dlib_face_recognition_resnet_model_v1.dat`` (face-recognition-models 0.3.0)."""
@@ -57,7 +54,7 @@ class Embedder(Protocol):
     needs_landmarks : bool
         True if ``embed`` needs ``detection.landmarks`` (5 points).
 
-    The built-in embedders also have a ``model_card`` (:func:`faceaudit.pipeline.model_card`).
+    The built-in embedders have a model card (:func:`faceaudit.pipeline.model_card`).
     """
 
     model_id: str
@@ -71,7 +68,7 @@ class Embedder(Protocol):
 
 
 def _models_dir() -> Path:
-    return _package_dir("face_recognition_models") / "models"
+    return package_dir("face_recognition_models") / "models"
 
 
 class DlibEmbedder:
@@ -132,19 +129,12 @@ class DlibEmbedder:
     @property
     def model_id(self) -> str:
         d = _models_dir()
-        rec = _sha256_checked(str(d / "dlib_face_recognition_resnet_model_v1.dat"),
+        rec = sha256_checked(str(d / "dlib_face_recognition_resnet_model_v1.dat"),
                               DLIB_RESNET_SHA256)
-        sp = _sha256_checked(str(d / "shape_predictor_5_face_landmarks.dat"), DLIB_SP5_SHA256)
+        sp = sha256_checked(str(d / "shape_predictor_5_face_landmarks.dat"), DLIB_SP5_SHA256)
         return (f"dlib-resnet-v1:{rec[:12]}+sp5:{sp[:12]}:chip={self.chip_size}"
                 f":pad={self.padding:g}:jitter={self.num_jitters}"
                 + (":spbox=lm5v1" if self.sp_box == "landmarks" else ""))
-
-    @property
-    def model_card(self) -> ModelCard:
-        """Provenance, licence, published and measured LFW accuracy (:func:`model_card`)."""
-        from ._cards import model_card
-
-        return model_card("dlib")
 
     def _load(self) -> tuple[object, object]:
         if self._models is None:
@@ -418,27 +408,3 @@ class FakeEmbedder:
         key = Path(source).parent.name.encode() if source is not None else pix
         v = self._unit(b"id:" + key) + self.noise * self._unit(b"px:" + pix)
         return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-BUILTIN_EMBEDDERS = ("dlib", "sface", "fake")
-"""Names ``make_embedder`` (and ``--model``) accept besides a path to an ``.onnx`` file."""
-
-
-def make_embedder(spec: str | Path | Embedder) -> Embedder:
-    """An embedder from ``"dlib"``, ``"sface"``, ``"fake"``, a path to an ``.onnx`` file, or an
-    instance."""
-    if isinstance(spec, str) and spec in BUILTIN_EMBEDDERS:
-        if spec == "sface":
-            from ._sface import SFaceEmbedder
-
-            return SFaceEmbedder()
-        return DlibEmbedder() if spec == "dlib" else FakeEmbedder()
-    if isinstance(spec, (str, Path)):
-        if str(spec).lower().endswith(".onnx"):
-            return OnnxEmbedder(spec)
-        raise ConfigError(f"model must be 'dlib', 'sface', 'fake', a path to an .onnx file or an "
-                          f"Embedder; got {spec!r}")
-    if not isinstance(spec, Embedder):
-        raise ConfigError(f"model must be 'dlib', 'sface', 'fake', a path to an .onnx file or an "
-                          f"Embedder; got {spec!r}")
-    return spec

