@@ -1,9 +1,11 @@
-"""Throughput of the embedding pipeline vs the bare model calls, timed in the same process.
+"""Throughput of the embedding pipeline vs the bare model calls, per built-in model, in one run.
 
-Measures on ``--n`` LFW images (distinct files):
+Measures on ``--n`` LFW images (distinct files), for each model of ``--models`` (default
+``dlib,sface``; same images, same process, one after the other):
 
-- **bare**: decode + CenterFace + dlib 5 landmarks + chip + ResNet called directly in a loop
-  (models loaded beforehand, not timed) — the cost of the models themselves;
+- **bare**: decode + CenterFace + the embedder (dlib: 5 landmarks + chip + ResNet; SFace:
+  ArcFace alignment + network) called directly in a loop (models loaded beforehand, not
+  timed) — the cost of the models themselves;
 - **pipeline, 1 worker** (in-process) and **2 workers** (process pool), each on a fresh
   store, cold: includes hashing, the store, model loading in each worker, process start-up;
 - **re-run from the store**: the same call again, everything cached.
@@ -12,7 +14,16 @@ Reports: pipeline overhead = t(pipeline, 1 worker) / t(bare) − 1 (target ≤ 1
 = t(1 worker) / t(2 workers) (near 2 on 2 idle cores), cache speed-up = t(cold, 2 workers) /
 t(re-run) (target ≥ 50×). Timings on a shared machine are noisy: ``--repeat`` takes the best.
 
-    python benchmarks/bench_pipeline.py [--n 200] [--repeat 1]
+    flock /work/heavy.lock python benchmarks/bench_pipeline.py [--n 200] [--repeat 1]
+        [--models dlib,sface]
+
+Measured 2026-12-02 under /work/heavy.lock (load 1.4–1.8 from others), 200 LFW images, both
+models in one run: dlib bare 8.5 img/s, 1 worker 8.4, **2 workers 14.1 img/s**; SFace bare
+17.6 img/s, 1 worker 16.7, **2 workers 21.3 img/s** (×1.50 dlib; on 200 images the worker
+start-up and the per-process model repair weigh more for the faster model: scaling ×1.27).
+Full LFW, cold store, 2 workers: SFace embed stage 404.7 s for 13,233 images (32.7 img/s),
+whole audit 426.8 s wall, peak RSS 0.94 GiB (``faceaudit audit --dataset lfw ... --model
+sface``); dlib's cold full-LFW embed stage is about 17 min (12.8 img/s, README).
 
 Measured 2026-11-26, 200 LFW images, 2 cores shared with other jobs (load ≈ 2):
 bare 7.3 img/s; pipeline 1 worker 7.9 img/s (overhead −7.5%, i.e. within noise: the
@@ -39,15 +50,16 @@ def main() -> int:
     from faceaudit import Manifest
     from faceaudit.pipeline import (
         CenterFaceDetector,
-        DlibEmbedder,
         decode_image,
         embed_manifest,
+        make_embedder,
         select_face,
     )
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--models", default="dlib,sface", help="comma-separated built-in models")
     args = ap.parse_args()
 
     root = DATA / "lfw-deepfunneled"
@@ -56,41 +68,50 @@ def main() -> int:
                                  "subject_id": [f.parent.name for f in files],
                                  "path": [str(f) for f in files]}))
     n = len(man)
-
-    det, emb = CenterFaceDetector(), DlibEmbedder()
-    warm = decode_image(files[0]).pixels
-    emb.embed(warm, det.detect(warm)[0])  # load both models outside the timing
-
-    def bare() -> float:
-        t = time.perf_counter()
-        for f in files:
-            img = decode_image(f.read_bytes()).pixels
-            face = select_face(det.detect(img), img.shape)
-            if hasattr(face, "box"):
-                emb.embed_chip(emb.chip(img, emb.landmarks(img, face)))
-        return time.perf_counter() - t
-
-    def pipeline(workers: int, store: str) -> float:
-        t = time.perf_counter()
-        embed_manifest(man, n_workers=workers, store=store, progress=False)
-        return time.perf_counter() - t
-
-    t_bare, t1, t2, t_cache = [], [], [], []
-    for _ in range(args.repeat):
-        t_bare.append(bare())
-        with tempfile.TemporaryDirectory() as s1, tempfile.TemporaryDirectory() as s2:
-            t1.append(pipeline(1, s1))
-            t2.append(pipeline(2, s2))
-            t_cache.append(min(pipeline(2, s2), pipeline(1, s2)))
-    b, p1, p2, c = min(t_bare), min(t1), min(t2), min(t_cache)
+    det = CenterFaceDetector()
     print(f"images: {n}  (cpu count {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
-    print(f"bare model calls        {b:7.2f} s  {n / b:6.1f} img/s")
-    print(f"pipeline, 1 worker      {p1:7.2f} s  {n / p1:6.1f} img/s  overhead "
-          f"{100 * (p1 / b - 1):+.1f}% (target <= 15%)")
-    print(f"pipeline, 2 workers     {p2:7.2f} s  {n / p2:6.1f} img/s  scaling x{p1 / p2:.2f} "
-          f"(ideal x2.00)")
-    print(f"re-run from the store   {c:7.3f} s  {n / c:6.0f} img/s  speed-up x{p2 / c:.0f} "
-          f"vs cold 2 workers (target >= 50)")
+    rates: dict[str, float] = {}
+    for model in args.models.split(","):
+        emb = make_embedder(model)
+        warm = decode_image(files[0]).pixels
+        emb.embed(warm, det.detect(warm)[0])  # load both models outside the timing
+
+        def bare(emb: object = emb) -> float:
+            t = time.perf_counter()
+            for f in files:
+                img = decode_image(f.read_bytes()).pixels
+                face = select_face(det.detect(img), img.shape)
+                if hasattr(face, "box"):
+                    emb.embed(img, face)  # type: ignore[attr-defined]
+            return time.perf_counter() - t
+
+        def pipeline(workers: int, store: str, model: str = model) -> float:
+            t = time.perf_counter()
+            embed_manifest(man, embedder=model, n_workers=workers, store=store, progress=False)
+            return time.perf_counter() - t
+
+        t_bare, t1, t2, t_cache = [], [], [], []
+        for _ in range(args.repeat):
+            t_bare.append(bare())
+            with tempfile.TemporaryDirectory() as s1, tempfile.TemporaryDirectory() as s2:
+                t1.append(pipeline(1, s1))
+                t2.append(pipeline(2, s2))
+                t_cache.append(min(pipeline(2, s2), pipeline(1, s2)))
+        b, p1, p2, c = min(t_bare), min(t1), min(t2), min(t_cache)
+        rates[model] = n / p2
+        print(f"\n[{model}] {emb.model_id}")
+        print(f"bare model calls        {b:7.2f} s  {n / b:6.1f} img/s")
+        print(f"pipeline, 1 worker      {p1:7.2f} s  {n / p1:6.1f} img/s  overhead "
+              f"{100 * (p1 / b - 1):+.1f}% (target <= 15%)")
+        print(f"pipeline, 2 workers     {p2:7.2f} s  {n / p2:6.1f} img/s  scaling x{p1 / p2:.2f} "
+              f"(ideal x2.00)")
+        print(f"re-run from the store   {c:7.3f} s  {n / c:6.0f} img/s  speed-up x{p2 / c:.0f} "
+              f"vs cold 2 workers (target >= 50)")
+    if len(rates) > 1:
+        first = next(iter(rates))
+        print("\n2 workers, cold: " + ", ".join(
+            f"{m} {r:.1f} img/s (x{r / rates[first]:.2f} vs {first})" for m, r in rates.items()))
+    print(f"load avg at the end {os.getloadavg()[0]:.1f}")
     return 0
 
 

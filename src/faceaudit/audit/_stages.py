@@ -24,6 +24,7 @@ from .._provenance import file_record
 from .._summary import ScoreSummary
 from .._templates import Templates
 from ..datasets import dataset_key, dataset_notes
+from ..pipeline import MODEL_NAMES
 from ..report import (
     IDENT_WHATIF,
     dataset_view,
@@ -280,7 +281,7 @@ class Reported:
 def _model_name(cfg: Any) -> str:
     if cfg.scores is not None:
         return f"the vendor system ({Path(cfg.scores).name})"
-    return cfg.model if cfg.model in ("dlib", "fake") else Path(cfg.model).name
+    return cfg.model if cfg.model in MODEL_NAMES else Path(cfg.model).name
 
 
 def _dataset_notes(cfg: Any, data: Loaded) -> list[str]:

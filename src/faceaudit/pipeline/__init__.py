@@ -9,15 +9,18 @@ The stages are small swappable pieces:
   :class:`WholeImageDetector`; boxes are ``(left, top, right, bottom)`` float pixels;
   :func:`select_face` picks one face or a failure;
 - :class:`Embedder` — :class:`DlibEmbedder` (128-d, Euclidean, threshold −0.6),
+  :class:`SFaceEmbedder` (OpenCV Zoo's SFace, 128-d, cosine, threshold 0.363),
   :class:`OnnxEmbedder` (ArcFace-style models on 5-point aligned crops),
   :class:`FakeEmbedder` (deterministic, no model, for tests).
 
-No model is loaded at import time.
+:func:`model_card` describes each built-in recogniser (provenance, licence, published and
+measured LFW accuracy, vendor threshold). No model is loaded at import time.
 """
 
 from __future__ import annotations
 
 from ._align import ARCFACE_REF, align_arcface, umeyama, warp_similarity
+from ._cards import MeasuredFigure, ModelCard, PublishedFigure, model_card
 from ._detect import (
     DETECTORS,
     POLICIES,
@@ -30,15 +33,18 @@ from ._detect import (
     make_detector,
     select_face,
 )
-from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder, make_embedder
+from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder
 from ._images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeFailure, decode_image
+from ._models import MODEL_NAMES, make_embedder
 from ._runner import PipelineConfig, embed_manifest, process_image
+from ._sface import SFaceEmbedder, sface_model_path
 from ._store import StoredResult, TemplateStore
 
 __all__ = [
     "ARCFACE_REF",
     "DEFAULT_MAX_PIXELS",
     "DETECTORS",
+    "MODEL_NAMES",
     "POLICIES",
     "CenterFaceDetector",
     "DecodeFailure",
@@ -50,8 +56,12 @@ __all__ = [
     "FaceFailure",
     "FakeEmbedder",
     "HogDetector",
+    "MeasuredFigure",
+    "ModelCard",
     "OnnxEmbedder",
     "PipelineConfig",
+    "PublishedFigure",
+    "SFaceEmbedder",
     "StoredResult",
     "TemplateStore",
     "WholeImageDetector",
@@ -60,8 +70,10 @@ __all__ = [
     "embed_manifest",
     "make_detector",
     "make_embedder",
+    "model_card",
     "process_image",
     "select_face",
+    "sface_model_path",
     "umeyama",
     "warp_similarity",
 ]

