@@ -250,3 +250,15 @@ def test_few_pairs_but_many_false_matches_is_not_thin() -> None:
     assert not res.by_group.loc["A", "thin"].item()
     assert res.by_group.loc["B", "thin"].item()
     assert "or >= 10 false matches" in res.by_group.loc["B", "thin_reason"].item()
+
+
+def test_threshold_must_be_finite(pop) -> None:
+    """issue 13: ``threshold=inf`` was accepted (and written to JSON as null); nan read
+    "threshold must satisfy threshold"."""
+    _, _, _, sm = pop
+    for bad in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ConfigError, match=rf"^threshold must be a finite number; got {bad!r}$"):
+            AuditResult(sm, threshold=bad)
+    with pytest.raises(ConfigError, match=r"^target_fmr must be a finite number with "
+                                          r"0\.0 < target_fmr <= 1\.0; got nan$"):
+        AuditResult(sm, target_fmr=math.nan)
