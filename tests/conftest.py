@@ -46,3 +46,27 @@ def _private_audit_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ign
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEAUDIT_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield
+
+
+@pytest.fixture
+def no_hang():  # type: ignore[no-untyped-def]
+    """Fail (instead of hanging the suite) if the test blocks for 30 s, e.g. opening a FIFO.
+
+    SIGALRM interrupts a blocking ``open()`` of a FIFO in the main thread; tests that create
+    FIFOs use this so a regression shows up as a failure.
+    """
+    import signal
+
+    class Blocked(Exception):  # not an OSError (TimeoutError is one): code under test must
+        pass  # not be able to catch it as a file error and go on
+
+    def _timeout(signum, frame):  # type: ignore[no-untyped-def]
+        raise Blocked("blocked for 30 s (opened a FIFO or read a device?)")
+
+    old = signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(30)  # a regression fails here instead of hanging the suite
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
