@@ -263,8 +263,10 @@ def test_resume_after_sigkill(tmp_path, monkeypatch, n_workers):
     store = tmp_path / "store"
     log = tmp_path / "stderr.txt"
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, str(script), str(csv), str(root), str(store),
-                                 str(n_workers)], stdout=subprocess.DEVNULL, stderr=err)
+        # Manifest.write writes paths relative to the file's folder: that is the root
+        proc = subprocess.Popen([sys.executable, str(script), str(csv), str(csv.parent),
+                                 str(store), str(n_workers)],
+                                stdout=subprocess.DEVNULL, stderr=err)
     db = store / "templates.sqlite"
     deadline = time.monotonic() + 60
     n_before = 0
