@@ -49,6 +49,7 @@ import pandas as pd
 
 from .._errors import InputError
 from .._io import atomic_write, sha256_file, write_json
+from .._manifest import name_to_text
 
 SCHEMA_VERSION = 1
 
@@ -154,6 +155,7 @@ def listing_digest(
             name = str(q.resolve().relative_to(root_p)) if root_p is not None else str(q)
         except ValueError:
             name = str(q)
+        name = name_to_text(name)  # a file name that is not UTF-8, as in its sample id
         if q.is_file():
             lines.append(f"{name}\t{q.stat().st_size}\t{sha256_file(q)}")
         else:
