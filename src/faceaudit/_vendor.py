@@ -38,6 +38,7 @@ bob.measure files (:func:`read_bob_scores`)
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ConfigError, ScoreFileError, check_option
-from ._manifest import Grouping, Manifest
+from ._io import NotRegularFileError, open_regular, stat_regular, utf8_problem
+from ._manifest import MAX_ID_CHARS, Grouping, Manifest
 from ._protocol import parse_label
 from ._scorer import (
     DEFAULT_MIN_EXACT,
@@ -183,7 +185,9 @@ class _Reader:
                 if first:
                     self._check_columns(list(df.columns))
                     first = False
-                yield df, np.arange(line, line + len(df))
+                # the Python parser (used to skip malformed lines) reads missing trailing
+                # fields as NaN where the C parser gives "": make both give ""
+                yield df.fillna(""), np.arange(line, line + len(df))
                 line += len(df)
 
     def _check_columns(self, cols: list[str]) -> None:
@@ -197,6 +201,12 @@ class _Reader:
 
     def chunks(self) -> Iterator[_Rows]:
         """Validated chunks (rows with errors raised or excluded and counted)."""
+        try:
+            yield from self._checked_chunks()
+        except UnicodeDecodeError as exc:  # a whole-file problem: raised whatever on_error says
+            raise ScoreFileError(f"{self.path}: {utf8_problem(self.path) or exc}") from exc
+
+    def _checked_chunks(self) -> Iterator[_Rows]:
         self.exclusions = Counter()
         try:
             for df, line in self._chunks():
@@ -259,6 +269,24 @@ class _Reader:
             short,
             line,
             "missing sample_a, sample_b or score (write nan for a failure to acquire)",
+        )
+        df, line = df[ok], line[ok]
+        too_long = np.zeros(len(df), bool)
+        long_col = np.full(len(df), "", dtype=object)
+        for c in df.columns:
+            if not pd.api.types.is_numeric_dtype(df[c].dtype):
+                n = df[c].map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy(np.int64)
+                hit = (n > MAX_ID_CHARS) & ~too_long
+                long_col[hit] = str(c)
+                too_long |= hit
+        ok = self._fail(
+            MALFORMED_LINE,
+            too_long,
+            line,
+            lambda k: (
+                f"field {long_col[k]!r} is {len(str(df[long_col[k]].iloc[k])):,} characters long "
+                f"(at most {MAX_ID_CHARS:,}); often an unclosed quote that joins lines"
+            ),
         )
         df, line = df[ok], line[ok]
         ids_a = df["sample_a"].astype(str).str.strip().to_numpy()
@@ -330,6 +358,23 @@ class _Reader:
         return _Rows(a[ok], b[ok], self.sign * score[ok], line[ok])
 
 
+def _score_file(source: str | Path) -> Path:
+    """``source`` as a Path, if it is a regular file (a pipe cannot be read twice)."""
+    path = Path(source)
+    try:
+        stat_regular(path)
+    except FileNotFoundError as exc:
+        raise ScoreFileError(f"{path}: score file not found") from exc
+    except NotRegularFileError as exc:
+        raise ScoreFileError(
+            f"{path}: cannot read this score file: it is {exc.kind}, not a regular file "
+            "(score files are read twice); save the scores to a file first"
+        ) from exc
+    except OSError as exc:
+        raise ScoreFileError(f"{path}: cannot read this score file ({exc.strerror})") from exc
+    return path
+
+
 class _Restart(Exception):
     """Internal: re-read a CSV with the Python parser to skip malformed lines."""
 
@@ -390,9 +435,7 @@ def read_scores(
     _check_n_bins(n_bins)
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
-    path = Path(source)
-    if not path.exists():
-        raise ScoreFileError(f"{path}: score file not found")
+    path = _score_file(source)
     ga = manifest.groups(grouping)
     g = ga.codes.astype(np.int64)
     n_groups = ga.n_groups
@@ -460,6 +503,10 @@ def _accumulate(
 
 
 # ---------------------------------------------------------------------------- bob.measure
+BOB_MAX_LINE = 4 * MAX_ID_CHARS + 100
+"""Longest line of a bob score file that is read (4 fields of at most ``MAX_ID_CHARS``)."""
+
+
 def read_bob_scores(
     path: str | Path,
     *,
@@ -490,31 +537,45 @@ def read_bob_scores(
     ScoreFileError
         Naming the file and line: wrong number of fields, a bad label, a non-numeric score.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ScoreFileError(f"{path}: score file not found")
+    path = _score_file(path)
     _check_n_bins(n_bins)
     lines: list[int] = []
     fields: list[list[str]] = []
     width = None
-    with open(path, encoding="utf-8") as fh:
-        for k, raw in enumerate(fh, start=1):
-            parts = raw.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if width is None:
-                width = len(parts)
-                if width not in (2, 4):
+    try:
+        # a byte-order mark is allowed; open_regular: never a FIFO swapped in since the check
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig") as fh:
+            for k, raw in enumerate(iter(lambda: fh.readline(BOB_MAX_LINE + 1), ""), start=1):
+                if len(raw) > BOB_MAX_LINE:
                     raise ScoreFileError(
-                        f"{path}: line {k}: {width} fields; a bob score file has 2 "
-                        "(label score) or 4 (claimed_id real_id test_label score)"
+                        f"{path}: line {k} is longer than {BOB_MAX_LINE:,} characters; a bob "
+                        "score file has short lines of 2 or 4 fields (is this a binary file?)"
                     )
-            elif len(parts) != width:
-                raise ScoreFileError(
-                    f"{path}: line {k}: {len(parts)} fields, expected {width} like the first line"
-                )
-            lines.append(k)
-            fields.append(parts)
+                parts = raw.split()
+                if not parts or parts[0].startswith("#"):
+                    continue
+                if width is None:
+                    width = len(parts)
+                    if width not in (2, 4):
+                        raise ScoreFileError(
+                            f"{path}: line {k}: {width} fields; a bob score file has 2 "
+                            "(label score) or 4 (claimed_id real_id test_label score)"
+                        )
+                elif len(parts) != width:
+                    raise ScoreFileError(
+                        f"{path}: line {k}: {len(parts)} fields, expected {width} like the "
+                        "first line"
+                    )
+                longest = max(parts, key=len)
+                if len(longest) > MAX_ID_CHARS:
+                    raise ScoreFileError(
+                        f"{path}: line {k}: field {parts.index(longest) + 1} is "
+                        f"{len(longest):,} characters long (at most {MAX_ID_CHARS:,})"
+                    )
+                lines.append(k)
+                fields.append(parts)
+    except UnicodeDecodeError as exc:
+        raise ScoreFileError(f"{path}: {utf8_problem(path) or exc}") from exc
     if not fields:
         raise ScoreFileError(f"{path}: no scores in the file")
     line = np.asarray(lines)
