@@ -173,6 +173,28 @@ def stat_regular(path: str | os.PathLike[str]) -> os.stat_result:
     return st
 
 
+def check_input_file(
+    path: str | os.PathLike[str], what: str, error: type[InputError] = InputError, hint: str = ""
+) -> Path:
+    """``path`` as a Path if it is a readable regular file; else ``error`` (exit 2) saying why.
+
+    ``what`` names the file in the message (``"manifest"``, ``"score"``); ``hint`` is added
+    to the message for a FIFO or device (e.g. why it must be a file).
+    """
+    path = Path(path)
+    try:
+        stat_regular(path)
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {what} file not found") from exc
+    except NotRegularFileError as exc:
+        raise error(
+            f"{path}: cannot read this {what} file: it is {exc.kind}, not a regular file{hint}"
+        ) from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read this {what} file ({exc.strerror})") from exc
+    return path
+
+
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a regular file for binary reading; never open a FIFO, socket or device.
 

@@ -370,18 +370,9 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     Only a regular file is read (never a FIFO or device); a CSV must be UTF-8 (a byte-order
     mark is allowed), and one that is not is refused naming the line and byte.
     """
-    from ._io import NotRegularFileError, stat_regular, utf8_problem
+    from ._io import check_input_file, utf8_problem
 
-    try:
-        stat_regular(path)
-    except FileNotFoundError as exc:
-        raise ManifestError(f"{path}: {what} file not found") from exc
-    except NotRegularFileError as exc:
-        raise ManifestError(
-            f"{path}: cannot read this {what} file: it is {exc.kind}, not a regular file"
-        ) from exc
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read this {what} file ({exc.strerror})") from exc
+    check_input_file(path, what, ManifestError)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ConfigError, ScoreFileError, check_option
-from ._io import NotRegularFileError, open_regular, stat_regular, utf8_problem
+from ._io import check_input_file, open_regular, utf8_problem
 from ._manifest import MAX_ID_CHARS, Grouping, Manifest
 from ._protocol import parse_label
 from ._scorer import (
@@ -360,19 +360,10 @@ class _Reader:
 
 def _score_file(source: str | Path) -> Path:
     """``source`` as a Path, if it is a regular file (a pipe cannot be read twice)."""
-    path = Path(source)
-    try:
-        stat_regular(path)
-    except FileNotFoundError as exc:
-        raise ScoreFileError(f"{path}: score file not found") from exc
-    except NotRegularFileError as exc:
-        raise ScoreFileError(
-            f"{path}: cannot read this score file: it is {exc.kind}, not a regular file "
-            "(score files are read twice); save the scores to a file first"
-        ) from exc
-    except OSError as exc:
-        raise ScoreFileError(f"{path}: cannot read this score file ({exc.strerror})") from exc
-    return path
+    return check_input_file(
+        source, "score", ScoreFileError,
+        " (score files are read twice); save the scores to a file first",
+    )
 
 
 class _Restart(Exception):
