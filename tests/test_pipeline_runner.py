@@ -389,6 +389,12 @@ def test_non_utf8_paths_give_text_details_the_store_can_keep(tmp_path):
     assert t.status.tolist() == ["unreadable", "ok"]
     assert "not an image file" in t.detail[0]
     t.save(tmp_path / "t.npz")  # ids and details are text
+    # and the store keeps any detail as text, whoever wrote it
+    from faceaudit.pipeline import StoredResult
+
+    with TemplateStore(tmp_path / "store2") as st:
+        st.put_many("p", [StoredResult("e" * 64, "unreadable", "cannot read caf\udce9.png")])
+        assert st.get_many("p", ["e" * 64])["e" * 64].detail == "cannot read caf%E9.png"
 
 
 def test_all_images_missing_is_an_error_naming_the_first(tree, tmp_path):

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import IntegrityError
+from .._manifest import name_to_text
 from .._templates import ERROR, OK
 
 SCHEMA_VERSION = "1"
@@ -120,7 +121,8 @@ class TemplateStore:
             vec = None if r.vector is None else np.asarray(r.vector, "<f4").tobytes()
             face = None if r.face is None else np.asarray(r.face, "<f4").tobytes()
             dim = 0 if r.vector is None else int(np.asarray(r.vector).size)
-            rows.append((r.sha256, pipeline_id, r.status, r.detail, dim, vec, face, now))
+            detail = name_to_text(r.detail)  # SQLite stores text: a non-UTF-8 path as %XX
+            rows.append((r.sha256, pipeline_id, r.status, detail, dim, vec, face, now))
         if rows:
             self._con.execute("BEGIN IMMEDIATE")
             try:
