@@ -350,8 +350,8 @@ def embed_manifest(
         raise InputError(
             f"{manifest.source}: none of the {n:,} images can be read (first: "
             f"{detail[k] or 'no image path'}). Relative paths resolve against "
-            f"{manifest.root if manifest.root is not None else 'the current folder'}; "
-            "a manifest's own paths resolve against its folder (or pass root=...)"
+            f"{name_to_text(os.path.abspath(manifest.root or '.'))} (for a manifest file: "
+            "the file's own folder): are the paths relative to another folder?"
         )
 
     with contextlib.ExitStack() as stack:
