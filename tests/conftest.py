@@ -70,3 +70,44 @@ def no_hang():  # type: ignore[no-untyped-def]
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+class SpecialFiles:
+    """Makes FIFOs, sockets and symlinks to /dev/zero (never a device node) and removes them."""
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []
+        self._socks: list[object] = []
+
+    def fifo(self, path: Path) -> Path:
+        os.mkfifo(path)
+        self._made.append(path)
+        return path
+
+    def socket(self, path: Path) -> Path:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        self._socks.append(sock)
+        self._made.append(path)
+        return path
+
+    def dev_zero(self, path: Path) -> Path:
+        path.symlink_to("/dev/zero")
+        self._made.append(path)
+        return path
+
+    def remove(self) -> None:
+        for sock in self._socks:
+            sock.close()  # type: ignore[attr-defined]
+        for path in self._made:
+            path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def special_files(no_hang):  # type: ignore[no-untyped-def]
+    """FIFOs, sockets and /dev/zero links for a test, removed afterwards (with no_hang armed)."""
+    made = SpecialFiles()
+    yield made
+    made.remove()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -270,18 +269,13 @@ def test_an_encoded_name_that_clashes_is_excluded_not_merged(tree: Path) -> None
     assert len(m) == 6
 
 
-@pytest.mark.usefixtures("no_hang")
-def test_non_regular_files_are_excluded_at_scan_time(tree: Path) -> None:
-    os.mkfifo(tree / "bob" / "fifo.jpg")
-    (tree / "bob" / "zero.jpg").symlink_to("/dev/zero")
+def test_non_regular_files_are_excluded_at_scan_time(tree: Path, special_files) -> None:  # type: ignore[no-untyped-def]
+    special_files.fifo(tree / "bob" / "fifo.jpg")
+    special_files.dev_zero(tree / "bob" / "zero.jpg")
+    special_files.socket(tree / "carol" / "sock.png")
     (tree / "carol" / "broken.jpg").symlink_to(tree / "nowhere.jpg")
     (tree / "carol" / "loop.jpg").symlink_to("loop.jpg")
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(tree / "carol" / "sock.png"))
-    try:
-        m, rep = load_folder(tree, with_report=True)
-    finally:
-        sock.close()
+    m, rep = load_folder(tree, with_report=True)
     assert list(m.sample_ids) == [
         "alice/a1.jpg", "alice/a2.JPEG", "alice/session2/a3.png", "bob/b1.jpg", "carol/c1.bmp",
     ]
@@ -347,9 +341,8 @@ def test_absurd_label_fields_are_refused(tree: Path, tmp_path: Path) -> None:
         load_folder(tree, labels)
 
 
-@pytest.mark.usefixtures("no_hang")
-def test_a_fifo_given_as_a_table_is_refused(tree: Path, tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "labels.csv")
+def test_a_fifo_given_as_a_table_is_refused(tree: Path, tmp_path: Path, special_files) -> None:  # type: ignore[no-untyped-def]
+    special_files.fifo(tmp_path / "labels.csv")
     with pytest.raises(ManifestError, match=r"labels\.csv: cannot read this label file: it is "
                                             r"a FIFO \(named pipe\)"):
         load_folder(tree, tmp_path / "labels.csv")

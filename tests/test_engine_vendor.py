@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -436,10 +434,9 @@ def test_absurd_score_fields_are_refused(tmp_path, manifest):
         read_bob_scores(bob)
 
 
-@pytest.mark.usefixtures("no_hang")
-def test_a_fifo_given_as_a_score_file_is_refused(tmp_path, manifest):
-    os.mkfifo(tmp_path / "scores.csv")
-    os.mkfifo(tmp_path / "scores.txt")
+def test_a_fifo_given_as_a_score_file_is_refused(tmp_path, manifest, special_files):
+    special_files.fifo(tmp_path / "scores.csv")
+    special_files.fifo(tmp_path / "scores.txt")
     with pytest.raises(ScoreFileError, match=r"it is a FIFO \(named pipe\), not a regular file "
                                              r"\(score files are read twice\)"):
         read_scores(tmp_path / "scores.csv", manifest)

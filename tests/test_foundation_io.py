@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +21,16 @@ from faceaudit._io import (
 
 
 @pytest.fixture
-def odd_files(tmp_path: Path):  # type: ignore[no-untyped-def]
+def odd_files(tmp_path: Path, special_files):  # type: ignore[no-untyped-def]
     """A FIFO, a symlink to /dev/zero, a socket, a folder, each named like an image."""
-    os.mkfifo(tmp_path / "fifo.jpg")
-    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(tmp_path / "sock.jpg"))
+    special_files.fifo(tmp_path / "fifo.jpg")
+    special_files.dev_zero(tmp_path / "zero.jpg")
+    special_files.socket(tmp_path / "sock.jpg")
     (tmp_path / "dir.jpg").mkdir()
     (tmp_path / "ok.jpg").write_bytes(b"abc")
-    yield tmp_path
-    sock.close()
+    return tmp_path
 
 
-@pytest.mark.usefixtures("no_hang")
 def test_only_regular_files_are_opened(odd_files: Path) -> None:
     kinds = {
         "fifo.jpg": "a FIFO (named pipe)",
@@ -55,7 +51,6 @@ def test_only_regular_files_are_opened(odd_files: Path) -> None:
         load_npz(odd_files / "fifo.jpg")
 
 
-@pytest.mark.usefixtures("no_hang")
 def test_a_file_swapped_for_a_fifo_after_the_check_is_not_read(
     odd_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -336,12 +336,11 @@ def test_store_roundtrip_is_exact(tmp_path):
 
 
 # ---------------------------------------------------------------------------- issue 13
-@pytest.mark.usefixtures("no_hang")
-def test_non_regular_files_are_never_opened(tree):
+def test_non_regular_files_are_never_opened(tree, special_files):
     """A FIFO or a symlink to /dev/zero named like an image hung `embed` (issue 13)."""
     man, root = tree
-    os.mkfifo(root / "bad" / "fifo.jpg")
-    (root / "bad" / "zero.jpg").symlink_to("/dev/zero")
+    special_files.fifo(root / "bad" / "fifo.jpg")
+    special_files.dev_zero(root / "bad" / "zero.jpg")
     extra = pd.DataFrame([
         {"sample_id": "fifo", "subject_id": "y1", "path": "bad/fifo.jpg"},
         {"sample_id": "zero", "subject_id": "y2", "path": "bad/zero.jpg"},
@@ -359,15 +358,14 @@ def test_non_regular_files_are_never_opened(tree):
     assert int(t.ok.sum()) == 17  # the rest of the run goes on
 
 
-@pytest.mark.usefixtures("no_hang")
-def test_worker_checks_the_file_again_before_reading(tmp_path):
+def test_worker_checks_the_file_again_before_reading(tmp_path, special_files):
     """The file can change between the scan and the worker's read: a worker never opens a FIFO."""
     from faceaudit.pipeline._detect import make_detector
     from faceaudit.pipeline._runner import PipelineConfig, process_image
 
     cfg = PipelineConfig(FakeEmbedder(), make_detector("none"))
-    os.mkfifo(tmp_path / "x.jpg")
-    (tmp_path / "z.jpg").symlink_to("/dev/zero")
+    special_files.fifo(tmp_path / "x.jpg")
+    special_files.dev_zero(tmp_path / "z.jpg")
     for name, kind in (("x.jpg", "a FIFO (named pipe)"), ("z.jpg", "a character device")):
         r = process_image(cfg, "0" * 64, tmp_path / name)
         assert r.status == "unreadable"
