@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
-from faceaudit._manifest import MAX_ID_CHARS
+from faceaudit._bob import BOB_MAX_LINE, read_bob_scores
 from faceaudit._summary import bin_index
+from faceaudit._text import MAX_ID_CHARS
 from faceaudit._vendor import (
     BAD_LABEL,
-    BOB_MAX_LINE,
     LABEL_CONTRADICTS_MANIFEST,
     MALFORMED_LINE,
     NON_FINITE_SCORE,
@@ -21,7 +21,6 @@ from faceaudit._vendor import (
     ON_ERROR,
     SELF_COMPARISON,
     UNKNOWN_SAMPLE,
-    read_bob_scores,
     read_scores,
 )
 

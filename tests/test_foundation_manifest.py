@@ -14,10 +14,8 @@ from faceaudit._manifest import (
     MSG_DUPLICATE_SAMPLE,
     MSG_EMPTY_SUBJECT,
     MSG_MISSING_COLUMN,
-    name_to_text,
-    path_to_text,
-    text_to_path,
 )
+from faceaudit._text import name_to_text, path_to_text, text_to_path
 
 
 def _frame() -> pd.DataFrame:

@@ -77,15 +77,15 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
     tab = pd.DataFrame(
         {
             "fmr": [0.001, 0.0, 0.01, np.nan],
-            "fmr_lo": [1e-4, 0, 1e-3, np.nan],
-            "fmr_hi": [0.01, 0.05, 0.03, np.nan],
+            "fmr_ci_low": [1e-4, 0, 1e-3, np.nan],
+            "fmr_ci_high": [0.01, 0.05, 0.03, np.nan],
             "fnmr": [0.1, 0.2, 0.0, 0.5],
-            "fnmr_lo": [0.05, 0.1, 0.0, 0.1],
-            "fnmr_hi": [0.2, 0.3, 0.1, 0.9],
+            "fnmr_ci_low": [0.05, 0.1, 0.0, 0.1],
+            "fnmr_ci_high": [0.2, 0.3, 0.1, 0.9],
             "thin": [False, False, True, True],
             "fte": [0.0, 0.01, 0.1, 0.0],
-            "fte_lo": [0, 0.001, 0.02, 0],
-            "fte_hi": [0.05, 0.05, 0.3, 0.5],
+            "fte_ci_low": [0, 0.001, 0.02, 0],
+            "fte_ci_high": [0.05, 0.05, 0.3, 0.5],
             "n_fte": [0, 1, 2, 0],
             "n_samples": [40, 100, 20, 5],
         },
@@ -98,8 +98,8 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
             "group": ["overall"] * 5 + ["F / black"] * 2,
             "gallery_size": [10, 100, 1e5, 1e6, 1e7, 10, 100],
             "fpir": [0.01, 0.05, 0.5, 0.9, 1.0, 0.02, 0.06],
-            "fpir_lo": [0, 0.02, 0.4, 0.8, 1.0, 0, 0.01],
-            "fpir_hi": [0.05, 0.1, 0.6, 0.95, 1.0, 0.1, 0.2],
+            "fpir_ci_low": [0, 0.02, 0.4, 0.8, 1.0, 0, 0.01],
+            "fpir_ci_high": [0.05, 0.1, 0.6, 0.95, 1.0, 0.1, 0.2],
             "fnir": [0.1, 0.12, np.nan, np.nan, np.nan, 0.2, 0.3],
             "extrapolated": [False, False, True, True, True, False, False],
         }
@@ -122,7 +122,7 @@ def test_style_is_distinct_for_many_groups() -> None:
 def test_long_labels_are_shortened_before_matplotlib(tmp_path: Path) -> None:
     """issue 13: a 100 KB label took a minute (matplotlib lays out every character hundreds
     of times per figure); labels reach matplotlib shortened to DISPLAY_LABEL_CHARS."""
-    from faceaudit.report._format import DISPLAY_LABEL_CHARS, label
+    from faceaudit._format import DISPLAY_LABEL_CHARS, label
 
     long_a, long_b = "a" * 100_000, "a" * 99_999 + "b"  # same start, still told apart
     labels = [long_a, long_b, "x" * 1000, "F / " + "y" * 60]

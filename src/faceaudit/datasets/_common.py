@@ -42,7 +42,7 @@ REASON_LINK_LOOP = "symlink to a folder already read"  # followed links that loo
 REASON_NOT_REGULAR = "not a regular file"  # FIFO, socket, device (x.jpg -> /dev/zero): never read
 REASON_UNREADABLE = "cannot be read"  # broken symlink, symlink loop, no permission to stat
 REASON_EMPTY_SUBJECT = "subject folder holds no image"  # a folder, not a file
-REASON_NAME_CLASH = "name clashes with another file's"  # see faceaudit._manifest.name_to_text
+REASON_NAME_CLASH = "name clashes with another file's"  # see faceaudit._text.name_to_text
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Exclusion:
     ----------
     path : str
         Relative to the dataset root, with forward slashes (a folder ends with ``"/"``);
-        names that are not UTF-8 are written with :func:`faceaudit._manifest.name_to_text`.
+        names that are not UTF-8 are written with :func:`faceaudit._text.name_to_text`.
     reason : str
         One of the ``REASON_*`` strings of this module (``"not an image"``...).
     detail : str
@@ -185,8 +185,3 @@ def data_home(path: str | os.PathLike[str] | None = None) -> Path:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache).expanduser() / "faceaudit"
-
-
-def relpath(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` with forward slashes (a portable sample id)."""
-    return path.relative_to(root).as_posix()

@@ -15,7 +15,7 @@ Layout and conventions
   broken symlinks and symlink loops (``"cannot be read"``); symlinks back into the tree
   (``"symlink to a folder already read"``); subject folders without an image.
 - File and folder names that are not UTF-8 are kept: their ids write the other bytes as
-  ``%XX`` (:func:`faceaudit._manifest.name_to_text`: ``caf\\xe9.jpg`` -> ``caf%E9.jpg``), and
+  ``%XX`` (:func:`faceaudit._text.name_to_text`: ``caf\\xe9.jpg`` -> ``caf%E9.jpg``), and
   their ``path`` is ``file:``-encoded so it finds the file.
 - Labels come from a CSV/TSV/Parquet table (or a DataFrame) keyed either by subject
   (``labels_by="subject"``, key column ``subject_id``) or by image (``labels_by="image"``,
@@ -37,16 +37,8 @@ import pandas as pd
 
 from .._errors import ManifestError, check_option
 from .._io import NotRegularFileError, stat_regular
-from .._manifest import (
-    RESERVED_COLUMNS,
-    UNKNOWN,
-    Manifest,
-    _normalise_value,
-    check_fields,
-    name_to_text,
-    path_to_text,
-    read_table,
-)
+from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, normalise_value, read_table
+from .._text import check_fields, name_to_text, path_to_text
 from ._common import (
     IMAGE_EXTENSIONS,
     REASON_EMPTY_SUBJECT,
@@ -81,7 +73,7 @@ def scan_tree(
     regular files become samples; a FIFO, socket or device (``x.jpg -> /dev/zero``) is
     excluded (``"not a regular file"``), and so is a file that cannot be stat'ed (broken
     symlink, symlink loop: ``"cannot be read"``). File and folder names that are not UTF-8 get
-    ids by :func:`~faceaudit._manifest.name_to_text`; one whose id equals another file's
+    ids by :func:`~faceaudit._text.name_to_text`; one whose id equals another file's
     UTF-8 name is excluded (``"name clashes with another file's"``).
 
     Returns
@@ -171,7 +163,7 @@ def read_label_table(labels: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.
     """Read a label table (CSV, TSV or Parquet by extension) as strings; return it and its name.
 
     The table must be UTF-8 text (a CSV) and hold no absurd field
-    (:func:`~faceaudit._manifest.check_fields`); errors name the file, row and column.
+    (:func:`~faceaudit._text.check_fields`); errors name the file, row and column.
     """
     if isinstance(labels, pd.DataFrame):
         df, source = labels.reset_index(drop=True).astype(object), "<labels DataFrame>"
@@ -228,7 +220,7 @@ def attach_labels(
             f"{source}: labels keyed by {what} need a {key_column!r} column; "
             f"columns are {list(df.columns)}"
         )
-    raw_keys = [_normalise_value(v) for v in df[key_column]]
+    raw_keys = [normalise_value(v) for v in df[key_column]]
     table_keys = [k.replace("\\", "/") if what == "image" else k for k in raw_keys]
     first_row: dict[str, int] = {}
     for i, k in enumerate(table_keys):
@@ -253,7 +245,7 @@ def attach_labels(
             f"{source}: {len(unmatched)} {MSG_UNMATCHED} (no such {what}): {ex}"
             f"{', ...' if len(unmatched) > 5 else ''}; fix the keys or use on_unmatched='report'"
         )
-    values = {a: [_normalise_value(v) for v in df[a]] for a in attrs}
+    values = {a: [normalise_value(v) for v in df[a]] for a in attrs}
     columns: dict[str, list[str]] = {a: [] for a in attrs}
     unlabelled: set[str] = set()
     for k in keys:

@@ -24,7 +24,6 @@ Typical use::
 
 from __future__ import annotations
 
-from ._audit import IdentificationAudit, gallery_size_curve, identify, nested_gallery_order
 from ._extrapolate import (
     ImpostorRates,
     WhatIf,
@@ -33,6 +32,12 @@ from ._extrapolate import (
     extrapolate_fpir,
     impostor_rates,
     predict_fpir,
+)
+from ._identification_audit import (
+    IdentificationAudit,
+    gallery_size_curve,
+    identify,
+    nested_gallery_order,
 )
 from ._metrics import (
     FalseCandidateMix,

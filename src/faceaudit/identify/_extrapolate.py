@@ -30,6 +30,7 @@ from scipy import stats
 
 from .._errors import ConfigError, check_range
 from .._templates import Templates
+from ..metrics import CONFIDENCE
 from ._search import count_at_or_above
 from ._split import GallerySplit
 from ._stats import OVERALL, clopper_pearson
@@ -80,14 +81,14 @@ class ImpostorRates:
     def n_gallery(self) -> int:
         return int(self.gallery_people.sum())
 
-    def fmr(self, confidence: float = 0.95) -> pd.DataFrame:
+    def fmr(self, confidence: float = CONFIDENCE) -> pd.DataFrame:
         """FMR of each probe group (and overall) vs the whole gallery, with counts and CP CI."""
         rows = []
         for g, lab in [*enumerate(self.group_labels), (None, OVERALL)]:
             k = int(self.k.sum() if g is None else self.k[g].sum())
             n = int(self.n.sum() if g is None else self.n[g].sum())
             lo, hi = clopper_pearson(k, n, confidence)
-            rows.append({"group": lab, "fmr_k": k, "fmr_n": n,
+            rows.append({"group": lab, "false_matches": k, "n_nonmated": n,
                          "fmr": k / n if n else float("nan"), "fmr_ci_low": lo, "fmr_ci_high": hi})
         return pd.DataFrame(rows).set_index("group")
 
@@ -122,12 +123,12 @@ def extrapolate_fpir(
     rates: ImpostorRates,
     gallery_sizes: Sequence[float] = (1e5, 1e6, 1e7),
     *,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
 
-    Returns a long DataFrame with columns ``group, gallery_size, fmr, fmr_k, fmr_n,
-    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high``.
+    Returns a long DataFrame with columns ``group, gallery_size, fmr, false_matches, n_nonmated,
+    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_ci_low, fpir_pred_ci_high``.
     The gallery population is assumed to have the measured gallery's demographic mix.
     """
     sizes = [float(x) for x in gallery_sizes]
@@ -140,8 +141,8 @@ def extrapolate_fpir(
             recs.append({
                 "group": lab, "gallery_size": N, **row.to_dict(),
                 "fpir_pred": float(predict_fpir(row["fmr"], N)),
-                "fpir_pred_low": float(predict_fpir(row["fmr_ci_low"], N)),
-                "fpir_pred_high": float(predict_fpir(row["fmr_ci_high"], N)),
+                "fpir_pred_ci_low": float(predict_fpir(row["fmr_ci_low"], N)),
+                "fpir_pred_ci_high": float(predict_fpir(row["fmr_ci_high"], N)),
             })
     df = pd.DataFrame(recs)
     df.attrs.update({"threshold": rates.threshold, "confidence": confidence,
@@ -150,27 +151,29 @@ def extrapolate_fpir(
 
 
 def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
-                        *, confidence: float = 0.95) -> pd.DataFrame:
+                        *, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
 
-    ``measured`` has columns ``gallery_size, group, fpir, n_fpir, fpir_ci_low, fpir_ci_high``
+    ``measured`` has columns ``gallery_size, group, fpir, n_nonmated, fpir_ci_low, fpir_ci_high``
     (as :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` with its
     interval, ``discrepancy = fpir - fpir_pred``, ``ratio = fpir / fpir_pred``,
-    ``within = fpir_pred_low <= fpir <= fpir_pred_high`` and ``consistent`` (the measured
+    ``within = fpir_pred_ci_low <= fpir <= fpir_pred_ci_high`` and ``consistent`` (the measured
     and predicted intervals overlap: the difference is within the two sampling errors).
     """
     pred = extrapolate_fpir(rates, sorted(set(measured["gallery_size"].astype(float))),
                             confidence=confidence)
-    m = measured[["gallery_size", "group", "fpir", "n_fpir", "fpir_ci_low", "fpir_ci_high"]].copy()
+    m = measured[["gallery_size", "group", "fpir", "n_nonmated", "fpir_ci_low",
+                  "fpir_ci_high"]].copy()
     m["gallery_size"] = m["gallery_size"].astype(float)
-    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high"]],
-                  on=["gallery_size", "group"], how="left")
+    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_ci_low",
+                        "fpir_pred_ci_high"]], on=["gallery_size", "group"], how="left")
     out["discrepancy"] = out["fpir"] - out["fpir_pred"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["fpir"] / out["fpir_pred"]
-    out["within"] = (out["fpir"] >= out["fpir_pred_low"]) & (out["fpir"] <= out["fpir_pred_high"])
-    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_high"])
-                         & (out["fpir_pred_low"] <= out["fpir_ci_high"]))
+    out["within"] = ((out["fpir"] >= out["fpir_pred_ci_low"])
+                     & (out["fpir"] <= out["fpir_pred_ci_high"]))
+    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_ci_high"])
+                         & (out["fpir_pred_ci_low"] <= out["fpir_ci_high"]))
     return out
 
 
@@ -211,7 +214,7 @@ class WhatIf:
     put_forward: pd.DataFrame
     text: str
     assumptions: tuple[str, ...] = field(default_factory=tuple)
-    confidence: float = 0.95
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict:
         return {"searches_per_year": self.searches_per_year, "gallery_size": self.gallery_size,
@@ -249,6 +252,33 @@ def _fmt(x: float) -> str:
     return f"{x:.2g}"
 
 
+def _whatif_text(S: float, N: float, threshold: float, list_length: int | None,
+                 ws_df: pd.DataFrame, fw_df: pd.DataFrame, pi: np.ndarray,
+                 labels: tuple[str, ...], confidence: float) -> str:
+    """The what-if in plain words (totals, then per group, with intervals)."""
+    pct = f"{confidence:.0%}"
+    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_ci_low'])}–"
+             f"{_fmt(r['false_candidates_ci_high'])}) from group {lab}"
+             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
+    tot = fw_df.loc[OVERALL]
+    cap = (f", candidate lists capped at {list_length}" if list_length
+           else ", candidate lists not capped")
+    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
+            f"{threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
+            f"{_fmt(tot['false_candidates_ci_low'])}–"
+            f"{_fmt(tot['false_candidates_ci_high'])}) innocent "
+            f"enrolled people would be put in front of an investigator as false candidates each "
+            f"year (a person returned by several searches counted each time): "
+            + "; ".join(parts) + ". "
+            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
+            f"would return at least one false candidate: "
+            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
+                        f"{_fmt(r['searches'])} searches of group {lab}"
+                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
+            + ".")
+    return text
+
+
 def deployment_whatif(
     rates: ImpostorRates,
     *,
@@ -257,7 +287,7 @@ def deployment_whatif(
     probe_mix: Mapping[str, float] | None = None,
     gallery_mix: Mapping[str, float] | None = None,
     list_length: int | None = None,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> WhatIf:
     r"""Expected false candidates per year in a deployment, by group, with intervals.
 
@@ -304,7 +334,7 @@ def deployment_whatif(
     with np.errstate(invalid="ignore", divide="ignore"):
         est = np.where(rates.n > 0, rates.k / np.maximum(rates.n, 1), np.nan)
     S, N = float(searches_per_year), float(gallery_size)
-    variants = {"": est, "_low": cp[..., 0], "_high": cp[..., 1]}
+    variants = {"": est, "_ci_low": cp[..., 0], "_ci_high": cp[..., 1]}
     whose: dict[str, list[float]] = {}
     forward: dict[str, np.ndarray] = {}
     for suf, fmr in variants.items():
@@ -325,25 +355,8 @@ def deployment_whatif(
     ws_df.insert(0, "probe_share", m)
     ws_df.loc[OVERALL] = ws_df.sum(axis=0)
     fw_df.loc[OVERALL] = fw_df.sum(axis=0)
-    pct = f"{confidence:.0%}"
-    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_low'])}–"
-             f"{_fmt(r['false_candidates_high'])}) from group {lab}"
-             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
-    tot = fw_df.loc[OVERALL]
-    cap = (f", candidate lists capped at {list_length}" if list_length
-           else ", candidate lists not capped")
-    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
-            f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
-            f"{_fmt(tot['false_candidates_low'])}–{_fmt(tot['false_candidates_high'])}) innocent "
-            f"enrolled people would be put in front of an investigator as false candidates each "
-            f"year (a person returned by several searches counted each time): "
-            + "; ".join(parts) + ". "
-            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
-            f"would return at least one false candidate: "
-            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
-                        f"{_fmt(r['searches'])} searches of group {lab}"
-                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
-            + ".")
+    text = _whatif_text(S, N, rates.threshold, list_length, ws_df, fw_df, pi, labels,
+                        confidence)
     assumptions = (
         "every search is of a person who is not in the gallery (all candidates are false)",
         "comparisons are independent; FPIR(N) = 1 - (1 - FMR)^N",

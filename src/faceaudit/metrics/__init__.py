@@ -13,16 +13,31 @@ Conventions (stated once, used everywhere):
 - An empty denominator gives NaN with :class:`~faceaudit.UndefinedMetricWarning`; choosing a
   threshold from empty input raises :class:`~faceaudit.InputError`.
 
-Everything derives from one counting core, :func:`error_counts`.
+Everything derives from one counting core, :func:`error_counts`. How much the data support a
+figure (the thin rules, the interval shown, the bootstrap defaults :data:`N_BOOT`,
+:data:`SEED`, :data:`CONFIDENCE`) is decided once, in :mod:`faceaudit.metrics._evidence`.
 """
 
 from __future__ import annotations
 
 from .._errors import InexactMetricWarning
-from ._audit import AuditResult
+from ._audit_result import AuditResult
 from ._counting import ErrorCounts, error_counts
+from ._evidence import (
+    CONFIDENCE,
+    MIN_PEOPLE,
+    MIN_SEARCHES,
+    N_BOOT,
+    SEED,
+    THIN_RULE,
+    fmr_thin_reason,
+    searches_thin_reason,
+    shown_interval,
+    thin_reasons,
+)
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import clopper_pearson, cross_denominator, within_denominator
+from ._operating_point import TARGET_FMR, choose_threshold, rates_at
 from ._rates import (
     det_curve,
     eer,
@@ -41,10 +56,18 @@ from ._rates import (
 )
 
 __all__ = [
+    "CONFIDENCE",
+    "MIN_PEOPLE",
+    "MIN_SEARCHES",
+    "N_BOOT",
+    "SEED",
+    "TARGET_FMR",
+    "THIN_RULE",
     "AuditResult",
     "ErrorCounts",
     "FairnessSummary",
     "InexactMetricWarning",
+    "choose_threshold",
     "clopper_pearson",
     "cross_denominator",
     "det_curve",
@@ -53,18 +76,23 @@ __all__ = [
     "error_counts",
     "fdr",
     "fmr",
+    "fmr_thin_reason",
     "fnmr",
     "fta",
     "garbe",
     "gini",
     "hter",
     "inequity_rate",
+    "rates_at",
     "roc_auc",
     "roc_curve",
     "roc_for_far",
+    "searches_thin_reason",
     "ser",
+    "shown_interval",
     "system_far",
     "system_frr",
+    "thin_reasons",
     "threshold_at_fmr",
     "threshold_at_fnmr",
     "within_denominator",

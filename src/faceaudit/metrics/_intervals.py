@@ -175,14 +175,14 @@ def cross_denominator(n1: np.ndarray, w1: np.ndarray, n2: np.ndarray, w2: np.nda
 
 
 def draw_weights(
-    n_subjects: Sequence[int], n_boot: int, random_state: int | None
+    n_subjects: Sequence[int], n_boot: int, seed: int | None
 ) -> list[np.ndarray]:
     """Subject multiplicities for each group: one ``(n_boot, n_subjects[g])`` int array per group.
 
-    Replicate ``b`` uses its own generator seeded from ``random_state`` (one seed per
+    Replicate ``b`` uses its own generator seeded from ``seed`` (one seed per
     replicate), drawing each group's subjects with replacement, group by group.
     """
-    seeds = np.random.SeedSequence(random_state).spawn(n_boot)
+    seeds = np.random.SeedSequence(seed).spawn(n_boot)
     out = [np.zeros((n_boot, n), np.int64) for n in n_subjects]
     for b, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)

@@ -32,8 +32,9 @@ import numpy as np
 
 from .._errors import ConfigError, FaceauditError, InputError, check_option, check_range
 from .._io import read_regular, sha256_file
-from .._manifest import Manifest, name_to_text
+from .._manifest import Manifest
 from .._templates import ERROR, MISSING, OK, UNREADABLE, Templates
+from .._text import name_to_text
 from ._detect import POLICIES, Detector, FaceFailure, make_detector, select_face
 from ._embed import Embedder, make_embedder
 from ._images import DEFAULT_MAX_PIXELS, DecodeFailure, decode_image
@@ -327,33 +328,7 @@ def embed_manifest(
     config = PipelineConfig(emb, det, face_policy, float(min_face_size), int(max_pixels))
     pid = config.pipeline_id
 
-    ids = manifest.sample_ids
-    n = len(ids)
-    status = np.full(n, OK, dtype=object)
-    detail = np.full(n, "", dtype=object)
-    shas: list[str | None] = [None] * n
-    first_path: dict[str, str] = {}
-    for i, p in enumerate(manifest.paths()):
-        if p is None:
-            status[i], detail[i] = MISSING, f"{manifest.source}: data row {i + 1} has no image path"
-            continue
-        try:
-            sha = sha256_file(p)  # opens regular files only (never a FIFO or a device)
-        except OSError as exc:
-            status[i] = UNREADABLE
-            detail[i] = f"cannot read {name_to_text(str(p))}: {exc.strerror or exc}"
-            continue
-        shas[i] = sha
-        first_path.setdefault(sha, str(p))
-    if n and not first_path:
-        k = next((i for i in range(n) if status[i] == UNREADABLE), 0)
-        raise InputError(
-            f"{manifest.source}: none of the {n:,} images can be read (first: "
-            f"{detail[k] or 'no image path'}). Relative paths resolve against "
-            f"{name_to_text(os.path.abspath(manifest.root or '.'))} (for a manifest file: "
-            "the file's own folder): are the paths relative to another folder?"
-        )
-
+    status, detail, shas, first_path = _hash_images(manifest)
     with contextlib.ExitStack() as stack:
         if store is None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="faceaudit-store-"))
@@ -378,6 +353,14 @@ def embed_manifest(
             else:
                 _run_pool(config, todo, on_results, n_workers, chunk_size)
 
+    return _templates(manifest.sample_ids, status, detail, shas, results, emb, pid)
+
+
+def _templates(ids: np.ndarray, status: np.ndarray, detail: np.ndarray,
+               shas: list[str | None], results: dict[str, StoredResult], emb: Embedder,
+               pid: str) -> Templates:
+    """The Templates of every sample from the stored result of its image."""
+    n = len(ids)
     dims = {int(r.vector.size) for r in results.values() if r.vector is not None}
     if len(dims) > 1:
         raise ConfigError(f"embedder {emb!r} returned vectors of several lengths {sorted(dims)}")
@@ -394,6 +377,39 @@ def embed_manifest(
         if r.status == OK and r.vector is not None:
             vectors[i] = r.vector
     return Templates(ids, vectors, status.astype(str), detail.astype(str), pid, emb.similarity)
+
+
+def _hash_images(
+    manifest: Manifest,
+) -> tuple[np.ndarray, np.ndarray, list[str | None], dict[str, str]]:
+    """Per sample: status (missing/unreadable, else ok), detail and sha256 of its image; and
+    the first path of each distinct image content. InputError if no image can be read."""
+    n = len(manifest)
+    status = np.full(n, OK, dtype=object)
+    detail = np.full(n, "", dtype=object)
+    shas: list[str | None] = [None] * n
+    first_path: dict[str, str] = {}
+    for i, p in enumerate(manifest.paths()):
+        if p is None:
+            status[i], detail[i] = MISSING, f"{manifest.source}: data row {i + 1} has no image path"
+            continue
+        try:
+            sha = sha256_file(p)  # opens regular files only (never a FIFO or a device)
+        except OSError as exc:
+            status[i] = UNREADABLE
+            detail[i] = f"cannot read {name_to_text(str(p))}: {exc.strerror or exc}"
+            continue
+        shas[i] = sha
+        first_path.setdefault(sha, str(p))
+    if n and not first_path:
+        k = next((i for i in range(n) if status[i] == UNREADABLE), 0)
+        raise InputError(
+            f"{manifest.source}: none of the {n:,} images can be read (first: "
+            f"{detail[k] or 'no image path'}). Relative paths resolve against "
+            f"{name_to_text(os.path.abspath(manifest.root or '.'))} (for a manifest file: "
+            "the file's own folder): are the paths relative to another folder?"
+        )
+    return status, detail, shas, first_path
 
 
 

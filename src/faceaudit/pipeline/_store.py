@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import IntegrityError
-from .._manifest import name_to_text
 from .._templates import ERROR, OK
+from .._text import name_to_text
 
 SCHEMA_VERSION = "1"
 DB_NAME = "templates.sqlite"
