@@ -153,3 +153,8 @@ def test_example_configs_parse() -> None:
         cfg = AuditConfig.from_toml(p)
         assert cfg.dataset or cfg.scores, p
         assert cfg.group_by, p
+
+
+def test_infinite_threshold_is_refused() -> None:
+    with pytest.raises(ConfigError, match="threshold must be a finite number; got inf"):
+        AuditConfig.from_mapping({"dataset": "lfw", "threshold": float("inf")})

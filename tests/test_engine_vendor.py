@@ -9,14 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
-from faceaudit._bob import read_bob_scores
+from faceaudit._bob import BOB_MAX_LINE, read_bob_scores
 from faceaudit._summary import bin_index
+from faceaudit._text import MAX_ID_CHARS
 from faceaudit._vendor import (
     BAD_LABEL,
     LABEL_CONTRADICTS_MANIFEST,
     MALFORMED_LINE,
     NON_FINITE_SCORE,
     NON_NUMERIC_SCORE,
+    ON_ERROR,
     SELF_COMPARISON,
     UNKNOWN_SAMPLE,
     read_scores,
@@ -354,3 +356,88 @@ def test_vendor_matches_direct_computation(
                 s.impostor_hist[i, j],
                 np.bincount(bin_index(below, s.hist_edges), minlength=n_bins) if len(below) else 0,
             )
+
+
+# ---------------------------------------------------------------------------- issue 13
+def write_bytes(tmp_path, data: bytes, name: str):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_non_utf8_score_files_name_file_line_and_byte(tmp_path, manifest):
+    head = b"sample_a,sample_b,score\na1,a2,0.9\n"
+    csv = write_bytes(tmp_path, head + b"a1,caf\xe9,0.1\n", "latin1.csv")
+    for on_error in ON_ERROR:  # a file-level problem: raised even with on_error="exclude"
+        with pytest.raises(ScoreFileError, match=r"latin1\.csv: line 3: not UTF-8 text at byte "
+                                                 rf"{len(head) + 6} \(0xE9\); convert it"):
+            read_scores(csv, manifest, on_error=on_error)
+    bob = write_bytes(tmp_path, b"1 0.9\n-1 0.1\ncaf\xe9 x 0.2\n", "latin1_bob.txt")
+    with pytest.raises(ScoreFileError, match=r"latin1_bob\.txt: line 3: not UTF-8 text at byte "
+                                             r"16 \(0xE9\)"):
+        read_bob_scores(bob)
+    binary = write_bytes(tmp_path, bytes(range(128, 256)) * 64, "binary.txt")
+    with pytest.raises(ScoreFileError, match=r"binary\.txt: line 1: not UTF-8 text at byte 0"):
+        read_bob_scores(binary)
+    utf16 = write_bytes(tmp_path, "sample_a,sample_b,score\n".encode("utf-16"), "excel.csv")
+    with pytest.raises(ScoreFileError, match="it looks like UTF-16"):
+        read_scores(utf16, manifest)
+    fake = write_bytes(tmp_path, b"PAR1 not really parquet", "fake.parquet")
+    with pytest.raises(ScoreFileError, match=r"fake\.parquet: not a readable Parquet file"):
+        read_scores(fake, manifest)
+
+
+def test_non_utf8_score_file_exits_2_from_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from faceaudit._cli._app import cli
+
+    bob = write_bytes(tmp_path, b"1 0.9\n-1 0.1\ncaf\xe9 x 0.2\n", "latin1_bob.txt")
+    res = CliRunner().invoke(cli, ["metrics", str(bob)])
+    assert res.exit_code == 2, res.output
+    assert "line 3: not UTF-8 text at byte 16" in res.output and "Traceback" not in res.output
+
+
+def test_binary_file_without_newlines_is_not_read_whole(tmp_path):
+    # valid UTF-8 (NUL bytes) but one endless line: refused after BOB_MAX_LINE characters
+    p = write_bytes(tmp_path, b"\0" * (BOB_MAX_LINE + 10), "zeros.txt")
+    with pytest.raises(ScoreFileError, match=rf"line 1 is longer than {BOB_MAX_LINE:,} characters"):
+        read_bob_scores(p)
+
+
+def test_bob_file_with_a_byte_order_mark(tmp_path):
+    p = write_bytes(tmp_path, "\ufeff1 0.9\n-1 0.1\n".encode(), "bom.txt")
+    s = read_bob_scores(p)
+    assert s.genuine_scores.tolist() == [0.9] and s.tail_scores.tolist() == [0.1]
+
+
+def test_short_line_counted_as_malformed_also_beside_an_overlong_line(tmp_path, manifest):
+    # the over-long line makes the reader re-parse with the Python engine, which read the
+    # short line's missing score as NaN (counted as non_numeric_score) instead of ""
+    p = write(tmp_path, "sample_a,sample_b,score\na1,a2,0.9\na1,b1\na1,b2,0.1,extra\nb1,c1,0.2\n")
+    s = read_scores(p, manifest, on_error="exclude")
+    assert s.exclusions == {MALFORMED_LINE: 2}
+    assert len(s.genuine_scores) == 1 and s.impostor_total.sum() == 1
+
+
+def test_absurd_score_fields_are_refused(tmp_path, manifest):
+    big = "x" * (MAX_ID_CHARS + 1)
+    p = write(tmp_path, f"sample_a,sample_b,score\na1,a2,0.9\na1,{big},0.1\nb1,c1,0.2\n")
+    with pytest.raises(ScoreFileError, match=rf"line 3: field 'sample_b' is {MAX_ID_CHARS + 1:,} "
+                                             rf"characters long \(at most {MAX_ID_CHARS:,}\)"):
+        read_scores(p, manifest)
+    s = read_scores(p, manifest, on_error="exclude")
+    assert s.exclusions == {MALFORMED_LINE: 1}
+    bob = write(tmp_path, f"1 0.9\n{big} 0.1\n", "long.txt")
+    with pytest.raises(ScoreFileError, match=rf"line 2: field 1 is {MAX_ID_CHARS + 1:,}"):
+        read_bob_scores(bob)
+
+
+def test_a_fifo_given_as_a_score_file_is_refused(tmp_path, manifest, special_files):
+    special_files.fifo(tmp_path / "scores.csv")
+    special_files.fifo(tmp_path / "scores.txt")
+    with pytest.raises(ScoreFileError, match=r"it is a FIFO \(named pipe\), not a regular file "
+                                             r"\(score files are read twice\)"):
+        read_scores(tmp_path / "scores.csv", manifest)
+    with pytest.raises(ScoreFileError, match="FIFO"):
+        read_bob_scores(tmp_path / "scores.txt")

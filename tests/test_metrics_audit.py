@@ -267,3 +267,15 @@ def test_random_state_is_a_deprecated_alias_of_seed() -> None:
             b = AuditResult(sm, target_fmr=0.01, n_boot=20, random_state=5)
     assert a.seed == b.seed == 5
     pd.testing.assert_frame_equal(a.by_group, b.by_group)
+
+
+def test_threshold_must_be_finite(pop) -> None:
+    """issue 13: ``threshold=inf`` was accepted (and written to JSON as null); nan read
+    "threshold must satisfy threshold"."""
+    _, _, _, sm = pop
+    for bad in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ConfigError, match=rf"^threshold must be a finite number; got {bad!r}$"):
+            AuditResult(sm, threshold=bad)
+    with pytest.raises(ConfigError, match=r"^target_fmr must be a finite number with "
+                                          r"0\.0 < target_fmr <= 1\.0; got nan$"):
+        AuditResult(sm, target_fmr=math.nan)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from faceaudit import ConfigError, Manifest, Templates
+from faceaudit import ConfigError, InputError, Manifest, Templates
 from faceaudit.pipeline import FakeEmbedder, TemplateStore, embed_manifest
 from faceaudit.pipeline import _runner as runner_mod
 
@@ -263,8 +263,10 @@ def test_resume_after_sigkill(tmp_path, monkeypatch, n_workers):
     store = tmp_path / "store"
     log = tmp_path / "stderr.txt"
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, str(script), str(csv), str(root), str(store),
-                                 str(n_workers)], stdout=subprocess.DEVNULL, stderr=err)
+        # Manifest.write writes paths relative to the file's folder: that is the root
+        proc = subprocess.Popen([sys.executable, str(script), str(csv), str(csv.parent),
+                                 str(store), str(n_workers)],
+                                stdout=subprocess.DEVNULL, stderr=err)
     db = store / "templates.sqlite"
     deadline = time.monotonic() + 60
     n_before = 0
@@ -331,3 +333,74 @@ def test_store_roundtrip_is_exact(tmp_path):
         np.testing.assert_array_equal(got["a" * 64].face, face)
         assert got["b" * 64].vector is None and got["b" * 64].detail.startswith("the detector")
         assert st.get_many("p2", ["a" * 64]) == {}
+
+
+# ---------------------------------------------------------------------------- issue 13
+def test_non_regular_files_are_never_opened(tree, special_files):
+    """A FIFO or a symlink to /dev/zero named like an image hung `embed` (issue 13)."""
+    man, root = tree
+    special_files.fifo(root / "bad" / "fifo.jpg")
+    special_files.dev_zero(root / "bad" / "zero.jpg")
+    extra = pd.DataFrame([
+        {"sample_id": "fifo", "subject_id": "y1", "path": "bad/fifo.jpg"},
+        {"sample_id": "zero", "subject_id": "y2", "path": "bad/zero.jpg"},
+        {"sample_id": "folder", "subject_id": "y3", "path": "bad"},
+    ])
+    m = Manifest(pd.concat([man.samples, extra]), root=root, source="tree.csv")
+    t = embed_manifest(m, n_workers=1, **FAKE)
+    st = dict(zip(t.sample_ids, t.status, strict=True))
+    det = dict(zip(t.sample_ids, t.detail, strict=True))
+    assert st["fifo"] == "unreadable" and det["fifo"].endswith(
+        "fifo.jpg: not a regular file but a FIFO (named pipe)")
+    assert st["zero"] == "unreadable" and det["zero"].endswith(
+        "zero.jpg: not a regular file but a character device")
+    assert st["folder"] == "unreadable" and det["folder"].endswith("but a folder")
+    assert int(t.ok.sum()) == 17  # the rest of the run goes on
+
+
+def test_worker_checks_the_file_again_before_reading(tmp_path, special_files):
+    """The file can change between the scan and the worker's read: a worker never opens a FIFO."""
+    from faceaudit.pipeline._detect import make_detector
+    from faceaudit.pipeline._runner import PipelineConfig, process_image
+
+    cfg = PipelineConfig(FakeEmbedder(), make_detector("none"))
+    special_files.fifo(tmp_path / "x.jpg")
+    special_files.dev_zero(tmp_path / "z.jpg")
+    for name, kind in (("x.jpg", "a FIFO (named pipe)"), ("z.jpg", "a character device")):
+        r = process_image(cfg, "0" * 64, tmp_path / name)
+        assert r.status == "unreadable"
+        assert r.detail == f"cannot read {tmp_path / name}: not a regular file but {kind}"
+
+
+def test_non_utf8_paths_give_text_details_the_store_can_keep(tmp_path):
+    root = tmp_path / "imgs"
+    (root / "a").mkdir(parents=True)
+    raw = os.fsencode(root / "a") + b"/caf\xe9.png"
+    with open(raw, "wb") as fh:
+        fh.write(b"not a png")  # unreadable: its detail names the path and goes to SQLite
+    with open(os.fsencode(root / "a") + b"/ok\xe9.png", "wb") as fh:
+        fh.write(_png_bytes(3))
+    rows = [{"sample_id": "bad", "subject_id": "a", "path": "file:a/caf%E9.png"},
+            {"sample_id": "good", "subject_id": "a", "path": "file:a/ok%E9.png"}]
+    m = Manifest(pd.DataFrame(rows), root=root)
+    t = embed_manifest(m, n_workers=1, store=tmp_path / "store", **FAKE)
+    assert t.status.tolist() == ["unreadable", "ok"]
+    assert "not an image file" in t.detail[0]
+    t.save(tmp_path / "t.npz")  # ids and details are text
+    # and the store keeps any detail as text, whoever wrote it
+    from faceaudit.pipeline import StoredResult
+
+    with TemplateStore(tmp_path / "store2") as st:
+        st.put_many("p", [StoredResult("e" * 64, "unreadable", "cannot read caf\udce9.png")])
+        assert st.get_many("p", ["e" * 64])["e" * 64].detail == "cannot read caf%E9.png"
+
+
+def test_all_images_missing_is_an_error_naming_the_first(tree, tmp_path):
+    man, _ = tree
+    wrong = Manifest(man.samples, root=tmp_path / "elsewhere", source="tree.csv")
+    with pytest.raises(InputError, match=r"tree\.csv: none of the 22 images can be read \(first: "
+                                         r"cannot read .*elsewhere/alice/alice_0\.png: No such "
+                                         r"file or directory\)\. Relative paths resolve against"):
+        embed_manifest(wrong, n_workers=1, **FAKE)
+    # one readable image is enough for the run to go on (and record the rest)
+    assert len(embed_manifest(man, n_workers=1, **FAKE)) == len(man)

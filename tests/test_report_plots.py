@@ -117,3 +117,26 @@ def test_style_is_distinct_for_many_groups() -> None:
     styles = {tuple(P.style(i).values()) for i in range(32)}
     assert len(styles) == 32
     assert P.mpl_text("cost $5") == r"cost \$5"
+
+
+def test_long_labels_are_shortened_before_matplotlib(tmp_path: Path) -> None:
+    """issue 13: a 100 KB label took a minute (matplotlib lays out every character hundreds
+    of times per figure); labels reach matplotlib shortened to DISPLAY_LABEL_CHARS."""
+    from faceaudit._format import DISPLAY_LABEL_CHARS, label
+
+    long_a, long_b = "a" * 100_000, "a" * 99_999 + "b"  # same start, still told apart
+    labels = [long_a, long_b, "x" * 1000, "F / " + "y" * 60]
+    g = len(labels)
+    fig = P.plot_fmr_heatmap(labels, np.full((g, g), 0.01), np.ones((g, g)),
+                             np.full((g, g), 100))
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == [label(x) for x in labels]
+    assert max(map(len, ticks)) == DISPLAY_LABEL_CHARS and len(set(ticks)) == g
+    assert ticks[0].startswith("aaaa") and "…" in ticks[0] and ticks[0] != ticks[1]
+    _saved(fig, tmp_path, "heat")  # fits: no "axes sizes collapsed" warning (an error here)
+    tab = pd.DataFrame({"fmr": [0.01] * g, "fmr_lo": [0.0] * g, "fmr_hi": [0.1] * g,
+                        "fnmr": [0.1] * g, "fnmr_lo": [0.0] * g, "fnmr_hi": [0.2] * g,
+                        "thin": [False] * g}, index=labels)
+    fig = P.plot_rates_ci(tab)
+    assert max(len(t.get_text()) for t in fig.axes[0].get_yticklabels()) <= DISPLAY_LABEL_CHARS
+    _saved(fig, tmp_path, "rates")

@@ -7,6 +7,7 @@ comparisons of synthetic samples, a ``nan`` score is a failure to acquire. See
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +23,29 @@ from ._accumulate import (
     tail_capacity,
 )
 from ._errors import ScoreFileError
+from ._io import open_regular, utf8_problem
 from ._manifest import Manifest
 from ._summary import ScoreSummary, sample_fields
-from ._vendor import Rows, fold_rows
+from ._text import MAX_ID_CHARS
+from ._vendor import Rows, fold_rows, score_file
+
+BOB_MAX_LINE = 4 * MAX_ID_CHARS + 100
+"""Longest line of a bob score file that is read (4 fields of at most ``MAX_ID_CHARS``)."""
 
 
-def _bob_columns(path: Path) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndarray]:
-    """Line numbers, columns and scores (NaN = FTA) of a bob score file."""
+def _bob_fields(path: Path) -> tuple[list[int], list[list[str]]]:
+    """Line numbers and whitespace-split fields of the data lines (checked widths and lengths)."""
     lines: list[int] = []
     fields: list[list[str]] = []
     width = None
-    with open(path, encoding="utf-8") as fh:
-        for k, raw in enumerate(fh, start=1):
+    # a byte-order mark is allowed; open_regular: never a FIFO swapped in since the check
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig") as fh:
+        for k, raw in enumerate(iter(lambda: fh.readline(BOB_MAX_LINE + 1), ""), start=1):
+            if len(raw) > BOB_MAX_LINE:
+                raise ScoreFileError(
+                    f"{path}: line {k} is longer than {BOB_MAX_LINE:,} characters; a bob "
+                    "score file has short lines of 2 or 4 fields (is this a binary file?)"
+                )
             parts = raw.split()
             if not parts or parts[0].startswith("#"):
                 continue
@@ -48,8 +60,23 @@ def _bob_columns(path: Path) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndar
                 raise ScoreFileError(
                     f"{path}: line {k}: {len(parts)} fields, expected {width} like the first line"
                 )
+            longest = max(parts, key=len)
+            if len(longest) > MAX_ID_CHARS:
+                raise ScoreFileError(
+                    f"{path}: line {k}: field {parts.index(longest) + 1} is "
+                    f"{len(longest):,} characters long (at most {MAX_ID_CHARS:,})"
+                )
             lines.append(k)
             fields.append(parts)
+    return lines, fields
+
+
+def _bob_columns(path: Path) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndarray]:
+    """Line numbers, columns and scores (NaN = FTA) of a bob score file."""
+    try:
+        lines, fields = _bob_fields(path)
+    except UnicodeDecodeError as exc:
+        raise ScoreFileError(f"{path}: {utf8_problem(path) or exc}") from exc
     if not fields:
         raise ScoreFileError(f"{path}: no scores in the file")
     line = np.asarray(lines)
@@ -148,9 +175,7 @@ def read_bob_scores(
     ScoreFileError
         Naming the file and line: wrong number of fields, a bad label, a non-numeric score.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ScoreFileError(f"{path}: score file not found")
+    path = score_file(path)
     check_n_bins(n_bins)
     line, cols, score = _bob_columns(path)
     if len(cols) == 2:

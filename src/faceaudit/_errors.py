@@ -135,10 +135,15 @@ def check_range(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """Raise :class:`ConfigError` unless ``low (<|<=) value (<|<=) high``."""
+    """Raise :class:`ConfigError` unless ``value`` is a finite number with ``low (<|<=) value
+    (<|<=) high``.
+
+    NaN and ±inf are always refused: no faceaudit setting has a meaning at infinity (a
+    threshold of ``inf`` would silently reject everything, and JSON cannot record it).
+    """
     import math
 
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -146,4 +151,31 @@ def check_range(
     if not ok:
         lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
         hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ConfigError(f"{name} must satisfy {lo}{name}{hi}; got {value!r}")
+        finite = isinstance(value, (int, float)) and math.isfinite(value)
+        if not (lo or hi):
+            rule = "be a finite number"
+        elif finite:
+            rule = f"satisfy {lo}{name}{hi}"
+        else:
+            rule = f"be a finite number with {lo}{name}{hi}"
+        raise ConfigError(f"{name} must {rule}; got {value!r}")
+
+
+def shorten(text: str, limit: int = 200, *, count: bool = True) -> str:
+    """``text`` itself, or its start and end around ``"…"`` (and its length, with ``count``)
+    if it is longer than ``limit``; the result has at most ``limit`` characters.
+
+    For messages and displays that must stay readable (and fast) whatever a file holds; the
+    full value is kept wherever it is stored.
+
+    >>> shorten("abc", 10)
+    'abc'
+    >>> shorten("x" * 60 + "END", 30)
+    'xxxxxxxxx…xEND (63 characters)'
+    """
+    if len(text) <= limit:
+        return text
+    note = f" ({len(text):,} characters)" if count else ""
+    keep = max(limit - len(note) - 1, 2)
+    tail = min(keep // 3, 10)
+    return text[: keep - tail] + "…" + text[len(text) - tail :] + note

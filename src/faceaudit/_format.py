@@ -1,12 +1,44 @@
 """Number formatting for people: rates as percentages and "1 in N", intervals, counts.
 
 The one formatter of faceaudit: the HTML report, the findings and the command line use it.
+Also :func:`label`, the one place a group label or other user-given text is shortened for
+display (figures, tables, console).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
+
+from ._errors import shorten
+
+DISPLAY_LABEL_CHARS = 40
+"""Longest label shown in figures and tables; longer ones are shortened by :func:`label`.
+
+40 characters fit every figure (``"F / Black or African American / 45–59"`` has 37); from
+about 50, the tick labels of a 2-group FMR heatmap leave its axes no room at all.
+"""
+
+
+def label(text: Any, max_chars: int = DISPLAY_LABEL_CHARS) -> str:
+    """A label as shown to people: itself, or shortened when longer than ``max_chars``.
+
+    A shortened label keeps its start and end and adds a 6-digit fingerprint of the full
+    text (``#d69e68``), so two long labels that share a start still look different. The full
+    value is kept in ``results.json`` and the CSV tables; only displays use this. Linear in
+    the length of ``text``; everything after it (text layout in figures) is then bounded.
+
+    >>> label("F / black")
+    'F / black'
+    >>> label("x" * 100_000)
+    'xxxxxxxxxxxxxxxxxxxxx…xxxxxxxxxx #d69e68'
+    """
+    s = str(text)
+    if len(s) <= max_chars:
+        return s
+    tag = " #" + hashlib.sha256(s.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    return shorten(s, max(max_chars - len(tag), 3), count=False) + tag
 
 
 def _finite(x: Any) -> bool:

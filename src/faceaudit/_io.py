@@ -6,19 +6,31 @@ temporary file in the same folder, flushed and fsync'ed, then renamed over the t
 never a truncated one. Arrays are saved with :func:`save_npz` and read with :func:`load_npz`,
 which refuses pickled objects (``allow_pickle=False``): embeddings are biometric data and a
 file from elsewhere must never run code.
+
+Reading inputs safely (also here, so every reader follows the same two rules):
+
+- **Only regular files are opened.** :func:`open_regular` checks with :func:`os.stat` (after
+  following symlinks) that the path is a regular file *before* opening it, opens it
+  non-blocking, and checks the opened file again (it may have been swapped in between). A FIFO,
+  socket, character or block device (``x.jpg -> /dev/zero``) is never read: it would block or
+  never end. Such a path raises :class:`NotRegularFileError` (an :class:`OSError`).
+- **Text inputs are UTF-8** (a byte-order mark is allowed). :func:`utf8_problem` locates the
+  first byte that is not UTF-8 (byte offset and line) for the error message.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -91,7 +103,7 @@ def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> 
 def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Load every array of an ``.npz`` file written by :func:`save_npz`, refusing pickles."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise
@@ -99,6 +111,8 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise IntegrityError(
             f"{path}: refusing to load (pickled or corrupt array file): {exc}"
         ) from exc
+    except NotRegularFileError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from exc
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npz array file ({exc})") from exc
 
@@ -106,10 +120,147 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ safe reading
+class NotRegularFileError(OSError):
+    """A path that is not a regular file (FIFO, socket, device, folder) was to be read.
+
+    ``kind`` says what it is (``"a FIFO (named pipe)"``, see :func:`file_kind`) and
+    ``strerror`` says it in a sentence: ``"not a regular file but a FIFO (named pipe)"``.
+    """
+
+    def __init__(self, filename: str, kind: str, message: str | None = None) -> None:
+        super().__init__(None, message or f"not a regular file but {kind}", filename)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What an ``st_mode`` is, for messages: ``"a regular file"``, ``"a FIFO (named pipe)"``..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def stat_regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """:func:`os.stat` (following symlinks) of a regular file; anything else raises.
+
+    Raises
+    ------
+    NotRegularFileError
+        The path exists but is not a regular file.
+    OSError
+        The path cannot be stat'ed (missing, broken symlink, symlink loop, permissions).
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(os.fspath(path), file_kind(st.st_mode))
+    return st
+
+
+def check_input_file(
+    path: str | os.PathLike[str], what: str, error: type[InputError] = InputError, hint: str = ""
+) -> Path:
+    """``path`` as a Path if it is a readable regular file; else ``error`` (exit 2) saying why.
+
+    ``what`` names the file in the message (``"manifest"``, ``"score"``); ``hint`` is added
+    to the message for a FIFO or device (e.g. why it must be a file).
+    """
+    path = Path(path)
+    try:
+        stat_regular(path)
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {what} file not found") from exc
+    except NotRegularFileError as exc:
+        raise error(
+            f"{path}: cannot read this {what} file: it is {exc.kind}, not a regular file{hint}"
+        ) from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read this {what} file ({exc.strerror})") from exc
+    return path
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for binary reading; never open a FIFO, socket or device.
+
+    The path is checked with :func:`stat_regular` first, so nothing else is ever opened
+    (opening a FIFO blocks, some devices act on open). The file is opened with
+    ``O_NONBLOCK`` and checked again with :func:`os.fstat`: if it was replaced between the
+    check and the open, it is closed without reading and :class:`NotRegularFileError` is
+    raised.
+    """
+    st = stat_regular(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st2 = os.fstat(fd)
+        if not stat.S_ISREG(st2.st_mode) or (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino):
+            kind = file_kind(st2.st_mode)
+            raise NotRegularFileError(
+                os.fspath(path), kind, f"changed while being opened (now {kind})"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`)."""
+    with open_regular(path) as fh:
+        return fh.read()
+
+
+def utf8_problem(path: str | os.PathLike[str], block: int = 1 << 20) -> str | None:
+    """Where ``path`` stops being UTF-8 text, for an error message; None if it is UTF-8.
+
+    Returns e.g. ``"line 3: not UTF-8 text at byte 41 (0xE9)"`` followed by a hint (convert
+    the file with ``iconv``; UTF-16, as some spreadsheet exports write, is named as such).
+    Byte offsets count from 0 at the start of the file; lines from 1.
+    """
+    dec = codecs.getincrementaldecoder("utf-8")()
+    pos = 0
+    line = 1
+    first = b""
+    with open_regular(path) as fh:
+        while True:
+            data = fh.read(block)
+            first += data[: 2 - len(first)]
+            try:
+                dec.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                # exc.object = bytes held back from the previous block + this block
+                held = len(exc.object) - len(data)
+                at = pos - held + exc.start
+                line += exc.object[: exc.start].count(b"\n")
+                bad = exc.object[exc.start]
+                hint = (
+                    "it looks like UTF-16; save it as UTF-8"
+                    if first in (b"\xff\xfe", b"\xfe\xff")
+                    else "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8 IN > OUT) or check "
+                    "that it is the right (text) file"
+                )
+                return f"line {line}: not UTF-8 text at byte {at} (0x{bad:02X}); {hint}"
+            if not data:
+                return None
+            line += data.count(b"\n")
+            pos += len(data)
 
 
 def _toml_value(v: Any) -> str:

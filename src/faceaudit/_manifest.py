@@ -5,8 +5,18 @@ A manifest has one row per sample (image) with the columns
 - ``sample_id`` (str, unique): the sample's name everywhere in faceaudit;
 - ``subject_id`` (str, non-empty): who is in the image; two samples of one subject form a
   *genuine* (mated) pair, two samples of different subjects an *impostor* (non-mated) pair;
-- ``path`` (str, optional): the image file, relative to the manifest's ``root``;
+- ``path`` (str, optional): the image file, relative to the manifest's ``root`` (or absolute);
 - any number of attribute columns (``sex``, ``race``, ``age``...).
+
+Every field is text (UTF-8). File names that are not UTF-8 (e.g. the latin-1 bytes
+``caf\\xe9.jpg`` from an old archive) follow one rule, :func:`faceaudit._text.name_to_text`:
+``%`` and every byte that is not UTF-8 are written ``%XX`` (``caf%E9.jpg``); such a *path*
+is written with the prefix ``file:`` (:func:`~faceaudit._text.path_to_text`), which marks it
+as percent-encoded, so ``Manifest.paths()`` finds the file again. Names that are UTF-8 are
+never changed.
+
+Absurd fields are refused (:func:`faceaudit._text.check_fields`): a value that long almost
+always means a broken file (an unclosed quote joins many lines into one field).
 
 Missing attribute values (empty, ``NA``, NaN) are kept as the explicit category
 :data:`UNKNOWN`; nothing is silently dropped. A :class:`Grouping` chooses attribute columns
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError, ManifestError
+from ._errors import ConfigError, ManifestError, shorten
+from ._text import check_fields, path_to_text, text_to_path
 
 UNKNOWN = "unknown"
 """The category given to a missing attribute value."""
+
+LABEL_SEPARATOR = " / "
+"""Joins the attribute values of a group into its label (``"F / black"``)."""
 
 REQUIRED_COLUMNS = ("sample_id", "subject_id")
 RESERVED_COLUMNS = ("sample_id", "subject_id", "path")
@@ -109,7 +124,8 @@ class GroupAssignment:
     codes : ndarray of int32, shape (n_samples,)
         ``codes[i]`` indexes ``labels``.
     labels : tuple of str
-        Display label of each group, attribute values joined by ``" / "``.
+        Label of each group: attribute values joined by ``" / "``, with values that contain
+        the separator quoted (:func:`group_label`), so labels are unique.
     values : tuple of tuple of str
         The attribute values of each group, aligned with ``grouping.attributes``.
     grouping : Grouping
@@ -125,13 +141,11 @@ class GroupAssignment:
         return len(self.labels)
 
     def index_of(self, label: str | Sequence[str]) -> int:
-        """Index of a group given its label (``"F / black"``) or its values (``("F", "black")``)."""
-        if isinstance(label, str):
-            if label in self.labels:
-                return self.labels.index(label)
-        elif tuple(label) in self.values:
-            return self.values.index(tuple(label))
-        raise ConfigError(f"group must be one of {list(self.labels)}; got {label!r}")
+        """Index of a group given its label (``"F / black"``) or its values (``("F", "black")``).
+
+        See :func:`find_group`: an ambiguous name is a :class:`ConfigError`.
+        """
+        return find_group(label, self.labels, self.values)
 
 
 def _bin_label(edges: tuple[float, ...], k: int) -> str:
@@ -159,6 +173,96 @@ def normalise_value(v: object) -> str:
         return UNKNOWN
     s = str(v).strip()
     return UNKNOWN if s.lower() in _MISSING_STRINGS else s
+
+
+# ---------------------------------------------------------------------- group labels
+def group_label(values: Sequence[str]) -> str:
+    """The display label of a group: its attribute values joined by :data:`LABEL_SEPARATOR`.
+
+    Documented rule that keeps labels unique: with two or more attributes, a value that
+    contains ``" /"`` or ``"/ "`` (so it could be mistaken for the separator) or starts with
+    ``'"'`` is written in double quotes, with inner quotes doubled (as in CSV)::
+
+        ("M", "Black / African American")  ->  'M / "Black / African American"'
+        ("F", "white")                     ->  'F / white'
+        ("Black / African American",)      ->  'Black / African American'  (one attribute)
+
+    No value is ever rejected or changed for this; ``values`` keeps the raw values.
+    """
+    if len(values) == 1:
+        return str(values[0])
+
+    def quote(v: str) -> str:
+        if " /" in v or "/ " in v or v.startswith('"'):
+            return '"' + v.replace('"', '""') + '"'
+        return v
+
+    return LABEL_SEPARATOR.join(quote(str(v)) for v in values)
+
+
+def find_group(
+    group: str | Sequence[str], labels: Sequence[str], values: Sequence[tuple[str, ...]]
+) -> int:
+    """Index of a group given by its label or its tuple of values; ambiguity is an error.
+
+    A string is first looked up among the labels (:func:`group_label`, unique). A string that
+    is no label but equals the *unquoted* join of the values of exactly one group (as a user
+    may type ``"M / Black / African American"``) names that group; if it is the unquoted join
+    of several groups, it is ambiguous and refused.
+
+    Raises
+    ------
+    ConfigError
+        No such group, or an ambiguous name (the message lists the candidates' labels).
+    """
+    if isinstance(group, str):
+        if group in labels:
+            return list(labels).index(group)
+        hits = [i for i, v in enumerate(values) if LABEL_SEPARATOR.join(v) == group]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise ConfigError(
+                f"group {group!r} is ambiguous: it could be any of "
+                f"{[labels[i] for i in hits]} (attribute values that contain ' / ' are "
+                "quoted in group labels); give one of these labels"
+            )
+    else:
+        key = tuple(str(v) for v in group)
+        if key in values:
+            return list(values).index(key)
+    shown = [shorten(str(x), 80) for x in labels]
+    raise ConfigError(f"group must be one of {shown}; got {group!r}")
+
+
+def read_table(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV/TSV (all columns as text) or Parquet table; every failure is a ManifestError.
+
+    Only a regular file is read (never a FIFO or device); a CSV must be UTF-8 (a byte-order
+    mark is allowed), and one that is not is refused naming the line and byte.
+    """
+    from ._io import check_input_file, utf8_problem
+
+    check_input_file(path, what, ManifestError)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: {utf8_problem(path) or exc}") from exc
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise ManifestError(f"{path}: cannot parse {what} ({exc})") from exc
+
+
+def _relative_text(p: Path, dest: str) -> str:
+    """``p`` relative to the folder ``dest`` (real paths, so ``..`` means what it says)."""
+    real = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), p.name)
+    try:
+        rel = os.path.relpath(real, dest)
+    except ValueError:  # no relative path (another drive)
+        rel = real
+    return path_to_text(Path(rel).as_posix() if os.sep != "/" else rel)
 
 
 def is_missing_label(values: Sequence[str] | str) -> bool:
@@ -223,11 +327,23 @@ class Manifest:
                 raise ManifestError(f"{source}: {a!r} is reserved and cannot be an attribute")
         self.attributes: tuple[str, ...] = tuple(attributes)
 
-        for col in ("sample_id", "subject_id"):
-            df[col] = [
+        converted: dict[str, list[object]] = {
+            col: [
                 None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v).strip()
                 for v in df[col]
             ]
+            for col in ("sample_id", "subject_id")
+        }
+        if "path" in df.columns:
+            converted["path"] = [
+                None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v)
+                for v in df["path"]
+            ]
+        for a in self.attributes:
+            converted[a] = [normalise_value(v) for v in df[a]]
+        check_fields({str(c): converted.get(c, ()) for c in df.columns}, source)
+        for col in ("sample_id", "subject_id"):
+            df[col] = converted[col]
         empty = [i for i, v in enumerate(df["subject_id"]) if not v]
         if empty:
             raise ManifestError(
@@ -247,12 +363,9 @@ class Manifest:
                 f"{first + 1} and {i + 1}; sample ids must be unique"
             )
         if "path" in df.columns:
-            df["path"] = [
-                None if (isinstance(v, float) and math.isnan(v)) or v is None else str(v)
-                for v in df["path"]
-            ]
+            df["path"] = converted["path"]
         for a in self.attributes:
-            df[a] = [normalise_value(v) for v in df[a]]
+            df[a] = converted[a]
         if categories:
             for a, allowed in categories.items():
                 if a not in self.attributes:
@@ -288,16 +401,7 @@ class Manifest:
         Relative image paths are resolved against ``root`` (default: the file's folder).
         """
         path = Path(path)
-        if not path.exists():
-            raise ManifestError(f"{path}: manifest file not found")
-        try:
-            if path.suffix.lower() in (".parquet", ".pq"):
-                df = pd.read_parquet(path)
-            else:
-                sep = "\t" if path.suffix.lower() == ".tsv" else ","
-                df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise ManifestError(f"{path}: cannot parse manifest ({exc})") from exc
+        df = read_table(path, "manifest")
         return cls(
             df,
             attributes=attributes,
@@ -307,15 +411,37 @@ class Manifest:
         )
 
     def write(self, path: str | Path) -> None:
-        """Write the manifest atomically as CSV or Parquet (by extension)."""
+        """Write the manifest atomically as CSV or Parquet (by extension).
+
+        The file reads back to the same images, because ``Manifest.read`` resolves relative
+        paths against the file's own folder:
+
+        - with a ``root``, relative paths are written **relative to the folder of the written
+          file** (so ``Manifest.read(path)`` and ``faceaudit embed path`` find every image
+          from wherever the file is read, as long as file and images keep their places;
+          absolute only where no relative path exists, e.g. another drive);
+        - absolute paths, and relative paths of a manifest without ``root`` (not tied to any
+          folder), are written as they are.
+
+        Paths that are not UTF-8 are written with :func:`path_to_text`.
+        """
         from ._io import atomic_write
 
         path = Path(path)
+        df = self._df
+        if "path" in df.columns and self.root is not None:
+            dest = os.path.realpath(path.parent if str(path.parent) else ".")
+            df = df.copy()
+            df["path"] = [
+                p if not isinstance(p, str) or not p or Path(text_to_path(p)).is_absolute()
+                else _relative_text(self.root / text_to_path(p), dest)
+                for p in df["path"]
+            ]
         with atomic_write(path) as fh:
             if path.suffix.lower() in (".parquet", ".pq"):
-                self._df.to_parquet(fh, index=False)
+                df.to_parquet(fh, index=False)
             else:
-                fh.write(self._df.to_csv(index=False).encode())
+                fh.write(df.to_csv(index=False).encode())
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -352,7 +478,8 @@ class Manifest:
         return len(self._subject_ids)
 
     def paths(self) -> list[Path | None]:
-        """Absolute image path of each sample (None where the manifest has no path)."""
+        """Image path of each sample: ``root / path`` for a relative ``path`` (None where the
+        manifest has no path). ``file:`` values are decoded (:func:`text_to_path`)."""
         if "path" not in self._df.columns:
             return [None] * len(self)
         out: list[Path | None] = []
@@ -360,7 +487,7 @@ class Manifest:
             if not isinstance(p, str) or not p:  # None / NaN (pandas 3 stores None as NaN)
                 out.append(None)
             else:
-                q = Path(p)
+                q = Path(text_to_path(p))
                 out.append(q if q.is_absolute() or self.root is None else self.root / q)
         return out
 
@@ -411,7 +538,7 @@ class Manifest:
         distinct = sorted(set(keys), key=lambda t: tuple(order(i, v) for i, v in enumerate(t)))
         index = {k: i for i, k in enumerate(distinct)}
         codes = np.fromiter((index[k] for k in keys), dtype=np.int32, count=len(keys))
-        labels = tuple(" / ".join(k) for k in distinct)
+        labels = tuple(group_label(k) for k in distinct)
         return GroupAssignment(codes, labels, tuple(distinct), grouping)
 
     def subset(self, mask: np.ndarray | Sequence[bool]) -> Manifest:

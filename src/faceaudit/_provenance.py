@@ -21,6 +21,7 @@ import numpy as np
 from ._errors import InputError
 from ._io import sha256_file
 from ._manifest import Manifest
+from ._text import name_to_text
 
 VERSIONED_PACKAGES = (
     "faceaudit",
@@ -94,6 +95,7 @@ def listing_digest(
             name = str(q.resolve().relative_to(root_p)) if root_p is not None else str(q)
         except ValueError:
             name = str(q)
+        name = name_to_text(name)  # a file name that is not UTF-8, as in its sample id
         if q.is_file():
             lines.append(f"{name}\t{q.stat().st_size}\t{sha256_file(q)}")
         else:

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._errors import ConfigError, InputError
 from ._io import load_npz, save_npz
-from ._manifest import GroupAssignment, Grouping, Manifest
+from ._manifest import GroupAssignment, Grouping, Manifest, find_group
 
 FORMAT_VERSION = 1
 ENGINE_VERSION = 2
@@ -222,15 +222,16 @@ class ScoreSummary:
         )
 
     def group_index(self, group: int | str | tuple[str, ...]) -> int:
-        """Index of a group given by index, label (``"F / black"``) or values tuple."""
+        """Index of a group given by index, label (``"F / black"``) or values tuple.
+
+        Labels and names are resolved by :func:`faceaudit._manifest.find_group` (an
+        ambiguous name is a :class:`ConfigError`).
+        """
         if isinstance(group, (int, np.integer)):
             if 0 <= int(group) < self.n_groups:
                 return int(group)
-        elif isinstance(group, str) and group in self.group_labels:
-            return self.group_labels.index(group)
-        elif isinstance(group, tuple) and group in self.group_values:
-            return self.group_values.index(group)
-        raise ConfigError(f"group must be one of {list(self.group_labels)}; got {group!r}")
+            raise ConfigError(f"group must be one of {list(self.group_labels)}; got {group!r}")
+        return find_group(group, self.group_labels, self.group_values)
 
     @property
     def genuine_cells(self) -> tuple[np.ndarray, np.ndarray]:

@@ -57,9 +57,11 @@ from ._accumulate import (
     tail_capacity,
 )
 from ._errors import ConfigError, ScoreFileError, check_integer, check_option
+from ._io import check_input_file, utf8_problem
 from ._manifest import Grouping, Manifest
 from ._protocol import parse_label
 from ._summary import ScoreSummary, sample_fields
+from ._text import MAX_ID_CHARS
 
 ON_ERROR = ("raise", "exclude")
 FTA_LITERALS = frozenset({"nan", "na", "n/a", "null", "none"})
@@ -163,7 +165,9 @@ class _Reader:
                 if first:
                     self._check_columns(list(df.columns))
                     first = False
-                yield df, np.arange(line, line + len(df))
+                # the Python parser (used to skip malformed lines) reads missing trailing
+                # fields as NaN where the C parser gives "": make both give ""
+                yield df.fillna(""), np.arange(line, line + len(df))
                 line += len(df)
 
     def _check_columns(self, cols: list[str]) -> None:
@@ -177,6 +181,12 @@ class _Reader:
 
     def chunks(self) -> Iterator[Rows]:
         """Validated chunks (rows with errors raised or excluded and counted)."""
+        try:
+            yield from self._checked_chunks()
+        except UnicodeDecodeError as exc:  # a whole-file problem: raised whatever on_error says
+            raise ScoreFileError(f"{self.path}: {utf8_problem(self.path) or exc}") from exc
+
+    def _checked_chunks(self) -> Iterator[Rows]:
         self.exclusions = Counter()
         try:
             for df, line in self._chunks():
@@ -223,6 +233,26 @@ class _Reader:
         self._raise_first()
         return rows
 
+    def _fail_too_long(self, df: pd.DataFrame, line: np.ndarray) -> np.ndarray:
+        """Rows with no field over :data:`MAX_ID_CHARS` (the others raised or excluded)."""
+        too_long = np.zeros(len(df), bool)
+        long_col = np.full(len(df), "", dtype=object)
+        for c in df.columns:
+            if not pd.api.types.is_numeric_dtype(df[c].dtype):
+                n = df[c].map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy(np.int64)
+                hit = (n > MAX_ID_CHARS) & ~too_long
+                long_col[hit] = str(c)
+                too_long |= hit
+        return self._fail(
+            MALFORMED_LINE,
+            too_long,
+            line,
+            lambda k: (
+                f"field {long_col[k]!r} is {len(str(df[long_col[k]].iloc[k])):,} characters long "
+                f"(at most {MAX_ID_CHARS:,}); often an unclosed quote that joins lines"
+            ),
+        )
+
     def _validate_rows(self, df: pd.DataFrame, line: np.ndarray) -> Rows:
         need = ["sample_a", "sample_b", self.score_column]
         if self.parquet:
@@ -240,6 +270,8 @@ class _Reader:
             line,
             "missing sample_a, sample_b or score (write nan for a failure to acquire)",
         )
+        df, line = df[ok], line[ok]
+        ok = self._fail_too_long(df, line)
         df, line = df[ok], line[ok]
         ids_a = df["sample_a"].astype(str).str.strip().to_numpy()
         ids_b = df["sample_b"].astype(str).str.strip().to_numpy()
@@ -310,6 +342,14 @@ class _Reader:
         return Rows(a[ok], b[ok], self.sign * score[ok], line[ok])
 
 
+def score_file(source: str | Path) -> Path:
+    """``source`` as a Path, if it is a regular file (a pipe cannot be read twice)."""
+    return check_input_file(
+        source, "score", ScoreFileError,
+        " (score files are read twice); save the scores to a file first",
+    )
+
+
 class _Restart(Exception):
     """Internal: re-read a CSV with the Python parser to skip malformed lines."""
 
@@ -370,9 +410,7 @@ def read_scores(
     check_n_bins(n_bins)
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
-    path = Path(source)
-    if not path.exists():
-        raise ScoreFileError(f"{path}: score file not found")
+    path = score_file(source)
     ga = manifest.groups(grouping)
     g = ga.codes.astype(np.int64)
     n_groups = ga.n_groups

@@ -15,6 +15,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("faceaudit.datasets")
 
@@ -35,6 +39,34 @@ REASON_NOT_IMAGE = "not an image"  # extension not in IMAGE_EXTENSIONS
 REASON_OUTSIDE_SUBJECT = "not inside a subject folder"  # files directly under the root
 REASON_BAD_NAME = "unexpected file name"  # adapters with a fixed naming scheme (LFW, FRLL)
 REASON_LINK_LOOP = "symlink to a folder already read"  # followed links that loop back
+REASON_NOT_REGULAR = "not a regular file"  # FIFO, socket, device (x.jpg -> /dev/zero): never read
+REASON_UNREADABLE = "cannot be read"  # broken symlink, symlink loop, no permission to stat
+REASON_EMPTY_SUBJECT = "subject folder holds no image"  # a folder, not a file
+REASON_NAME_CLASH = "name clashes with another file's"  # see faceaudit._text.name_to_text
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One thing a dataset adapter left out, as a record.
+
+    Attributes
+    ----------
+    path : str
+        Relative to the dataset root, with forward slashes (a folder ends with ``"/"``);
+        names that are not UTF-8 are written with :func:`faceaudit._text.name_to_text`.
+    reason : str
+        One of the ``REASON_*`` strings of this module (``"not an image"``...).
+    detail : str
+        What exactly (``"a FIFO (named pipe)"``, ``"extension .txt"``); may be empty.
+    """
+
+    path: str
+    reason: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """``{"path", "reason", "detail"}``, e.g. for a ``failures.csv`` row."""
+        return {"path": self.path, "reason": self.reason, "detail": self.detail}
 
 
 def is_junk(name: str) -> bool:
@@ -64,6 +96,10 @@ class LoadReport:
         Samples per value of each attribute (``unknown`` included), for a quick check.
     notes : tuple of str
         Other facts worth knowing (e.g. "5 images are in both gender lists -> ambiguous").
+    exclusions : tuple of Exclusion
+        Everything left out at scan time as records (path, reason, detail), sorted by path:
+        the files of ``ignored`` plus folders (empty subject folders, symlink loops). When
+        an adapter gives only ``ignored``, the records are made from it (empty detail).
     """
 
     dataset: str
@@ -74,6 +110,21 @@ class LoadReport:
     unlabelled: tuple[str, ...] = ()
     value_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.exclusions and self.ignored:
+            recs = (Exclusion(p, r) for r, paths in self.ignored.items() for p in paths)
+            object.__setattr__(self, "exclusions", tuple(sorted(recs, key=_exclusion_key)))
+
+    def exclusion_table(self) -> pd.DataFrame:
+        """The exclusions as a DataFrame with columns ``path, reason, detail``."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [e.as_dict() for e in self.exclusions], columns=["path", "reason", "detail"],
+            dtype=object,
+        )
 
     @property
     def n_ignored(self) -> int:
@@ -101,6 +152,10 @@ class LoadReport:
         """Log the summary: WARNING when label rows matched nothing, INFO otherwise."""
         level = logging.WARNING if self.unmatched_labels else logging.INFO
         logger.log(level, "%s", self.summary())
+
+
+def _exclusion_key(e: Exclusion) -> tuple[str, str]:
+    return (e.path, e.reason)
 
 
 def group_ignored(items: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:

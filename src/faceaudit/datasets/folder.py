@@ -6,10 +6,17 @@ Layout and conventions
   ``<subject>``; ``sample_id`` is the image path relative to ``root`` with forward slashes
   (``"alice/img01.jpg"``), and is also the manifest's ``path`` (relative to ``root``).
 - Images are files whose extension (any case) is in :data:`IMAGE_EXTENSIONS`.
-- Left out, and counted in the :class:`LoadReport` by reason: hidden files and folders
-  (``.DS_Store``, AppleDouble ``._img.jpg``), ``Thumbs.db``, ``desktop.ini``, ``__MACOSX/``
-  (``"junk"``); other non-image files (``"not an image"``); files directly under ``root``
-  (``"not inside a subject folder"``).
+- Left out, and listed in the :class:`LoadReport` (``exclusions``: path, reason, detail;
+  ``ignored``: the files by reason): hidden files and folders (``.DS_Store``, AppleDouble
+  ``._img.jpg``), ``Thumbs.db``, ``desktop.ini``, ``__MACOSX/`` (``"junk"``); other non-image
+  files (``"not an image"``); files directly under ``root`` (``"not inside a subject
+  folder"``); anything that is not a regular file, such as a FIFO, socket or a symlink to
+  ``/dev/zero`` (``"not a regular file"``, checked with :func:`os.stat`, never opened);
+  broken symlinks and symlink loops (``"cannot be read"``); symlinks back into the tree
+  (``"symlink to a folder already read"``); subject folders without an image.
+- File and folder names that are not UTF-8 are kept: their ids write the other bytes as
+  ``%XX`` (:func:`faceaudit._text.name_to_text`: ``caf\\xe9.jpg`` -> ``caf%E9.jpg``), and
+  their ``path`` is ``file:``-encoded so it finds the file.
 - Labels come from a CSV/TSV/Parquet table (or a DataFrame) keyed either by subject
   (``labels_by="subject"``, key column ``subject_id``) or by image (``labels_by="image"``,
   key column ``sample_id`` holding the relative path). Every other column is an attribute.
@@ -20,6 +27,7 @@ Layout and conventions
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -28,13 +36,20 @@ from typing import Literal, overload
 import pandas as pd
 
 from .._errors import ManifestError, check_option
-from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, normalise_value
+from .._io import NotRegularFileError, stat_regular
+from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, normalise_value, read_table
+from .._text import check_fields, name_to_text, path_to_text
 from ._common import (
     IMAGE_EXTENSIONS,
+    REASON_EMPTY_SUBJECT,
     REASON_JUNK,
     REASON_LINK_LOOP,
+    REASON_NAME_CLASH,
     REASON_NOT_IMAGE,
+    REASON_NOT_REGULAR,
     REASON_OUTSIDE_SUBJECT,
+    REASON_UNREADABLE,
+    Exclusion,
     LoadReport,
     group_ignored,
     is_junk,
@@ -51,31 +66,42 @@ MSG_UNMATCHED = "label rows match no sample"
 
 def scan_tree(
     root: Path, extensions: Collection[str] = IMAGE_EXTENSIONS
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
-    """Walk ``root`` and sort its files into samples and ignored files.
+) -> tuple[list[tuple[str, str, str]], list[Exclusion]]:
+    """Walk ``root`` and sort its files into samples and exclusions.
+
+    Image files are checked with :func:`os.stat` (following symlinks) but never opened: only
+    regular files become samples; a FIFO, socket or device (``x.jpg -> /dev/zero``) is
+    excluded (``"not a regular file"``), and so is a file that cannot be stat'ed (broken
+    symlink, symlink loop: ``"cannot be read"``). File and folder names that are not UTF-8 get
+    ids by :func:`~faceaudit._text.name_to_text`; one whose id equals another file's
+    UTF-8 name is excluded (``"name clashes with another file's"``).
 
     Returns
     -------
-    samples : list of (sample_id, subject_id), sorted by sample_id
-    ignored : list of (relative path, reason)
-    empty_subjects : list of subject folders holding no image
+    samples : list of (sample_id, subject_id, path), sorted by sample_id
+        ``path`` is the manifest text of the relative path (:func:`path_to_text`).
+    exclusions : list of Exclusion, sorted by path
+        Files left out, symlink loops and subject folders holding no image.
     """
     exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    samples: list[tuple[str, str]] = []
-    ignored: list[tuple[str, str]] = []
-    subjects_seen: set[str] = set()
+    found: list[tuple[str, str]] = []  # (relative path, subject folder), as file-system text
+    excl: list[Exclusion] = []
     subject_dirs: list[str] = []
     visited: set[tuple[int, int]] = set()
 
     def fail(exc: OSError) -> None:
-        raise ManifestError(f"{exc.filename}: cannot read this folder ({exc.strerror}); "
-                            "fix its permissions or move it out of the tree") from exc
+        raise ManifestError(f"{name_to_text(str(exc.filename))}: cannot read this folder "
+                            f"({exc.strerror}); fix its permissions or move it out of the tree"
+                            ) from exc
+
+    def out(rel: str, reason: str, detail: str = "") -> None:
+        excl.append(Exclusion(name_to_text(rel), reason, detail))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=fail, followlinks=True):
         st = os.stat(dirpath)
         rel_dir = Path(dirpath).relative_to(root)
         if (st.st_dev, st.st_ino) in visited:  # a symlink back into the tree: do not loop
-            ignored.append((rel_dir.as_posix() + "/", REASON_LINK_LOOP))
+            out(rel_dir.as_posix() + "/", REASON_LINK_LOOP, "links back to a folder already read")
             dirnames.clear()
             continue
         visited.add((st.st_dev, st.st_ino))
@@ -86,36 +112,66 @@ def scan_tree(
             subject_dirs.extend(d for d in dirnames if not is_junk(d))
         for name in sorted(filenames):
             rel = (rel_dir / name).as_posix()
+            suffix = Path(name).suffix.lower()
             if junk_dir or is_junk(name):
-                ignored.append((rel, REASON_JUNK))
-            elif Path(name).suffix.lower() not in exts:
-                ignored.append((rel, REASON_NOT_IMAGE))
+                out(rel, REASON_JUNK)
+            elif suffix not in exts:
+                out(rel, REASON_NOT_IMAGE, f"extension {suffix!r}" if suffix else "no extension")
             elif not parts:
-                ignored.append((rel, REASON_OUTSIDE_SUBJECT))
+                out(rel, REASON_OUTSIDE_SUBJECT)
             else:
-                samples.append((rel, parts[0]))
-                subjects_seen.add(parts[0])
+                full = os.path.join(dirpath, name)
+                try:
+                    stat_regular(full)
+                except NotRegularFileError as exc:
+                    out(rel, REASON_NOT_REGULAR, exc.kind)
+                except OSError as exc:
+                    out(rel, REASON_UNREADABLE, _stat_failure(full, exc))
+                else:
+                    found.append((rel, parts[0]))
+    # ids: names that are not UTF-8 are percent-encoded; refuse an id another file already has
+    plain = {rel for rel, _ in found if name_to_text(rel) == rel}
+    plain_subjects = {subj for _, subj in found if name_to_text(subj) == subj}
+    samples: list[tuple[str, str, str]] = []
+    for rel, subj in found:
+        sid, sub = name_to_text(rel), name_to_text(subj)
+        if (sid != rel and sid in plain) or (sub != subj and sub in plain_subjects):
+            clash = sid if sid != rel and sid in plain else sub
+            out(rel, REASON_NAME_CLASH, f"its name is not UTF-8 and is written {clash!r}, "
+                "which is another file's or folder's name; rename one of them")
+            continue
+        samples.append((sid, sub, path_to_text(rel)))
     samples.sort()
-    empty = sorted(d for d in subject_dirs if d not in subjects_seen)
-    return samples, ignored, empty
+    have = {sub for _, sub, _ in samples}
+    looped = {e.path for e in excl if e.reason == REASON_LINK_LOOP}
+    for d in subject_dirs:
+        if name_to_text(d) not in have and name_to_text(d) + "/" not in looped:
+            out(d + "/", REASON_EMPTY_SUBJECT)
+    excl.sort(key=lambda e: (e.path, e.reason))
+    return samples, excl
+
+
+def _stat_failure(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "a broken symbolic link (its target does not exist)"
+    return str(exc.strerror or exc)
 
 
 def read_label_table(labels: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Read a label table (CSV, TSV or Parquet by extension) as strings; return it and its name."""
+    """Read a label table (CSV, TSV or Parquet by extension) as strings; return it and its name.
+
+    The table must be UTF-8 text (a CSV) and hold no absurd field
+    (:func:`~faceaudit._text.check_fields`); errors name the file, row and column.
+    """
     if isinstance(labels, pd.DataFrame):
-        return labels.reset_index(drop=True).astype(object), "<labels DataFrame>"
-    path = Path(labels)
-    if not path.is_file():
-        raise ManifestError(f"{path}: label file not found")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(path).astype(object)
-        else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise ManifestError(f"{path}: cannot parse label table ({exc})") from exc
-    return df, str(path)
+        df, source = labels.reset_index(drop=True).astype(object), "<labels DataFrame>"
+    else:
+        path = Path(labels)
+        df, source = read_table(path, "label").astype(object), str(path)
+    check_fields({c: list(df[c]) for c in df.columns}, source)
+    return df, source
 
 
 def attach_labels(
@@ -270,25 +326,33 @@ def load_folder(
     root = Path(root)
     if not root.is_dir():
         raise ManifestError(f"{root}: image folder not found (expected root/<subject>/<image>)")
-    samples, ignored, empty = scan_tree(root, extensions)
+    samples, exclusions = scan_tree(root, extensions)
+    files_out = [e for e in exclusions if e.reason != REASON_EMPTY_SUBJECT]
     if not samples:
         raise ManifestError(
-            f"{root}: {MSG_NO_IMAGES} in root/<subject>/ folders ({len(ignored)} other file(s) "
-            f"ignored; image extensions are {sorted(extensions)})"
+            f"{root}: {MSG_NO_IMAGES} in root/<subject>/ folders ({len(files_out)} other "
+            f"file(s) ignored; image extensions are {sorted(extensions)})"
         )
-    sample_ids = [s for s, _ in samples]
-    subjects = [s for _, s in samples]
+    sample_ids = [s for s, _, _ in samples]
+    subjects = [s for _, s, _ in samples]
     data: dict[str, list[str]] = {
         "sample_id": sample_ids,
         "subject_id": subjects,
-        "path": sample_ids,
+        "path": [p for _, _, p in samples],
     }
     unmatched: list[str] = []
     unlabelled: list[str] = []
     attrs: list[str] = []
+    empty = [e.path.rstrip("/") for e in exclusions if e.reason == REASON_EMPTY_SUBJECT]
     notes = (
         [f"{len(empty)} subject folder(s) hold no image: {', '.join(empty[:3])}"] if empty else []
     )
+    encoded = [p for p in data["path"] if p.startswith("file:")]
+    if encoded:
+        notes.append(
+            f"{len(encoded)} image path(s) are not UTF-8; their sample ids write the other bytes "
+            f"as %XX (e.g. {encoded[0][len('file:'):]!r})"
+        )
     if labels is not None:
         key_column = key_column or ("subject_id" if labels_by == "subject" else "sample_id")
         keys = subjects if labels_by == "subject" else sample_ids
@@ -306,11 +370,12 @@ def load_folder(
         dataset=f"folder:{root}",
         n_samples=len(manifest),
         n_subjects=manifest.n_subjects,
-        ignored=group_ignored(ignored),
+        ignored=group_ignored((e.path, e.reason) for e in files_out),
         unmatched_labels=tuple(unmatched),
         unlabelled=tuple(unlabelled),
         value_counts=value_counts({a: data[a] for a in attrs}),
         notes=tuple(notes),
+        exclusions=tuple(exclusions),
     )
     report.log()
     return (manifest, report) if with_report else manifest

@@ -405,6 +405,7 @@ class FakeEmbedder:
 
             os._exit(70)
         pix = np.ascontiguousarray(image).tobytes()
-        key = Path(source).parent.name.encode() if source is not None else pix
+        key = (Path(source).parent.name.encode("utf-8", "surrogateescape") if source is not None
+               else pix)
         v = self._unit(b"id:" + key) + self.noise * self._unit(b"px:" + pix)
         return (v / np.linalg.norm(v)).astype(np.float32)

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ConfigError, FaceauditError, check_option, check_range
+from .._errors import ConfigError, FaceauditError, InputError, check_option, check_range
+from .._io import read_regular, sha256_file
 from .._manifest import Manifest
 from .._templates import ERROR, MISSING, OK, UNREADABLE, Templates
+from .._text import name_to_text
 from ._detect import POLICIES, Detector, FaceFailure, make_detector, select_face
 from ._embed import Embedder
 from ._images import DEFAULT_MAX_PIXELS, DecodeFailure, decode_image
@@ -62,12 +64,14 @@ class PipelineConfig:
 def process_image(config: PipelineConfig, sha: str, path: Path) -> StoredResult:
     """Run the whole pipeline on one file; never raises for a bad image."""
     try:
-        try:
-            data = Path(path).read_bytes()
+        try:  # only a regular file is opened: the path may have become a FIFO since the scan
+            data = read_regular(path)
         except OSError as exc:
-            return StoredResult(sha, UNREADABLE, f"cannot read {path}: {exc.strerror or exc}")
+            return StoredResult(sha, UNREADABLE,
+                                f"cannot read {name_to_text(str(path))}: {exc.strerror or exc}")
         if hashlib.sha256(data).hexdigest() != sha:
-            return StoredResult(sha, ERROR, f"{path} changed while the run was in progress; re-run")
+            return StoredResult(sha, ERROR, f"{name_to_text(str(path))} changed while the run "
+                                            "was in progress; re-run")
         img = decode_image(data, max_pixels=config.max_pixels,
                            min_size=max(1, int(np.ceil(config.min_face_size))))
         if isinstance(img, DecodeFailure):
@@ -300,8 +304,16 @@ def embed_manifest(
         In manifest order. ``model_id`` is the pipeline id (embedder model id, detector id and
         face-selection options); ``similarity`` is the embedder's. Statuses: ``"ok"``;
         ``"missing"`` (no path in the manifest); ``"unreadable"`` (file absent, unreadable,
-        corrupt, truncated, not an image, too many pixels); ``"too_small"``; ``"no_face"``;
-        ``"multiple_faces"``; ``"error"`` (unexpected exception; message in ``detail``).
+        not a regular file, corrupt, truncated, not an image, too many pixels);
+        ``"too_small"``; ``"no_face"``; ``"multiple_faces"``; ``"error"`` (unexpected
+        exception; message in ``detail``). Only regular files are opened: a path that is (or
+        becomes, before a worker reads it) a FIFO, socket or device is ``"unreadable"``.
+
+    Raises
+    ------
+    InputError
+        Not one image of the manifest can be read (every path missing or not a file): almost
+        always paths resolved against the wrong folder. The message names the first one.
     """
     check_option("face_policy", face_policy, POLICIES)
     check_range("n_workers", n_workers, low=1, high=256)
@@ -318,9 +330,7 @@ def embed_manifest(
     config = PipelineConfig(emb, det, face_policy, float(min_face_size), int(max_pixels))
     pid = config.pipeline_id
 
-    ids = manifest.sample_ids
     status, detail, shas, first_path = _hash_images(manifest)
-
     with contextlib.ExitStack() as stack:
         if store is None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="faceaudit-store-"))
@@ -345,7 +355,7 @@ def embed_manifest(
             else:
                 _run_pool(config, todo, on_results, n_workers, chunk_size)
 
-    return _templates(ids, status, detail, shas, results, emb, pid)
+    return _templates(manifest.sample_ids, status, detail, shas, results, emb, pid)
 
 
 def _templates(ids: np.ndarray, status: np.ndarray, detail: np.ndarray,
@@ -375,7 +385,7 @@ def _hash_images(
     manifest: Manifest,
 ) -> tuple[np.ndarray, np.ndarray, list[str | None], dict[str, str]]:
     """Per sample: status (missing/unreadable, else ok), detail and sha256 of its image; and
-    the first path of each distinct image content."""
+    the first path of each distinct image content. InputError if no image can be read."""
     n = len(manifest)
     status = np.full(n, OK, dtype=object)
     detail = np.full(n, "", dtype=object)
@@ -386,22 +396,23 @@ def _hash_images(
             status[i], detail[i] = MISSING, f"{manifest.source}: data row {i + 1} has no image path"
             continue
         try:
-            sha = _sha256_path(p)
+            sha = sha256_file(p)  # opens regular files only (never a FIFO or a device)
         except OSError as exc:
             status[i] = UNREADABLE
-            detail[i] = f"cannot read {p}: {exc.strerror or exc}"
+            detail[i] = f"cannot read {name_to_text(str(p))}: {exc.strerror or exc}"
             continue
         shas[i] = sha
         first_path.setdefault(sha, str(p))
+    if n and not first_path:
+        k = next((i for i in range(n) if status[i] == UNREADABLE), 0)
+        raise InputError(
+            f"{manifest.source}: none of the {n:,} images can be read (first: "
+            f"{detail[k] or 'no image path'}). Relative paths resolve against "
+            f"{name_to_text(os.path.abspath(manifest.root or '.'))} (for a manifest file: "
+            "the file's own folder): are the paths relative to another folder?"
+        )
     return status, detail, shas, first_path
 
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._errors import IntegrityError
 from .._templates import ERROR, OK
+from .._text import name_to_text
 
 SCHEMA_VERSION = "1"
 DB_NAME = "templates.sqlite"
@@ -120,7 +121,8 @@ class TemplateStore:
             vec = None if r.vector is None else np.asarray(r.vector, "<f4").tobytes()
             face = None if r.face is None else np.asarray(r.face, "<f4").tobytes()
             dim = 0 if r.vector is None else int(np.asarray(r.vector).size)
-            rows.append((r.sha256, pipeline_id, r.status, r.detail, dim, vec, face, now))
+            detail = name_to_text(r.detail)  # SQLite stores text: a non-UTF-8 path as %XX
+            rows.append((r.sha256, pipeline_id, r.status, detail, dim, vec, face, now))
         if rows:
             self._con.execute("BEGIN IMMEDIATE")
             try:
