@@ -20,9 +20,34 @@ from __future__ import annotations
 
 from .._errors import InexactMetricWarning
 from ._audit import AuditResult
+from ._clustered import (
+    GroupErrors,
+    PersonCounts,
+    RateInterval,
+    effective_clopper_pearson,
+    person_counts,
+    rate_interval,
+)
 from ._counting import ErrorCounts, error_counts
+from ._disparity import (
+    UNBOUNDED_REASONS,
+    CombinedSummary,
+    DisparitySummary,
+    Measure,
+    Ranking,
+    RatioInterval,
+    combined_summaries,
+    disparity_summary,
+    rank_groups,
+    ratio_interval,
+)
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
-from ._intervals import clopper_pearson, cross_denominator, within_denominator
+from ._intervals import (
+    clopper_pearson,
+    cross_denominator,
+    within_denominator,
+    zero_upper_bound,
+)
 from ._rates import (
     det_curve,
     eer,
@@ -41,15 +66,27 @@ from ._rates import (
 )
 
 __all__ = [
+    "UNBOUNDED_REASONS",
     "AuditResult",
+    "CombinedSummary",
+    "DisparitySummary",
     "ErrorCounts",
     "FairnessSummary",
+    "GroupErrors",
     "InexactMetricWarning",
+    "Measure",
+    "PersonCounts",
+    "Ranking",
+    "RateInterval",
+    "RatioInterval",
     "clopper_pearson",
+    "combined_summaries",
     "cross_denominator",
     "det_curve",
+    "disparity_summary",
     "eer",
     "eer_threshold",
+    "effective_clopper_pearson",
     "error_counts",
     "fdr",
     "fmr",
@@ -59,6 +96,10 @@ __all__ = [
     "gini",
     "hter",
     "inequity_rate",
+    "person_counts",
+    "rank_groups",
+    "rate_interval",
+    "ratio_interval",
     "roc_auc",
     "roc_curve",
     "roc_for_far",
@@ -68,6 +109,7 @@ __all__ = [
     "threshold_at_fmr",
     "threshold_at_fnmr",
     "within_denominator",
+    "zero_upper_bound",
 ]
 
 for _name in __all__:

@@ -78,11 +78,14 @@ class AuditResult:
         Group (index, label or values) that ratios ``*_ratio_to_reference`` divide by.
     n_boot : int, default 0
         Subject-level bootstrap replicates (0 = none). Adds ``*_boot_q<quantile>`` columns.
-    ci_quantiles : sequence of float, default (0.025, 0.975)
+    ci_quantiles : sequence of float, optional
+        Bootstrap quantiles; default ``((1 - confidence) / 2, (1 + confidence) / 2)``, so the
+        bootstrap intervals have the same level as the Clopper–Pearson ones.
     random_state : int, optional
         Seed of the bootstrap (one child seed per replicate).
     confidence : float, default 0.95
-        Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...).
+        Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...) and, unless
+        ``ci_quantiles`` is given, of the bootstrap intervals.
 
     Attributes
     ----------
@@ -113,7 +116,7 @@ class AuditResult:
         target_fmr: float | None = None,
         reference_group: int | str | tuple[str, ...] | None = None,
         n_boot: int = 0,
-        ci_quantiles: Sequence[float] = (0.025, 0.975),
+        ci_quantiles: Sequence[float] | None = None,
         random_state: int | None = None,
         confidence: float = 0.95,
         alpha: float = 0.5,
@@ -134,6 +137,8 @@ class AuditResult:
         self.summary = summary
         self.target_fmr = None if target_fmr is None else float(target_fmr)
         self.n_boot = int(n_boot)
+        if ci_quantiles is None:
+            ci_quantiles = (round((1 - confidence) / 2, 12), round((1 + confidence) / 2, 12))
         self.ci_quantiles = check_quantiles(ci_quantiles)
         self.random_state = random_state
         self.confidence = float(confidence)

@@ -1,0 +1,599 @@
+r"""Rates whose comparisons are clustered by person: the design effect, the people bootstrap,
+and the rate interval that combines them with the exact binomial one.
+
+**Why.** A person appears in many comparisons: all of their genuine pairs, and every impostor
+pair they are part of. Errors cluster by person (some people are hard to verify, some faces
+score high against everyone), so the comparisons are not independent trials and the
+Clopper–Pearson interval, exact for independent trials, is too narrow: on simulated
+populations with LFW's images-per-person distribution it covers the true FMR of a 400-person
+group in as few as 6% of audits (``docs/coverage.md``).
+
+**What is used.** Everything here is computed from per-person counts at the threshold (see
+:class:`PersonCounts`):
+
+- genuine: the errors :math:`e_i` and comparisons :math:`n_i` of each person's own pairs;
+- impostor: the errors of each *pair of people* (only pairs with at least one error are
+  listed) and the closed-form number of comparisons, from the number of samples of each
+  person (all-pairs protocols), or explicit per-person-pair comparison counts.
+
+Nothing needs the list of every accepted comparison, so a streaming engine can supply these
+counts from a second pass over the data.
+
+**The estimand.** The intervals cover the *population* rate of the group: the expected
+share of errors among the group's comparisons when its people are drawn from the population
+the audit's people come from (a ratio of expectations, :math:`\theta = E[\text{errors}] /
+E[\text{comparisons}]`, with people, not comparisons, as the sampling unit). This is the
+figure a claim about "the system's FMR for women" is about.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from .._errors import ConfigError, UndefinedMetricWarning, check_option, check_range
+from .._summary import ScoreSummary
+from ._intervals import _pair_weight_sums, beta_bounds, group_resampling
+
+KINDS = ("genuine", "impostor")
+
+
+def _int_array(name: str, x: Any) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D array; got shape {a.shape}")
+    if a.size and (not np.issubdtype(a.dtype, np.number) or (a < 0).any()
+                   or not np.isfinite(a).all() or (a != np.round(a)).any()):
+        raise ConfigError(f"{name} must hold non-negative integers; got {a[:5].tolist()}...")
+    return a.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class PersonCounts:
+    r"""Errors and comparisons of one group at one threshold, broken down by person.
+
+    Build one with :meth:`genuine`, :meth:`impostor` (all-pairs protocols) or
+    :meth:`impostor_pairs` (explicit comparison counts per pair of people).
+
+    Attributes
+    ----------
+    kind : {"genuine", "impostor"}
+    n_people : int
+        People of the group (resampling units), ``0 .. n_people-1``.
+    person_errors, person_trials : ndarray of float64, shape (n_people,)
+        Errors and comparisons *involving* each person: their own genuine pairs, or every
+        impostor pair they are one side of (so each impostor pair is counted for both people).
+    pair_a, pair_b, pair_errors : ndarray of int64
+        Impostor only: the pairs of people ``a < b`` with at least one error, and the count.
+    n_samples : ndarray of int64 or None
+        Impostor all-pairs only: samples (templates) of each person; comparisons between two
+        people are :math:`s_a s_b`.
+    trial_a, trial_b, trial_n : ndarray of int64 or None
+        Impostor explicit-pairs only: comparisons made between each pair of people.
+    """
+
+    kind: str
+    n_people: int
+    person_errors: np.ndarray
+    person_trials: np.ndarray
+    pair_a: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_errors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    n_samples: np.ndarray | None = None
+    trial_a: np.ndarray | None = None
+    trial_b: np.ndarray | None = None
+    trial_n: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def genuine(cls, errors: Sequence[int] | np.ndarray,
+                trials: Sequence[int] | np.ndarray) -> PersonCounts:
+        """Genuine (mated) comparisons: each person's false non-matches and genuine pairs.
+
+        >>> c = PersonCounts.genuine([0, 2, 1], [1, 10, 3])
+        >>> c.errors, c.trials
+        (3, 14)
+        """
+        e, n = _int_array("errors", errors), _int_array("trials", trials)
+        if e.shape != n.shape:
+            raise ConfigError(f"errors and trials must have the same length; got {len(e)} and "
+                              f"{len(n)}")
+        if (e > n).any():
+            i = int(np.flatnonzero(e > n)[0])
+            raise ConfigError(f"errors must be <= trials for every person; got {e[i]} > {n[i]} "
+                              f"for person {i}")
+        return cls("genuine", len(e), e.astype(np.float64), n.astype(np.float64))
+
+    @classmethod
+    def impostor(cls, n_samples: Sequence[int] | np.ndarray, pair_a: Sequence[int] | np.ndarray,
+                 pair_b: Sequence[int] | np.ndarray,
+                 pair_errors: Sequence[int] | np.ndarray) -> PersonCounts:
+        r"""Impostor comparisons of an all-pairs protocol within one group.
+
+        Every sample is compared with every sample of every other person of the group, so
+        people ``a`` and ``b`` share :math:`s_a s_b` comparisons and person ``i`` is in
+        :math:`s_i (S - s_i)` of them (:math:`S = \sum s`). ``pair_errors[p]`` is the number of
+        false matches between people ``pair_a[p]`` and ``pair_b[p]`` (each unordered pair at
+        most once; pairs without errors may be left out).
+
+        >>> c = PersonCounts.impostor([2, 1, 1], [0], [1], [1])
+        >>> c.errors, c.trials
+        (1, 5)
+        """
+        s = _int_array("n_samples", n_samples)
+        a, b, f = cls._pairs(len(s), pair_a, pair_b, pair_errors)
+        if (f > s[a] * s[b]).any():
+            raise ConfigError("pair_errors must be <= the comparisons between the two people "
+                              "(n_samples[a] * n_samples[b])")
+        e = np.bincount(a, f, len(s)) + np.bincount(b, f, len(s))
+        sf = s.astype(np.float64)
+        return cls("impostor", len(s), e, sf * (sf.sum() - sf), a, b, f, n_samples=s)
+
+    @classmethod
+    def impostor_pairs(cls, n_people: int, pair_a: Sequence[int] | np.ndarray,
+                       pair_b: Sequence[int] | np.ndarray, pair_errors: Sequence[int] | np.ndarray,
+                       trial_a: Sequence[int] | np.ndarray, trial_b: Sequence[int] | np.ndarray,
+                       trial_n: Sequence[int] | np.ndarray) -> PersonCounts:
+        """Impostor comparisons listed explicitly: ``trial_n[p]`` comparisons between people
+        ``trial_a[p]`` and ``trial_b[p]`` (pair lists, vendor files), ``pair_errors`` as in
+        :meth:`impostor`."""
+        check_range("n_people", n_people, low=0)
+        a, b, f = cls._pairs(int(n_people), pair_a, pair_b, pair_errors)
+        ta, tb, tn = cls._pairs(int(n_people), trial_a, trial_b, trial_n, what="trial")
+        n = int(n_people)
+        order = np.argsort(ta * n + tb)
+        keys = (ta * n + tb)[order]
+        pos = np.minimum(np.searchsorted(keys, a * n + b), max(len(keys) - 1, 0))
+        found = (keys[pos] == a * n + b) if len(keys) else np.zeros(len(a), bool)
+        if not found.all() or (len(keys) and (f > tn[order][pos]).any()):
+            raise ConfigError("pair_errors must be <= trial_n of the same pair of people; "
+                              "every pair with errors needs its comparison count")
+        e = np.bincount(a, f, n) + np.bincount(b, f, n)
+        t = np.bincount(ta, tn, n) + np.bincount(tb, tn, n)
+        return cls("impostor", n, e, t.astype(np.float64), a, b, f,
+                   trial_a=ta, trial_b=tb, trial_n=tn)
+
+    @staticmethod
+    def _pairs(n: int, a: Any, b: Any, c: Any, what: str = "pair") -> tuple[np.ndarray, ...]:
+        a, b = _int_array(f"{what}_a", a), _int_array(f"{what}_b", b)
+        c = _int_array(f"{what}_errors" if what == "pair" else f"{what}_n", c)
+        if not (len(a) == len(b) == len(c)):
+            raise ConfigError(f"{what}_a, {what}_b and their counts must have the same length")
+        if len(a) and (max(a.max(), b.max()) >= n):
+            raise ConfigError(f"{what} people must be < n_people ({n})")
+        if (a == b).any():
+            raise ConfigError(f"a {what} of people must be two different people (a != b)")
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        if len(np.unique(lo * max(n, 1) + hi)) != len(lo):
+            raise ConfigError(f"each unordered {what} of people must be listed once")
+        return lo, hi, c
+
+    # ------------------------------------------------------------------ totals
+    @property
+    def errors(self) -> int:
+        """Total errors of the group."""
+        if self.kind == "genuine":
+            return int(self.person_errors.sum())
+        return int(self.pair_errors.sum())
+
+    @property
+    def trials(self) -> int:
+        """Total comparisons of the group."""
+        t = self.person_trials.sum()
+        return int(np.rint(t if self.kind == "genuine" else t / 2))
+
+    # ------------------------------------------------------------------ resampling
+    def replicates(self, weights: np.ndarray) -> np.ndarray:
+        r"""Bootstrap replicate rates for person multiplicities ``weights`` (B, n_people).
+
+        .. math::
+
+            \text{genuine: } r^* = \frac{\sum_i w_i e_i}{\sum_i w_i n_i}, \qquad
+            \text{impostor: } r^* = \frac{\sum_{a<b} w_a w_b F_{ab}}{D(w)}
+
+        with :math:`D(w) = \tfrac12[(\sum w_i s_i)^2 - \sum w_i^2 s_i^2]` (all pairs; two
+        copies of one person are the same person, never an impostor pair) or
+        :math:`\sum_{a<b} w_a w_b N_{ab}` (explicit pairs). A replicate without comparisons is
+        NaN. Weights of 1 reproduce the observed rate.
+        """
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        if w.shape[1] != self.n_people:
+            raise ConfigError(f"weights must have one column per person ({self.n_people}); "
+                              f"got shape {w.shape}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "genuine":
+                num = w @ self.person_errors
+                den = w @ self.person_trials
+            else:
+                num = _pair_weight_sums(self.pair_a, self.pair_b, w, self.pair_errors)
+                if self.n_samples is not None:
+                    s = self.n_samples.astype(np.float64)
+                    den = 0.5 * ((w @ s) ** 2 - (w**2) @ (s**2))
+                else:
+                    assert self.trial_a is not None and self.trial_b is not None
+                    den = _pair_weight_sums(self.trial_a, self.trial_b, w, self.trial_n)
+            out = num / den
+        return np.where(den > 0, out, np.nan)
+
+    def jackknife_variance(self) -> float:
+        r"""Delete-one-person jackknife variance of the rate.
+
+        .. math::
+
+            \hat r_{(-i)} = \frac{K - e_i}{N - n_i}, \qquad
+            v_J = \frac{P - 1}{P} \sum_{i} \bigl(\hat r_{(-i)} - \bar r_{(\cdot)}\bigr)^2
+
+        over the :math:`P` people with at least one comparison (:math:`e_i, n_i`: errors and
+        comparisons involving person :math:`i`; :math:`K, N`: the totals). Deleting a person
+        deletes every comparison they are in, which is what makes this variance account for
+        errors clustering by person. ``inf`` (nothing can be said) with fewer than two such
+        people, or when one person is in every comparison.
+        """
+        act = self.person_trials > 0
+        p = int(act.sum())
+        if p < 2:
+            return math.inf
+        k, n = float(self.errors), float(self.trials)
+        rest = n - self.person_trials[act]
+        if (rest <= 0).any():
+            return math.inf
+        rj = (k - self.person_errors[act]) / rest
+        return float((p - 1) / p * np.sum((rj - rj.mean()) ** 2))
+
+    def design_df(self) -> float:
+        r"""Degrees of freedom of the variance: the effective number of people, minus one.
+
+        .. math::
+
+            \nu = \frac{\bigl(\sum_i n_i^2\bigr)^2}{\sum_i n_i^4} - 1
+
+        This is Satterthwaite's approximation for the jackknife variance when each person's
+        comparisons move together (the working model under which person :math:`i`
+        contributes variance :math:`\propto n_i^2`; Bell & McCaffrey 2002). It equals
+        :math:`P - 1` when every person has the same number of comparisons and falls towards
+        0 when one person holds most of them (e.g. an LFW group that includes George W. Bush,
+        530 images). Depends only on the design (comparison counts), never on the errors.
+        """
+        d = self.person_trials[self.person_trials > 0]
+        if len(d) == 0:
+            return 0.0
+        d = d / d.max()
+        return float(np.sum(d**2) ** 2 / np.sum(d**4) - 1.0)
+
+
+def t_adjustment(df: float, confidence: float) -> float:
+    r""":math:`(z_{1-\alpha/2} / t_{\nu, 1-\alpha/2})^2`, the factor by which Korn & Graubard
+    shrink the effective sample size for a variance with :math:`\nu` degrees of freedom
+    (0 when :math:`\nu \le 0`: no information)."""
+    if not df > 0:
+        return 0.0
+    q = (1.0 + confidence) / 2.0
+    return float((special.ndtri(q) / special.stdtrit(df, q)) ** 2)
+
+
+def effective_clopper_pearson(
+    errors: float, trials: float, *, variance: float, df: float, confidence: float = 0.95,
+    zero: str = "one-sided",
+) -> tuple[float, float, float]:
+    r"""Clopper–Pearson at the design-effect-adjusted number of comparisons (Korn & Graubard).
+
+    .. math::
+
+        \hat p = k / n, \qquad
+        \mathrm{deff} = \max\!\Bigl(1, \frac{v}{\hat p (1 - \hat p) / n}\Bigr), \qquad
+        n^* = \frac{n}{\mathrm{deff}} \Bigl(\frac{z_{1-\alpha/2}}{t_{\nu,1-\alpha/2}}\Bigr)^2,
+        \qquad k^* = \hat p\, n^*
+
+    and the exact binomial bounds of :math:`k^*` of :math:`n^*` (real-valued beta quantiles;
+    at :math:`k = 0` the one-sided bound :math:`1 - \alpha^{1/n^*}` with the default
+    ``zero="one-sided"``). :math:`v` is the variance of :math:`\hat p` accounting for the
+    clustering (e.g. :meth:`PersonCounts.jackknife_variance`) and :math:`\nu` its degrees of
+    freedom (:meth:`PersonCounts.design_df`). With no error :math:`v = 0` and
+    :math:`\mathrm{deff} = 1` (Korn & Graubard's rule), so only the :math:`t` factor widens
+    the bound. Korn, E. L. & Graubard, B. I. (1998), "Confidence intervals for proportions
+    with small expected number of positive counts estimated from survey data", *Survey
+    Methodology* 24(2).
+
+    Returns
+    -------
+    low, high, n_effective : float
+        ``n_effective`` is :math:`n^*`; below 1 (less than one effective comparison) the
+        interval is [0, 1].
+    """
+    check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_option("zero", zero, ("two-sided", "one-sided"))
+    if not trials > 0:
+        return math.nan, math.nan, 0.0
+    p = errors / trials
+    binvar = p * (1.0 - p) / trials
+    if math.isnan(variance) or math.isinf(variance):
+        n_eff = 0.0
+    elif variance > 0 and binvar > 0:
+        n_eff = trials / max(1.0, variance / binvar)
+    else:
+        n_eff = float(trials)
+    n_star = n_eff * t_adjustment(df, confidence)
+    if n_star < 1.0:  # less than one effective comparison: nothing is known
+        return 0.0, 1.0, n_star
+    lo, hi = beta_bounds(p * n_star, n_star, confidence, zero=zero)
+    return float(lo), float(hi), n_star
+
+
+def _percentile(reps: np.ndarray, confidence: float, nan_low: float,
+                nan_high: float) -> tuple[float, float, int]:
+    """Percentile interval of replicates; an undefined (NaN) replicate counts as ``nan_low``
+    for the lower bound and ``nan_high`` for the upper (it could be anything). Order
+    statistics (``lower``/``higher``) keep ``inf`` replicates intact."""
+    a = 1.0 - confidence
+    undefined = int(np.isnan(reps).sum())
+    lo = float(np.quantile(np.where(np.isnan(reps), nan_low, reps), a / 2, method="lower"))
+    hi = float(np.quantile(np.where(np.isnan(reps), nan_high, reps), 1 - a / 2, method="higher"))
+    return lo, hi, undefined
+
+
+@dataclass(frozen=True)
+class RateInterval:
+    """A rate with the interval the report shows, its parts, and what it rests on.
+
+    Attributes
+    ----------
+    value : float
+        ``errors / trials`` (NaN without comparisons). When the count is only a bound this is
+        the upper bound and :attr:`value_low` the lower one.
+    value_low : float
+    low, high : float
+        The reported interval: the hull of the parts below that exist.
+    exact_low, exact_high : float
+        Clopper–Pearson on the count(s), treating comparisons as independent.
+    design_low, design_high : float
+        Clopper–Pearson at the design-effect-adjusted count (:func:`effective_clopper_pearson`);
+        NaN without per-person counts.
+    boot_low, boot_high : float
+        People-bootstrap percentile interval; NaN without replicates.
+    errors, errors_low, trials : int
+    exact : bool
+        False when the error count is only known between ``errors_low`` and ``errors``: then
+        no figure may be stated as exact.
+    one_sided : bool
+        No error was seen (``errors == 0``): ``high`` is a one-sided bound at ``confidence``
+        (the rule of three at 95%) and the finding is "at most ``high``".
+    confidence : float
+    design_effect, n_effective, df : float
+        Variance inflation over independent comparisons (:math:`\\ge 1`), the effective
+        comparisons :math:`n^*` and the degrees of freedom; NaN without per-person counts.
+    boot_undefined : int
+        Bootstrap replicates without comparisons (counted at both ends).
+    notes : tuple of str
+        Plain-language caveats.
+    """
+
+    value: float
+    value_low: float
+    low: float
+    high: float
+    exact_low: float
+    exact_high: float
+    design_low: float
+    design_high: float
+    boot_low: float
+    boot_high: float
+    errors: int
+    errors_low: int
+    trials: int
+    exact: bool
+    one_sided: bool
+    confidence: float
+    design_effect: float = math.nan
+    n_effective: float = math.nan
+    df: float = math.nan
+    boot_undefined: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> bool:
+        return self.trials > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def rate_interval(
+    errors: int,
+    trials: int,
+    *,
+    confidence: float = 0.95,
+    errors_low: int | None = None,
+    people: PersonCounts | None = None,
+    replicates: np.ndarray | Sequence[float] | None = None,
+) -> RateInterval:
+    r"""The interval of a rate that accounts for people recurring in many comparisons.
+
+    The reported interval is the hull of up to three intervals at ``confidence``:
+
+    1. **exact**: Clopper–Pearson on ``errors`` of ``trials`` (:func:`clopper_pearson`), valid
+       for independent comparisons;
+    2. **design**: Clopper–Pearson at the design-effect-adjusted count
+       (:func:`effective_clopper_pearson`) with the jackknife-over-people variance and the
+       effective number of people (:class:`PersonCounts`), when ``people`` is given;
+    3. **bootstrap**: the percentile interval of ``replicates`` (people resampled with
+       replacement, :meth:`PersonCounts.replicates`); a replicate without comparisons (NaN)
+       counts as 0 for the lower and 1 for the upper bound.
+
+    With no error seen, the upper bound is one-sided: :math:`1 - \alpha^{1/n}` (the rule of
+    three, :math:`\approx 3/n`, at 95%), widened by the design effect; never "0–0". When the
+    count is only a bound (``errors_low < errors``: a threshold inside a histogram bin), the
+    interval runs from the lower bound of ``errors_low`` to the upper bound of ``errors`` and
+    ``exact`` is False. Measured coverage of this interval: ``docs/coverage.md``.
+
+    Parameters
+    ----------
+    errors : int
+        Errors (the upper bound when the count is inexact).
+    trials : int
+        Comparisons.
+    confidence : float in (0, 1)
+    errors_low : int, optional
+        Lower bound of the error count when it is inexact.
+    people : PersonCounts, optional
+        The same counts broken down by person (its totals must equal ``errors``/``trials``).
+    replicates : array-like of float, shape (B,), optional
+        Bootstrap replicate rates.
+
+    Returns
+    -------
+    RateInterval
+        NaN (with :class:`~faceaudit.UndefinedMetricWarning`) when ``trials == 0``.
+
+    Examples
+    --------
+    >>> r = rate_interval(0, 1000)
+    >>> r.low, round(r.high, 6), r.one_sided
+    (0.0, 0.002991, True)
+    """
+    check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    for name, v in (("errors", errors), ("trials", trials)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ConfigError(f"{name} must be an integer >= 0; got {v!r}")
+    k_hi, n = int(errors), int(trials)
+    k_lo = k_hi if errors_low is None else int(errors_low)
+    if not 0 <= k_lo <= k_hi <= n:
+        raise ConfigError("errors must satisfy 0 <= errors_low <= errors <= trials; got "
+                          f"errors_low={errors_low!r}, errors={errors!r}, trials={trials!r}")
+    notes: list[str] = []
+    if k_lo != k_hi:
+        notes.append(f"the error count is only known to lie between {k_lo} and {k_hi} (the "
+                     "threshold falls inside a histogram bin); the interval covers both")
+    if n == 0:
+        warnings.warn("rate is undefined: no comparisons (value is NaN)", UndefinedMetricWarning,
+                      stacklevel=2)
+        nan = math.nan
+        return RateInterval(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, k_hi, k_lo, 0,
+                            k_lo == k_hi, False, confidence, notes=("no comparisons",))
+    one_sided = k_hi == 0
+    elo, _ = beta_bounds(k_lo, n, confidence)
+    _, ehi = beta_bounds(k_hi, n, confidence, zero="one-sided")
+    lows, highs = [float(elo)], [float(ehi)]
+    dlo = dhi = deff = n_star = df = math.nan
+    if people is not None:
+        if not isinstance(people, PersonCounts):
+            raise ConfigError(f"people must be a PersonCounts; got {type(people).__name__}")
+        if k_lo != k_hi:
+            raise ConfigError("people cannot be given for an inexact count (errors_low != "
+                              "errors): per-person counts are exact by construction")
+        if people.errors != k_hi or people.trials != n:
+            raise ConfigError(f"people totals ({people.errors} errors of {people.trials}) must "
+                              f"equal errors and trials ({k_hi} of {n})")
+        var = people.jackknife_variance()
+        df = people.design_df()
+        dlo, dhi, n_star = effective_clopper_pearson(k_hi, n, variance=var, df=df,
+                                                     confidence=confidence)
+        deff = n / n_star * t_adjustment(df, confidence) if n_star > 0 else math.inf
+        lows.append(dlo)
+        highs.append(dhi)
+        if n_star < 1:
+            notes.append("the comparisons rest on too few people to bound the rate "
+                         f"(about {max(df + 1, 0):.1f} effective people)")
+    else:
+        notes.append("no per-person counts: the interval treats comparisons as independent "
+                      "and is too narrow when errors cluster by person")
+    blo = bhi = math.nan
+    undefined = 0
+    if replicates is not None:
+        reps = np.asarray(replicates, dtype=np.float64).ravel()
+        if len(reps) and not np.isnan(reps).all():
+            blo, bhi, undefined = _percentile(reps, confidence, 0.0, 1.0)
+            lows.append(blo)
+            highs.append(bhi)
+            if undefined:
+                notes.append(f"{undefined} of {len(reps)} bootstrap resamples had no "
+                             "comparisons (counted at both ends)")
+    return RateInterval(
+        value=k_hi / n, value_low=k_lo / n, low=min(lows), high=max(highs),
+        exact_low=float(elo), exact_high=float(ehi), design_low=dlo, design_high=dhi,
+        boot_low=blo, boot_high=bhi, errors=k_hi, errors_low=k_lo, trials=n,
+        exact=k_lo == k_hi, one_sided=one_sided, confidence=float(confidence),
+        design_effect=deff, n_effective=n_star, df=df, boot_undefined=undefined,
+        notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class GroupErrors:
+    """One group's errors for one rate (FMR or FNMR), with what its intervals need.
+
+    Attributes
+    ----------
+    errors : int
+        Errors (the upper bound when the count is inexact).
+    trials : int
+        Comparisons.
+    errors_low : int or None
+        Lower bound of the count when it is only known within a range (else None).
+    people : PersonCounts or None
+        The same counts by person (design effect and bootstrap).
+    label : str
+    """
+
+    errors: int
+    trials: int
+    errors_low: int | None = None
+    people: PersonCounts | None = None
+    label: str = ""
+
+    @property
+    def exact(self) -> bool:
+        """False when the count is only a bound."""
+        return self.errors_low is None or self.errors_low == self.errors
+
+    @property
+    def value(self) -> float:
+        """``errors / trials`` (NaN without comparisons; the upper bound when inexact)."""
+        return self.errors / self.trials if self.trials else math.nan
+
+    def interval(self, confidence: float = 0.95,
+                 replicates: np.ndarray | None = None) -> RateInterval:
+        """:func:`rate_interval` of this group."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return rate_interval(self.errors, self.trials, confidence=confidence,
+                                 errors_low=self.errors_low, people=self.people,
+                                 replicates=replicates)
+
+
+def person_counts(
+    summary: ScoreSummary, group: int | str | tuple[str, ...], threshold: float
+) -> tuple[PersonCounts, PersonCounts | None]:
+    """Per-person counts of a group's own cell (both samples in the group) at ``threshold``.
+
+    Returns ``(genuine, impostor)``. ``impostor`` is None when the summary cannot give them:
+    the threshold is below the cell's exact tail (accepted pairs are not listed there), or
+    the tail is incomplete and the protocol is not all-pairs (the comparisons per pair of
+    people are unknown). People are the group's subjects in ``summary.subject_codes`` order;
+    only enrolled samples count.
+    """
+    g = summary.group_index(group)
+    r = group_resampling(summary, g)
+    t = float(threshold)
+    p = r.n_subjects
+    gen = PersonCounts.genuine(
+        np.bincount(r.gen_subject[r.gen_scores < t], minlength=p),
+        np.bincount(r.gen_subject, minlength=p))
+    if t < r.tail_floor or (r.tail_floor > -np.inf and not r.all_pairs):
+        return gen, None
+
+    def per_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        keys, counts = np.unique(lo * max(p, 1) + hi, return_counts=True)
+        return keys // max(p, 1), keys % max(p, 1), counts
+
+    acc = r.tail_scores >= t
+    a, b, f = per_pair(r.tail_a[acc], r.tail_b[acc])
+    if r.all_pairs:
+        return gen, PersonCounts.impostor(r.n_samples, a, b, f)
+    ta, tb, tn = per_pair(r.tail_a, r.tail_b)
+    return gen, PersonCounts.impostor_pairs(p, a, b, f, ta, tb, tn)
