@@ -6,6 +6,7 @@ too narrow; the bootstrap here resamples **subjects** (within each group), not c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ def beta_bounds(
     information); NaN inputs give NaN. Used with the effective counts of
     :func:`~faceaudit.metrics.effective_clopper_pearson` too, hence real-valued ``k, n``.
     """
+    if np.ndim(k) == 0 and np.ndim(n) == 0:
+        return _beta_bounds_scalar(float(k), float(n), confidence, zero)
     k_arr, n_arr = np.broadcast_arrays(np.asarray(k, dtype=np.float64),
                                        np.asarray(n, dtype=np.float64))
     a = 1.0 - confidence
@@ -61,6 +64,29 @@ def beta_bounds(
     hi = np.where(empty, 1.0, hi)
     bad = np.isnan(k_arr) | np.isnan(n_arr)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def _beta_bounds_scalar(k: float, n: float, confidence: float,
+                        zero: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`beta_bounds` for one ``k, n`` (the same rules, without array overhead)."""
+    if math.isnan(k) or math.isnan(n):
+        return np.float64(np.nan), np.float64(np.nan)
+    if n <= 0:
+        return np.float64(0.0), np.float64(1.0)
+    a = 1.0 - confidence
+    if k <= 0:
+        lo = 0.0
+    elif k >= n:
+        lo = (a / 2) ** (1.0 / n)
+    else:
+        lo = float(special.betaincinv(k, n - k + 1, a / 2))
+    if k >= n:
+        hi = 1.0
+    elif k <= 0:
+        hi = -math.expm1(math.log(a if zero == "one-sided" else a / 2) / n)
+    else:
+        hi = float(special.betaincinv(k + 1, n - k, 1 - a / 2))
+    return np.float64(lo), np.float64(hi)
 
 
 def clopper_pearson(
