@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from faceaudit import ConfigError, UndefinedMetricWarning
+from faceaudit import ConfigError, InexactMetricWarning, UndefinedMetricWarning
 from faceaudit.metrics import (
     AuditResult,
     GroupErrors,
@@ -225,3 +225,27 @@ def test_replicate_quantiles_keep_infinite_and_undefined_replicates() -> None:
     assert q[0, 0] == 0.0 and q[2, 0] == np.inf
     assert q[1, 0] == 2.5  # NaN -> inf: 0.5 1 1 1.5 2 | 2.5 3 inf inf inf; "higher" at 4.5
     assert np.isnan(replicate_quantiles(np.full((4, 1), np.nan), (0.1,))).all()
+
+
+def test_audit_group_errors_and_replicates_agree_with_the_audit_bootstrap() -> None:
+    sub, grp, s = random_population(n_subjects=20, per_subject=3, n_groups=2, seed=8)
+    sm = build_summary(sub, grp, s, tail_floor=0.1)
+    res = AuditResult(sm, threshold=0.2, n_boot=30, random_state=4)
+    ws = draw_weights([10, 10], 30, random_state=4)  # the audit's own weights
+    for rate, boot in (("fmr", res.boot_fmr), ("fnmr", res.boot_fnmr)):
+        gs = res.group_errors(rate)
+        for g, ge in enumerate(gs):
+            row = res.by_group.iloc[g]
+            k = row["false_matches" if rate == "fmr" else "false_non_matches"]
+            assert (ge.errors, ge.exact, ge.label) == (k, True, row["label"])
+            assert ge.people is not None
+            np.testing.assert_allclose(ge.people.replicates(ws[g]), boot[:, g], rtol=1e-12)
+            r = ge.interval(0.95, boot[:, g])
+            assert r.low <= ge.value <= r.high
+    # a threshold inside a histogram bin: the FMR count is a bound, with no per-person counts
+    with pytest.warns(InexactMetricWarning):
+        inexact = AuditResult(sm, threshold=0.05).group_errors("fmr")  # inside bin [0, 0.1)
+    assert not inexact[0].exact and inexact[0].people is None
+    assert inexact[0].errors_low is not None and inexact[0].errors_low < inexact[0].errors
+    with pytest.raises(ConfigError, match="rate must be one of"):
+        res.group_errors("far")

@@ -17,6 +17,7 @@ from faceaudit.metrics import (
     disparity_summary,
     rank_groups,
     ratio_interval,
+    ratio_to_best,
     zero_upper_bound,
 )
 from faceaudit.metrics._disparity import select_groups
@@ -232,3 +233,28 @@ def test_select_groups_reasons() -> None:
     used, out = select_groups(_groups(), {"A": "thin: 3 people"})
     assert used == [1, 2]
     assert [x[0] for x in out] == ["A", "D / unknown", "E"]
+
+
+def test_ratio_to_best_bonferroni_over_all_groups() -> None:
+    gs = [GroupErrors(40, 1000, label="A"), GroupErrors(10, 1000, label="B"),
+          GroupErrors(20, 2000, label="C"), GroupErrors(5, 10, label="D / unknown")]
+    r = ratio_to_best(gs)
+    assert list(r) == ["A", "B", "C"]  # the missing-label group is not ranked
+    lv = 1 - 0.05 / 3
+    lo = {k: _cp(*kn, lv)[0] for k, kn in (("A", (40, 1000)), ("B", (10, 1000)),
+                                            ("C", (20, 2000)))}
+    hi = {k: _cp(*kn, lv)[1] for k, kn in (("A", (40, 1000)), ("B", (10, 1000)),
+                                            ("C", (20, 2000)))}
+    assert r["A"].value == pytest.approx(4.0)
+    assert r["A"].low == pytest.approx(max(1, lo["A"] / min(hi.values())))
+    assert r["A"].high == pytest.approx(hi["A"] / min(lo.values()))
+    assert r["B"].value == 1.0 and r["B"].low == 1.0  # B and C tie for best
+    zero = ratio_to_best([GroupErrors(3, 1000, label="A"), GroupErrors(0, 1000, label="B")])
+    assert zero["A"].value == math.inf and zero["A"].reason == "best_zero"
+    assert math.isnan(zero["B"].value) and zero["B"].reason == "no_errors"
+    rng = np.random.default_rng(0)
+    reps = np.column_stack([rng.uniform(0.03, 0.05, 400), rng.uniform(0.0, 0.02, 400),
+                            rng.uniform(0.005, 0.015, 400), np.full(400, 0.5)])
+    reps[:20, 1] = 0.0  # B at 0 in 5% of the replicates: A / best is infinite there
+    rb = ratio_to_best(gs, replicates=reps)
+    assert rb["A"].boot_high == math.inf and rb["A"].unbounded

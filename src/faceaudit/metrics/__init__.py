@@ -40,6 +40,7 @@ from ._disparity import (
     disparity_summary,
     rank_groups,
     ratio_interval,
+    ratio_to_best,
 )
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import (
@@ -100,6 +101,7 @@ __all__ = [
     "rank_groups",
     "rate_interval",
     "ratio_interval",
+    "ratio_to_best",
     "roc_auc",
     "roc_curve",
     "roc_for_far",

@@ -20,6 +20,7 @@ from .._errors import (
     check_range,
 )
 from .._summary import ScoreSet, ScoreSummary
+from ._clustered import GroupErrors, person_counts
 from ._counting import error_counts, hist_bounds
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
@@ -348,6 +349,32 @@ class AuditResult:
                 self._by_group[f"{name}_boot_q{qq:g}"] = qs[k]
 
     # ------------------------------------------------------------------ reading
+    def group_errors(self, rate: str = "fmr") -> list[GroupErrors]:
+        """Each group's errors at :attr:`threshold` for ``rate`` ("fmr" or "fnmr"), with the
+        per-person counts, in group order.
+
+        The input of :func:`~faceaudit.metrics.rate_interval`,
+        :func:`~faceaudit.metrics.ratio_interval`, :func:`~faceaudit.metrics.disparity_summary`
+        and :func:`~faceaudit.metrics.rank_groups`; pass ``replicates=self.boot_fmr`` (or
+        ``boot_fnmr``) for the bootstrap part. An FMR count read inside a histogram bin is a
+        bound (``errors_low`` < ``errors``) and has no per-person counts.
+        """
+        check_option("rate", rate, ("fmr", "fnmr"))
+        out = []
+        for i, lab in enumerate(self._labels):
+            c = error_counts(self._diag[i], thresholds=self.threshold)
+            gen, imp = person_counts(self.summary, i, self.threshold)
+            if rate == "fnmr":
+                out.append(GroupErrors(int(c.false_non_matches[0]), int(c.n_mated), people=gen,
+                                       label=lab))
+                continue
+            hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
+            ok = (imp is not None and lo == hi and imp.errors == hi
+                  and imp.trials == c.n_nonmated)
+            out.append(GroupErrors(hi, int(c.n_nonmated), errors_low=None if lo == hi else lo,
+                                   people=imp if ok else None, label=lab))
+        return out
+
     @property
     def by_group(self) -> pd.DataFrame:
         """Per-group figures (a copy), indexed by a MultiIndex over the grouping's attributes.

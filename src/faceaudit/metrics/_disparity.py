@@ -204,6 +204,66 @@ def ratio_interval(
                          float(confidence))
 
 
+def ratio_to_best(
+    groups: Sequence[GroupErrors],
+    *,
+    replicates: np.ndarray | None = None,
+    confidence: float = 0.95,
+    exclude: Mapping[str, str] | None = None,
+) -> dict[str, RatioInterval]:
+    r"""Each qualifying group's rate divided by the lowest qualifying rate, with intervals.
+
+    .. math::
+
+        \theta_g = \frac{p_g}{\min_h p_h} \in
+        \Bigl[\max\Bigl(1, \frac{L_g}{\min_h U_h}\Bigr),\ \frac{U_g}{\min_h L_h}\Bigr]
+
+    with every qualifying group's interval at level :math:`1 - \alpha/G` (Bonferroni over
+    the :math:`G` groups, since the best group is chosen from all of them), hulled with the
+    bootstrap percentile interval of :math:`x_g^* / \min_h x_h^*` (``inf`` kept; ``0/0``
+    counted at both ends). Unfloored: when some group may have a rate of 0 the upper bound is
+    ``inf`` (reason ``"best_zero"``). Groups left out by :func:`select_groups` are not in the
+    result.
+    """
+    _check_conf(confidence)
+    used, _ = select_groups(groups, exclude)
+    out: dict[str, RatioInterval] = {}
+    if not used:
+        return out
+    a = 1.0 - confidence
+    g = len(used)
+    iv = [groups[i].interval(1 - a / g) for i in used]
+    lo = np.array([x.low for x in iv])
+    hi = np.array([x.high for x in iv])
+    p = np.array([groups[i].value for i in used])
+    best = p.min()
+    reps = None
+    if replicates is not None:
+        x = np.asarray(replicates, np.float64)
+        if x.ndim != 2 or x.shape[1] != len(groups):
+            raise ConfigError(f"replicates must have shape (B, {len(groups)}); got {x.shape}")
+        x = x[:, used]
+        bad = np.isnan(x).any(axis=1)
+        if len(x) and not bad.all():
+            reps = np.where(bad[:, None], np.nan, _div(x, x.min(axis=1, keepdims=True)))
+    exact = all(groups[i].exact for i in used)
+    for j, i in enumerate(used):
+        value = float(_div(p[j], best))
+        blo = max(1.0, float(_div(lo[j], hi.min())))
+        bhi = float(_div(hi[j], lo.min()))
+        rlo = rhi = math.nan
+        if reps is not None:
+            rlo, rhi, _ = _percentile(reps[:, j], confidence, 1.0, np.inf)
+        low = min(blo, rlo) if not math.isnan(rlo) else blo
+        high = max(bhi, rhi) if not math.isnan(rhi) else bhi
+        reason = None
+        if math.isinf(high):
+            reason = "no_errors" if best == 0 and p[j] == 0 else "best_zero"
+        out[groups[i].label] = RatioInterval(value, low, high, blo, bhi, rlo, rhi,
+                                             math.isinf(high), reason, exact, float(confidence))
+    return out
+
+
 # ---------------------------------------------------------------------- many-group measures
 def _max_min(x: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
     """max(x) / min(d) along the last axis (d = x by default)."""
@@ -709,6 +769,7 @@ __all__ = [
     "rank_groups",
     "ratio_interval",
     "ratio_replicates",
+    "ratio_to_best",
     "select_groups",
 ]
 
