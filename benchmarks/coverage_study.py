@@ -148,19 +148,23 @@ def study(audits: int, boot: int, sigmas: list[float], workers: int, conf: float
 
 
 # ---------------------------------------------------------------------- calibration on LFW
-def fit_person_sigma(errors: Any, trials: Any, max_trials: int = 200) -> tuple[float, float, int]:
+def fit_person_sigma(errors: Any, trials: Any, max_expected: float = 20.0
+                     ) -> tuple[float, float, int]:
     """Maximum-likelihood (beta, sigma) of the study's person model on per-person counts:
     ``e_i ~ Bin(n_i, h(beta + sigma z_i))``, ``z_i ~ N(0, 1)``, ``h`` complementary log-log
-    (Gauss–Hermite, 120 nodes). People with more than ``max_trials`` comparisons are left out:
-    their likelihood is too peaked for fixed quadrature, and leaving them out does not bias
-    sigma (in the model the number of comparisons is independent of the propensity).
-    Returns (beta, sigma, people used)."""
+    (Gauss–Hermite, 120 nodes). People expected to have more than ``max_expected`` errors at
+    the overall rate are left out: their likelihood is too peaked for fixed quadrature, and
+    leaving them out does not bias sigma (the selection is on the number of comparisons, which
+    in the model is independent of the propensity). Impostor counts are fitted person by
+    person (each false match counts for both people), an approximation that recovers sigma
+    on simulated groups. Returns (beta, sigma, people used)."""
     import numpy as np
     from scipy import optimize, stats
 
     e = np.asarray(errors, float)
     n = np.asarray(trials, float)
-    keep = (n > 0) & (n <= max_trials)
+    rate = e.sum() / n.sum() if n.sum() else 0.0
+    keep = (n > 0) & (n * rate <= max_expected)
     e, n = e[keep], n[keep]
     x, w = np.polynomial.hermite_e.hermegauss(120)
     w = w / w.sum()
