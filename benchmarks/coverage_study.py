@@ -107,19 +107,22 @@ def study(audits: int, boot: int, sigmas: list[float], workers: int, conf: float
     for s in sigmas:
         lines += [f"### Rates, person effect sd {s:g}", "",
                   "| rate | people | true rate | audits | reported % | exact CP % | design % | "
-                  "bootstrap % | misses below / above | no error seen % | median width / truth |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+                  "bootstrap % | misses below / above | no error seen % | median width / truth "
+                  "| with Kish df: % | width |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
         for r in rates:
             if r["sigma"] != s:
                 continue
             n = r["audits"]
             name = "FNMR" if r["kind"] == "genuine" else "FMR"
             w = r["median_rel_width"]
+            wk = r["median_rel_width_kish"]
             lines.append(
                 f"| {name} | {r['n_people']} | {r['rate']:g} | {n} | **{_pct(r['covered'], n)}** "
                 f"| {_pct(r['covered_exact'], n)} | {_pct(r['covered_design'], n)} | "
                 f"{_pct(r['covered_boot'], n)} | {r['miss_low']} / {r['miss_high']} | "
-                f"{_pct(r['zero'], n)} | {'–' if math.isnan(w) else f'{w:.2g}'} |")
+                f"{_pct(r['zero'], n)} | {'–' if math.isnan(w) else f'{w:.2g}'} | "
+                f"{_pct(r['covered_kish'], n)} | {'–' if math.isnan(wk) else f'{wk:.2g}'} |")
         lines += ["", f"### Ratios of two groups, person effect sd {s:g}", "",
                   "| rate | group (true rate, people) | reference (true rate, people) | true ratio "
                   "| audits | reported % | unbounded % |", "|---|---|---|---:|---:|---:|---:|"]

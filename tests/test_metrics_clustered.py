@@ -249,3 +249,20 @@ def test_audit_group_errors_and_replicates_agree_with_the_audit_bootstrap() -> N
     assert inexact[0].errors_low is not None and inexact[0].errors_low < inexact[0].errors
     with pytest.raises(ConfigError, match="rate must be one of"):
         res.group_errors("far")
+
+
+@pytest.mark.parametrize(("conf", "q"), [(0.9, (0.05, 0.95)), (0.99, (0.005, 0.995))])
+def test_audit_bootstrap_follows_confidence(conf: float, q: tuple[float, float]) -> None:
+    sub, grp, s = random_population(n_subjects=12, per_subject=3, n_groups=2, seed=2)
+    res = AuditResult(build_summary(sub, grp, s), threshold=0.15, n_boot=40, random_state=0,
+                      confidence=conf)
+    assert res.ci_quantiles == q
+    cols = res.by_group.columns
+    assert f"fmr_boot_q{q[0]:g}" in cols and f"fnmr_boot_q{q[1]:g}" in cols
+    lo, hi = clopper_pearson(res.by_group["false_matches"].iloc[0],
+                             res.by_group["n_nonmated"].iloc[0], conf)
+    assert res.by_group["fmr_ci_low"].iloc[0] == pytest.approx(lo)
+    assert res.by_group["fmr_ci_high"].iloc[0] == pytest.approx(hi)
+    # the bootstrap column is the replicates' quantile at the same level
+    x = res.boot_fnmr[:, 0]
+    assert res.by_group[f"fnmr_boot_q{q[0]:g}"].iloc[0] == pytest.approx(np.quantile(x, q[0]))

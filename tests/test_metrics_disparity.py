@@ -258,3 +258,16 @@ def test_ratio_to_best_bonferroni_over_all_groups() -> None:
     reps[:20, 1] = 0.0  # B at 0 in 5% of the replicates: A / best is infinite there
     rb = ratio_to_best(gs, replicates=reps)
     assert rb["A"].boot_high == math.inf and rb["A"].unbounded
+
+
+def test_a_bound_count_makes_the_summary_inexact() -> None:
+    gs = [GroupErrors(70, 10_000, errors_low=60, label="A"), GroupErrors(20, 10_000, label="B")]
+    s = disparity_summary(gs)
+    assert not s.exact
+    assert disparity_summary([GroupErrors(70, 10_000, label="A"),
+                              GroupErrors(20, 10_000, label="B")]).exact
+    # the bound interval covers every count the group may have had (60 .. 70)
+    lv = 0.975
+    m = s.measures["max_min_ratio"]
+    assert m.bound_low == pytest.approx(_cp(60, 10_000, lv)[0] / _cp(20, 10_000, lv)[1])
+    assert m.bound_high == pytest.approx(_cp(70, 10_000, lv)[1] / _cp(20, 10_000, lv)[0])

@@ -322,7 +322,9 @@ def effective_clopper_pearson(
     if n_star < 1.0:  # less than one effective comparison: nothing is known
         return 0.0, 1.0, n_star
     lo, hi = beta_bounds(p * n_star, n_star, confidence, zero=zero)
-    return float(lo), float(hi), n_star
+    # a bound below the smallest normal float is 0 for every purpose (and lets a ratio over it
+    # be reported as unbounded rather than as 1e300)
+    return (0.0 if lo < 1e-300 else float(lo)), float(hi), n_star
 
 
 def _percentile(reps: np.ndarray, confidence: float, nan_low: float,

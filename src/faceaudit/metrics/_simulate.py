@@ -41,7 +41,7 @@ import numpy as np
 from scipy import optimize
 
 from .._errors import check_option, check_range
-from ._clustered import KINDS, GroupErrors, PersonCounts
+from ._clustered import KINDS, GroupErrors, PersonCounts, effective_clopper_pearson
 from ._disparity import FLOOR_CONFIDENCE, disparity_summary, ratio_interval
 from ._intervals import zero_upper_bound
 
@@ -172,7 +172,10 @@ def rate_coverage(pop: Population, n_people: int, *, n_audits: int = 400, n_boot
     Returns a dict: ``audits`` (with comparisons), ``covered`` (the reported interval) and
     ``covered_exact`` / ``covered_design`` / ``covered_boot`` (its parts), ``miss_low`` /
     ``miss_high`` (truth below / above the interval), ``zero`` (audits with no error),
-    ``median_rel_width`` (median of (high - low) / truth, NaN for truth 0).
+    ``median_rel_width`` (median of (high - low) / truth, NaN for truth 0), and for
+    comparison ``covered_kish`` / ``median_rel_width_kish``: the same interval with Kish's
+    effective number of people as the design df instead of
+    :meth:`~faceaudit.metrics.PersonCounts.design_df`.
     """
     rng = np.random.default_rng(seed)
     truth = pop.rate
@@ -182,9 +185,20 @@ def rate_coverage(pop: Population, n_people: int, *, n_audits: int = 400, n_boot
         if g.trials == 0:
             continue
         r = g.interval(confidence, reps)
+        # the alternative the library does not use: Kish's effective number of people as df
+        # (the working model of independent comparisons within a person)
+        assert g.people is not None
+        d = g.people.person_trials[g.people.person_trials > 0]
+        kish = d.sum() ** 2 / np.sum(d**2) - 1.0 if len(d) else 0.0
+        klo, khi, _ = effective_clopper_pearson(g.errors, g.trials,
+                                                variance=g.people.jackknife_variance(),
+                                                df=kish, confidence=confidence)
+        parts = [(r.exact_low, r.exact_high), (klo, khi), (r.boot_low, r.boot_high)]
+        alo = min(a for a, _ in parts if not math.isnan(a))
+        ahi = max(b for _, b in parts if not math.isnan(b))
         rows.append((r.low, r.high, r.exact_low, r.exact_high, r.design_low, r.design_high,
-                     r.boot_low, r.boot_high, g.errors))
-    x = np.array(rows, dtype=np.float64).reshape(-1, 9)
+                     r.boot_low, r.boot_high, g.errors, alo, ahi))
+    x = np.array(rows, dtype=np.float64).reshape(-1, 11)
 
     def cov(lo: np.ndarray, hi: np.ndarray) -> int:
         ok = ~(np.isnan(lo) | np.isnan(hi))
@@ -199,6 +213,9 @@ def rate_coverage(pop: Population, n_people: int, *, n_audits: int = 400, n_boot
         "miss_low": int((truth < x[:, 0]).sum()), "miss_high": int((truth > x[:, 1]).sum()),
         "zero": int((x[:, 8] == 0).sum()),
         "median_rel_width": float(np.median(width)) if len(x) and truth > 0 else math.nan,
+        "covered_kish": cov(x[:, 9], x[:, 10]),
+        "median_rel_width_kish": (float(np.median((x[:, 10] - x[:, 9]) / truth))
+                                  if len(x) and truth > 0 else math.nan),
     }
 
 
