@@ -96,6 +96,9 @@ class PersonCounts:
                 trials: Sequence[int] | np.ndarray) -> PersonCounts:
         """Genuine (mated) comparisons: each person's false non-matches and genuine pairs.
 
+        Also fits any rate whose comparisons each belong to one person, e.g. a probe person's
+        comparisons with a gallery in a 1:N search.
+
         >>> c = PersonCounts.genuine([0, 2, 1], [1, 10, 3])
         >>> c.errors, c.trials
         (3, 14)
