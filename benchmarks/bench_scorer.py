@@ -8,11 +8,11 @@ prints the speed ratio, and checks that both give the same counts at every thres
 baseline returns (exact above the tail floor; bracketed by the neighbouring histogram edges
 below it).
 
-Two agreement checks are printed. On the random data, float32 GEMMs of different shapes
-(the baseline's one big matrix, the scorer's fixed 512×512 tiles) may round a dot product
-differently in the last bit once ``dim`` exceeds one BLAS k-block, so a handful of
-thresholds sitting exactly on such a score can differ by one count: that is float32
-arithmetic, not the scorer. The decisive check uses *exactly representable* data — sparse
+Two agreement checks are printed. On the random data, the baseline's float32 GEMM rounds
+some dot products differently in the last bit from the scorer, whose every score is the one
+definition of :mod:`faceaudit._similarity` (float64 arithmetic rounded to float32), so a
+handful of thresholds sitting exactly on such a score can differ by one count: that is the
+baseline's float32 arithmetic, not the scorer. The decisive check uses *exactly representable* data — sparse
 sign vectors with ``m`` non-zeros of ±1/√m (m = 64 or 256), whose dot products k/m are exact
 in float32 under any summation order — and must show 0 mismatches.
 

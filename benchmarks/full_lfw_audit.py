@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--face-policy", default=None, help="largest, central (pipeline default)")
     args = ap.parse_args()
 
-    from faceaudit._audit import AuditConfig, run_audit
+    from faceaudit.audit import AuditConfig, run_audit
 
     data_dir = args.data_dir
     if data_dir is None:
@@ -84,7 +84,8 @@ def main() -> None:
 
         print(
             f"{g['group']:<28}{g['n_subjects']:>7}{f(g['fmr'], '.2e'):>11}"
-            f"{f(g['fnmr'], '.3f'):>9}{f(g['fmr_ratio'], '.2f'):>11}  {'thin' if g['thin'] else ''}"
+            f"{f(g['fnmr'], '.3f'):>9}{f(g['fmr_ratio_to_reference'], '.2f'):>11}"
+            f"  {'thin' if g['thin'] else ''}"
         )
     print("\nmain findings:")
     for k, item in enumerate(out.findings[:6], start=1):

@@ -120,6 +120,7 @@ def ten_fold(scores: np.ndarray, genuine: np.ndarray, folds: np.ndarray,
 
 def main() -> int:
     from faceaudit import Manifest
+    from faceaudit._similarity import pair_scores
     from faceaudit.pipeline import DlibEmbedder, embed_manifest
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -163,8 +164,8 @@ def main() -> int:
     ib = np.array([pos[b] for _, b, _ in pairs])
     genuine = np.array([g for _, _, g in pairs])
     both = tpl.ok[ia] & tpl.ok[ib]
-    d = np.linalg.norm(tpl.vectors[ia] - tpl.vectors[ib], axis=1).astype(np.float64)
-    scores = np.where(both, -d, -np.inf)  # FTE = reject
+    s = pair_scores(tpl.vectors[ia], tpl.vectors[ib], tpl.similarity).astype(np.float64)
+    scores = np.where(both, s, -np.inf)  # the one score definition; FTE = reject
     accs, thrs = ten_fold(scores, genuine, folds)
     accs_ok, _ = ten_fold(scores, genuine, folds, use=both)
     vendor = ((scores >= -0.6) == genuine).mean()

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from faceaudit import ConfigError
-from faceaudit._audit import AuditConfig, _subset, dumps_toml
+from faceaudit._io import dumps_toml
+from faceaudit.audit import AuditConfig
+from faceaudit.audit import quick_subset as _subset
 
 TOML = """
 [dataset]

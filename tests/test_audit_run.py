@@ -14,12 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
-from faceaudit._audit import AuditConfig, default_cache_dir, run_audit
 from faceaudit._cli._app import cli
 from faceaudit._similarity import pair_scores
-from faceaudit.metrics import AuditResult
-from faceaudit.report import GROUP_FIELDS, load_results
-from faceaudit.report._results import shown_interval
+from faceaudit.audit import AuditConfig, default_cache_dir, run_audit
+from faceaudit.metrics import AuditResult, shown_interval
+from faceaudit.report import GROUP_FIELDS, SCHEMA_VERSION, load_results
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -105,9 +104,9 @@ def test_vendor_audit_writes_every_file(vendor_audit) -> None:  # type: ignore[n
     assert (folder / "figures" / "rates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (folder / "identification.csv").exists()  # no templates: no 1:N
     res = load_results(folder)
-    assert res["schema_version"] == 1
+    assert res["schema_version"] == SCHEMA_VERSION == 2
     assert res["inputs"]["scores"]["sha256"] and res["inputs"]["manifest"]["sha256"]
-    assert res["seeds"] == {"random_state": 3, "n_boot": 40}
+    assert res["seeds"] == {"seed": 3, "n_boot": 40}
     assert res["versions"]["numpy"] == np.__version__
     assert out.report == folder / "report.html"
 
@@ -119,7 +118,7 @@ def test_vendor_audit_numbers_equal_the_metrics_own(vendor_audit) -> None:  # ty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = AuditResult(
-            summary, target_fmr=1e-2, reference_group="M / white", n_boot=40, random_state=3
+            summary, target_fmr=1e-2, reference_group="M / white", n_boot=40, seed=3
         )
     bg = ref.by_group.set_index("label")
     ver = res["verification"]
@@ -127,21 +126,21 @@ def test_vendor_audit_numbers_equal_the_metrics_own(vendor_audit) -> None:  # ty
     assert [g["group"] for g in ver["groups"]] == list(summary.group_labels)
     for g in ver["groups"]:
         r = bg.loc[g["group"]]
-        assert g["n_false_match"] == r["false_matches"]
+        assert g["false_matches"] == r["false_matches"]
         assert g["n_nonmated"] == r["n_nonmated"]
-        assert g["n_false_non_match"] == r["false_non_matches"]
+        assert g["false_non_matches"] == r["false_non_matches"]
         assert g["n_mated"] == r["n_mated"]
         for mine, theirs in (
             ("fmr", "fmr"),
             ("fnmr", "fnmr"),
-            ("fmr_lo", "fmr_ci_low"),
-            ("fmr_hi", "fmr_ci_high"),
+            ("fmr_ci_low", "fmr_ci_low"),
+            ("fmr_ci_high", "fmr_ci_high"),
             ("fta", "fta"),
             ("far", "far"),
             ("frr", "frr"),
-            ("fmr_ratio", "fmr_ratio_to_reference"),
-            ("fmr_ratio_lo", "fmr_ratio_to_reference_boot_q0.025"),
-            ("fnmr_ratio_hi", "fnmr_ratio_to_reference_boot_q0.975"),
+            ("fmr_ratio_to_reference", "fmr_ratio_to_reference"),
+            ("fmr_ratio_to_reference_boot_low", "fmr_ratio_to_reference_boot_q0.025"),
+            ("fnmr_ratio_to_reference_boot_high", "fnmr_ratio_to_reference_boot_q0.975"),
         ):
             a, b = g[mine], float(r[theirs])
             assert (a is None and math.isnan(b)) or a == pytest.approx(b, rel=0, abs=0), mine
@@ -157,11 +156,11 @@ def test_vendor_audit_numbers_equal_the_metrics_own(vendor_audit) -> None:  # ty
     fw = next(g for g in ver["groups"] if g["group"] == "F / white")
     s = scores.loc[imp, "score"].dropna()
     assert fw["n_nonmated"] == len(s)
-    assert fw["n_false_match"] == int((s >= ver["threshold"]).sum())
+    assert fw["false_matches"] == int((s >= ver["threshold"]).sum())
     # the CSV table holds the same numbers
     csv = pd.read_csv(Path(cfg.out) / "by_group.csv")
     assert list(csv.columns[: len(GROUP_FIELDS)]) == list(GROUP_FIELDS)
-    assert csv["n_false_match"].tolist() == [g["n_false_match"] for g in ver["groups"]]
+    assert csv["false_matches"].tolist() == [g["false_matches"] for g in ver["groups"]]
     # failures to acquire (the two NaN scores) are counted, not dropped
     assert int(summary.genuine_fta.sum() + summary.impostor_fta.sum()) == 2
 
@@ -268,8 +267,8 @@ def test_cli_audit_and_compare(vendor_files, tmp_path: Path) -> None:  # type: i
     assert row["difference"] == pytest.approx(gb["fmr"] - ga["fmr"])
     (a_lo, a_hi), (b_lo, b_hi) = shown_interval(ga, "fmr"), shown_interval(gb, "fmr")
     assert (a_lo, a_hi) == (
-        min(ga["fmr_lo"], ga["fmr_boot_lo"]),
-        max(ga["fmr_hi"], ga["fmr_boot_hi"]),
+        min(ga["fmr_ci_low"], ga["fmr_boot_low"]),
+        max(ga["fmr_ci_high"], ga["fmr_boot_high"]),
     )
     overlap = a_lo <= b_hi and b_lo <= a_hi
     assert row["overlap"] is overlap
@@ -365,7 +364,7 @@ def test_lfw_dlib_on_a_few_dozen_images(lfw_dir: Path, tmp_path: Path) -> None:
     # dlib separates LFW people well: most genuine pairs are accepted at FMR 1%
     g = ver["groups"]
     n_mated = sum(x["n_mated"] for x in g)
-    fnm = sum(x["n_false_non_match"] for x in g)
+    fnm = sum(x["false_non_matches"] for x in g)
     assert n_mated > 20 and fnm / n_mated < 0.3
     assert (tmp_path / "report.html").stat().st_size > 50_000
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _scorer
+from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _tiles
 from faceaudit._protocol import fta_counts, genuine_pairs, pair_counts
 from faceaudit._scorer import Binning, binning_for, score_templates
-from faceaudit._similarity import block_scores, prepare
+from faceaudit._similarity import prepare, prepared_pair_scores
 from faceaudit._summary import bin_index
 
 
@@ -58,9 +58,10 @@ def brute(manifest, tpl, grouping="grp", impostors="all"):
     g = ga.codes
     subj = manifest.subject_codes
     ok = tpl.ok
-    x, sq = prepare(np.where(ok[:, None], tpl.vectors, 0), tpl.similarity)
-    s = block_scores(x, x, tpl.similarity, sq, sq).astype(np.float64)
+    x, _ = prepare(np.where(ok[:, None], tpl.vectors, 0), tpl.similarity)
     a, b = np.triu_indices(len(subj), 1)
+    s = np.zeros((len(subj), len(subj)))
+    s[a, b] = prepared_pair_scores(x[a], x[b], tpl.similarity)
     mated = subj[a] == subj[b]
     ci, cj = np.minimum(g[a], g[b]), np.maximum(g[a], g[b])
     if impostors == "matched":
@@ -183,7 +184,7 @@ def cases(draw):
 def test_streamed_equals_brute_force(
     case, tile, block_size, n_workers, min_exact, exact_fmr, n_bins, impostors, monkeypatch_module
 ):
-    monkeypatch_module.setattr(_scorer, "TILE", tile)
+    monkeypatch_module.setattr(_tiles, "TILE", tile)
     manifest, tpl = make_case(*case)
     summ = score_templates(
         tpl,
@@ -212,7 +213,7 @@ def monkeypatch_module():
 @given(seed=st.integers(0, 2**31 - 1), similarity=st.sampled_from(["cosine", "euclidean"]))
 def test_bit_identical_for_any_split(seed, similarity, monkeypatch_module):
     """Random float templates: results do not depend on block size or worker count."""
-    monkeypatch_module.setattr(_scorer, "TILE", 8)
+    monkeypatch_module.setattr(_tiles, "TILE", 8)
     rng = np.random.default_rng(seed)
     n = 70
     subjects = rng.integers(0, 20, n)

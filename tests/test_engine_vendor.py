@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
+from faceaudit._bob import read_bob_scores
 from faceaudit._summary import bin_index
 from faceaudit._vendor import (
     BAD_LABEL,
@@ -18,7 +19,6 @@ from faceaudit._vendor import (
     NON_NUMERIC_SCORE,
     SELF_COMPARISON,
     UNKNOWN_SAMPLE,
-    read_bob_scores,
     read_scores,
 )
 

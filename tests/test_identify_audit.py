@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from _support import people
 from faceaudit import ConfigError, Manifest, Templates
 from faceaudit._io import _jsonable
 from faceaudit._similarity import prepare
@@ -31,23 +32,8 @@ from faceaudit.identify import (
 def population(n_subjects: int = 240, seed: int = 0, fail_every: int = 0, dim: int = 16,
                noise_f: float = 1.1, noise_m: float = 0.8,
                similarity: str = "cosine") -> tuple[Manifest, Templates]:
-    rng = np.random.default_rng(seed)
-    rows, vecs = [], []
-    for s in range(n_subjects):
-        sex = "F" if s % 2 else "M"
-        centre = rng.normal(size=dim)
-        for j in range(int(rng.integers(1, 5))):
-            rows.append({"sample_id": f"s{s:04d}_{j}", "subject_id": f"p{s:04d}", "sex": sex})
-            vecs.append(centre + (noise_f if sex == "F" else noise_m) * rng.normal(size=dim))
-    m = Manifest(pd.DataFrame(rows))
-    status = np.full(len(rows), "ok", dtype=object)
-    if fail_every:
-        status[::fail_every] = "too_small"
-    status = status.astype(str)
-    v = np.asarray(vecs, np.float32)
-    v[status != "ok"] = np.nan
-    return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", "small"), "syn",
-                        similarity)
+    return people(n_subjects, seed, fail_every, dim, noise_f=noise_f, noise_m=noise_m,
+                  failure=("too_small", "small"), similarity=similarity)
 
 
 def _reference(split, t: Templates, probe_row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,14 +90,14 @@ def test_fpir_non_decreasing_in_gallery_size_on_nested_galleries() -> None:
     assert sorted(set(curve["gallery_size"])) == [10, 40, 80, 150, sp.n_gallery]
     for _g, c in curve.groupby("group"):
         c = c.sort_values("gallery_size")
-        assert (np.diff(c["fpir_k"].to_numpy()) >= 0).all()
-        assert (c["n_fpir"] == c["n_fpir"].iloc[0]).all()  # same non-mated searches each N
+        assert (np.diff(c["false_positives"].to_numpy()) >= 0).all()
+        assert (c["n_nonmated"] == c["n_nonmated"].iloc[0]).all()  # same non-mated searches each N
     # the full-size row equals the full-gallery searches
     full = curve[(curve["gallery_size"] == sp.n_gallery) & (curve["group"] == "overall")]
     assert full["fpir"].iloc[0] == fpir(s, T)
     # small sub-galleries keep only the mated searches whose mate is enrolled in them
     small = curve[(curve["gallery_size"] == 10) & (curve["group"] == "overall")]
-    assert 0 < small["n_fnir"].iloc[0] < full["n_fnir"].iloc[0]
+    assert 0 < small["n_mated"].iloc[0] < full["n_mated"].iloc[0]
 
 
 def test_identify_target_fpir_rates_and_json() -> None:
@@ -124,7 +110,7 @@ def test_identify_target_fpir_rates_and_json() -> None:
     row = r.loc["overall"]
     assert row["n_mated_fte"] > 0
     assert row["fnir_with_fte"] == pytest.approx(
-        (row["fnir_k"] + row["n_mated_fte"]) / (row["n_fnir"] + row["n_mated_fte"]))
+        (row["false_negatives"] + row["n_mated_fte"]) / (row["n_mated"] + row["n_mated_fte"]))
     # F has noisier templates: higher FNIR
     assert r.loc["F", "fnir"] > r.loc["M", "fnir"]
     # mix of false candidates is consistent with the impostor counts (list long enough)
@@ -179,7 +165,7 @@ def test_extrapolation_matches_measured_fpir_with_known_fmr() -> None:
     row = ex[(ex["group"] == "overall") & (ex["gallery_size"] == N)].iloc[0]
     assert row["fmr"] == k / (N * n_probes)
     assert row["fpir_pred"] == pytest.approx(1 - (1 - k / (N * n_probes)) ** N, rel=1e-12)
-    assert row["fpir_pred_low"] <= predicted <= row["fpir_pred_high"]
+    assert row["fpir_pred_ci_low"] <= predicted <= row["fpir_pred_ci_high"]
     assert abs(row["fpir_pred"] - measured) < 0.03
 
 
@@ -212,8 +198,8 @@ def test_deployment_whatif_hand_computed() -> None:
     np.testing.assert_allclose(w.whose_search.loc[["F", "M"], "searches_with_false_candidate"],
                                1000 * m_ * (1 - (1 - p_g) ** 1e4))
     assert w.put_forward.loc["overall", "false_candidates"] == pytest.approx(expect_fw.sum())
-    assert (w.put_forward["false_candidates_low"] <= w.put_forward["false_candidates"]).all()
-    assert (w.put_forward["false_candidates"] <= w.put_forward["false_candidates_high"]).all()
+    assert (w.put_forward["false_candidates_ci_low"] <= w.put_forward["false_candidates"]).all()
+    assert (w.put_forward["false_candidates"] <= w.put_forward["false_candidates_ci_high"]).all()
     assert "At 1,000 searches a year against 10,000 enrolled people" in w.text
     assert "from group F" in w.text and "from group M" in w.text
     assert any("not in the gallery" in a for a in w.assumptions)

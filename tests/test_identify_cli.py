@@ -45,7 +45,7 @@ def test_identify_command_prints_tables_and_writes_json(tmp_path: Path) -> None:
     rates = {r["group"]: r for r in d["rates"]}
     assert set(rates) == {"F", "M", "overall"}
     assert rates["overall"]["fpir"] <= 0.1
-    assert rates["overall"]["n_fpir"] == rates["F"]["n_fpir"] + rates["M"]["n_fpir"]
+    assert rates["overall"]["n_nonmated"] == rates["F"]["n_nonmated"] + rates["M"]["n_nonmated"]
     assert d["whatif"]["gallery_size"] == 1e6
     assert {r["gallery_size"] for r in d["gallery_size_curve"]} == {10, 30, 60}
 

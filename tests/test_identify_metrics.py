@@ -134,9 +134,9 @@ def test_rate_table_per_group_counts_and_intervals() -> None:
     s = _two_group_searches()
     t = rate_table(s, 0.5, confidence=0.95, n_boot=200, seed=1)
     assert list(t.index) == ["F", "M", "overall"]
-    assert t.loc["F", ["n_fnir", "fnir_k"]].tolist() == [2, 1]
-    assert t.loc["F", ["n_fpir", "fpir_k"]].tolist() == [2, 1]
-    assert t.loc["M", ["fnir_k", "fpir_k"]].tolist() == [0, 2]
+    assert t.loc["F", ["n_mated", "false_negatives"]].tolist() == [2, 1]
+    assert t.loc["F", ["n_nonmated", "false_positives"]].tolist() == [2, 1]
+    assert t.loc["M", ["false_negatives", "false_positives"]].tolist() == [0, 2]
     assert t.loc["overall", "fnir"] == 0.25 and t.loc["overall", "fpir"] == 0.75
     lo, hi = clopper_pearson(3, 4)
     assert t.loc["overall", "fpir_ci_low"] == pytest.approx(lo)

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from _support import people
 from faceaudit import ConfigError, Manifest, Templates
 from faceaudit.identify import ROLES, split_gallery
 
 
 def population(n_subjects: int = 200, seed: int = 0, fail_every: int = 0,
                dim: int = 16) -> tuple[Manifest, Templates]:
-    """Subjects with 1-4 images; sex F for odd subjects (60% of them), M otherwise."""
-    rng = np.random.default_rng(seed)
-    rows, vecs = [], []
-    for s in range(n_subjects):
-        sex = "F" if s % 5 < 3 else "M"
-        centre = rng.normal(size=dim)
-        for j in range(int(rng.integers(1, 5))):
-            rows.append({"sample_id": f"s{s:04d}_{j}", "subject_id": f"p{s:04d}", "sex": sex})
-            vecs.append(centre + 0.8 * rng.normal(size=dim))
-    m = Manifest(pd.DataFrame(rows))
-    status = np.full(len(rows), "ok", dtype=object)
-    if fail_every:
-        status[::fail_every] = "no_face"
-    status = status.astype(str)
-    v = np.asarray(vecs, np.float32)
-    v[status != "ok"] = np.nan
-    return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", "no face"), "syn")
+    """Subjects with 1-4 images; sex F for 3 subjects in 5 (60%), M otherwise."""
+    return people(n_subjects, seed, fail_every, dim, female=lambda s: s % 5 < 3)
 
 
 def test_split_is_seeded_and_reproducible() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _support import build_summary, random_population
 from faceaudit._cli._app import cli
 from faceaudit.metrics import AuditResult
-from test_metrics_support import build_summary, random_population
 
 
 def _run(*args: str):
@@ -80,7 +80,7 @@ def test_score_summary_tables_and_json(tmp_path) -> None:
     r = _run(str(src), "--target-fmr", "0.01", "--reference-group", "M", "--n-boot", "20",
              "--seed", "3", "--json", str(out), "--test", str(src))
     assert r.exit_code == 0, r.output
-    ref = AuditResult(sm, target_fmr=0.01, reference_group="M", n_boot=20, random_state=3)
+    ref = AuditResult(sm, target_fmr=0.01, reference_group="M", n_boot=20, seed=3)
     d = json.loads(out.read_text())
     got = d["dev.npz"]
     assert got["threshold"] == ref.threshold

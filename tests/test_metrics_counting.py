@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _support import brute_pairs, build_summary, random_population
 from faceaudit import ScoreSet
 from faceaudit.metrics import (
     InexactMetricWarning,
@@ -14,7 +15,6 @@ from faceaudit.metrics import (
     roc_curve,
     threshold_at_fmr,
 )
-from test_metrics_support import brute_pairs, build_summary, random_population
 
 FLOOR = 0.3
 EDGES = np.linspace(-1, 1, 11)  # bins of width 0.2

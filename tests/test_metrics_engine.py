@@ -38,7 +38,7 @@ def test_streamed_summary_with_floors(engine_case) -> None:
     flat = np.sort(scores[np.triu_indices(len(subjects), 1)])
     k = int(0.995 * len(flat))
     t = float(flat[k] + flat[k + 1]) / 2  # between two scores: robust to GEMM rounding
-    res = AuditResult(sm, threshold=t, n_boot=30, random_state=0)
+    res = AuditResult(sm, threshold=t, n_boot=30, seed=0)
     for g in range(2):
         idx = np.flatnonzero(groups == g)
         sub = scores[np.ix_(idx, idx)]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from _support import build_summary, random_population
 from faceaudit import ConfigError, UndefinedMetricWarning
 from faceaudit.metrics import AuditResult, clopper_pearson, cross_denominator, within_denominator
 from faceaudit.metrics._intervals import bootstrap_rates, draw_weights, group_resampling
-from test_metrics_support import build_summary, random_population
 
 
 def test_clopper_pearson_values() -> None:
@@ -79,7 +79,7 @@ def test_bootstrap_rates_match_brute_force_and_both_denominators() -> None:
     t = 0.15
     complete = build_summary(sub, grp, s)
     binned = build_summary(sub, grp, s, tail_floor=0.1)
-    ws = draw_weights([6, 6], 25, random_state=4)
+    ws = draw_weights([6, 6], 25, seed=4)
     for g in (0, 1):
         rc, rb = group_resampling(complete, g), group_resampling(binned, g)
         assert rb.tail_floor == 0.1 and rc.tail_floor == -np.inf
@@ -111,7 +111,7 @@ def test_bootstrap_rates_match_brute_force_and_both_denominators() -> None:
 def test_unit_weights_reproduce_the_point_estimate() -> None:
     sub, grp, s = random_population(n_subjects=12, per_subject=3, n_groups=2, seed=2)
     sm = build_summary(sub, grp, s)
-    res = AuditResult(sm, threshold=0.15)
+    res = AuditResult(sm, threshold=0.15, n_boot=0)
     for g in (0, 1):
         r = group_resampling(sm, g)
         f, fn = bootstrap_rates(r, np.ones((1, r.n_subjects)), 0.15)
@@ -122,17 +122,17 @@ def test_unit_weights_reproduce_the_point_estimate() -> None:
 def test_bootstrap_is_seeded_and_resamples_subjects() -> None:
     sub, grp, s = random_population(n_subjects=30, per_subject=3, n_groups=3, seed=1)
     sm = build_summary(sub, grp, s)
-    a = AuditResult(sm, threshold=0.2, n_boot=50, random_state=11, reference_group="G0")
-    b = AuditResult(sm, threshold=0.2, n_boot=50, random_state=11, reference_group="G0")
-    c = AuditResult(sm, threshold=0.2, n_boot=50, random_state=12, reference_group="G0")
+    a = AuditResult(sm, threshold=0.2, n_boot=50, seed=11, reference_group="G0")
+    b = AuditResult(sm, threshold=0.2, n_boot=50, seed=11, reference_group="G0")
+    c = AuditResult(sm, threshold=0.2, n_boot=50, seed=12, reference_group="G0")
     np.testing.assert_array_equal(a.boot_fmr, b.boot_fmr)
     assert a.by_group.equals(b.by_group)
     assert not np.array_equal(a.boot_fnmr, c.boot_fnmr)
     # one seed per replicate: the first 20 replicates do not depend on n_boot
-    d = AuditResult(sm, threshold=0.2, n_boot=20, random_state=11)
+    d = AuditResult(sm, threshold=0.2, n_boot=20, seed=11)
     np.testing.assert_array_equal(d.boot_fnmr, a.boot_fnmr[:20])
     # weights are subject multiplicities summing to the group's subject count
-    ws = draw_weights([10, 7], 5, random_state=0)
+    ws = draw_weights([10, 7], 5, seed=0)
     assert ws[0].shape == (5, 10) and (ws[0].sum(axis=1) == 10).all()
     assert (ws[1].sum(axis=1) == 7).all()
     bg = a.by_group
@@ -165,9 +165,9 @@ def test_no_closed_form_for_a_pair_list_with_a_binned_part() -> None:
     object.__setattr__(partial, "impostor_hist", hist)
     r = group_resampling(partial, 0)
     assert not r.all_pairs
-    w = draw_weights([6, 6], 3, random_state=0)[0]
+    w = draw_weights([6, 6], 3, seed=0)[0]
     assert np.isnan(bootstrap_rates(r, w, 0.5)[0]).all()
     with pytest.warns(UndefinedMetricWarning, match="not all-pairs"):
-        res = AuditResult(partial, threshold=0.5, n_boot=3, random_state=0)
+        res = AuditResult(partial, threshold=0.5, n_boot=3, seed=0)
     assert np.isnan(res.by_group["fmr_boot_q0.025"].iloc[0])
     assert not np.isnan(res.by_group["fmr_boot_q0.025"].iloc[1])

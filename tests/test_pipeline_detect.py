@@ -17,7 +17,7 @@ from faceaudit.pipeline import (
     make_detector,
     select_face,
 )
-from faceaudit.pipeline._detect import _nms, _sha256_checked
+from faceaudit.pipeline._detect import _nms, sha256_checked
 
 
 def _det(l, t, r, b, s=0.9):  # noqa: E741
@@ -91,7 +91,7 @@ def test_checksum_mismatch_is_integrity_error(tmp_path):
     p = tmp_path / "model.onnx"
     p.write_bytes(b"tampered")
     with pytest.raises(IntegrityError, match="sha256"):
-        _sha256_checked(str(p), "0" * 64)
+        sha256_checked(str(p), "0" * 64)
 
 
 def test_whole_image_detector():

@@ -11,19 +11,19 @@ from faceaudit.report._compare import compare_results, formatted_rows, render_co
 
 
 def _audit(groups: dict[str, tuple[float, float, float]], threshold: float = 0.5) -> dict:
-    """groups: label -> (fmr, fmr_lo, fmr_hi); FNMR and FTE fixed."""
+    """groups: label -> (fmr, fmr_ci_low, fmr_ci_high); FNMR and FTE fixed."""
     rows = [
         {
             "group": g,
             "fmr": v,
-            "fmr_lo": lo,
-            "fmr_hi": hi,
+            "fmr_ci_low": lo,
+            "fmr_ci_high": hi,
             "fnmr": 0.1,
-            "fnmr_lo": 0.05,
-            "fnmr_hi": 0.2,
+            "fnmr_ci_low": 0.05,
+            "fnmr_ci_high": 0.2,
             "fte": 0.0,
-            "fte_lo": None,
-            "fte_hi": None,
+            "fte_ci_low": None,
+            "fte_ci_high": None,
             "thin": g == "F",
         }
         for g, (v, lo, hi) in groups.items()

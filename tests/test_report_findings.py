@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from faceaudit.report import _format as F
+from faceaudit import _format as F
 from faceaudit.report._findings import make_findings
 
 
@@ -48,24 +48,24 @@ def _row(group: str, **kw: object) -> dict[str, object]:
         "n_samples": 200,
         "n_fte": 0,
         "fte": 0.0,
-        "fte_lo": 0.0,
-        "fte_hi": 0.02,
+        "fte_ci_low": 0.0,
+        "fte_ci_high": 0.02,
         "n_mated": 300,
-        "n_false_non_match": 9,
+        "false_non_matches": 9,
         "fnmr": 0.03,
-        "fnmr_lo": 0.01,
-        "fnmr_hi": 0.06,
+        "fnmr_ci_low": 0.01,
+        "fnmr_ci_high": 0.06,
         "n_nonmated": 10_000,
-        "n_false_match": 10,
+        "false_matches": 10,
         "fmr": 0.001,
-        "fmr_lo": 5e-4,
-        "fmr_hi": 2e-3,
-        "fmr_ratio": 1.0,
-        "fmr_ratio_lo": 1.0,
-        "fmr_ratio_hi": 1.0,
-        "fnmr_ratio": 1.0,
-        "fnmr_ratio_lo": 1.0,
-        "fnmr_ratio_hi": 1.0,
+        "fmr_ci_low": 5e-4,
+        "fmr_ci_high": 2e-3,
+        "fmr_ratio_to_reference": 1.0,
+        "fmr_ratio_to_reference_boot_low": 1.0,
+        "fmr_ratio_to_reference_boot_high": 1.0,
+        "fnmr_ratio_to_reference": 1.0,
+        "fnmr_ratio_to_reference_boot_low": 1.0,
+        "fnmr_ratio_to_reference_boot_high": 1.0,
         "thin": False,
         "thin_reason": "",
     }
@@ -91,11 +91,11 @@ def test_fmr_disparity_sentence_with_interval() -> None:
         _row("M / white"),
         _row(
             "F / black",
-            n_false_match=32,
+            false_matches=32,
             fmr=0.0032,
-            fmr_ratio=3.2,
-            fmr_ratio_lo=1.5,
-            fmr_ratio_hi=6.0,
+            fmr_ratio_to_reference=3.2,
+            fmr_ratio_to_reference_boot_low=1.5,
+            fmr_ratio_to_reference_boot_high=6.0,
         ),
     ]
     f = make_findings(_results(rows))
@@ -119,14 +119,15 @@ def test_thin_group_is_flagged_and_listed_after_solid_ones() -> None:
         _row(
             "F / asian",
             fmr=0.01,
-            fmr_ratio=10.0,
-            fmr_ratio_lo=0.5,
-            fmr_ratio_hi=40.0,
+            fmr_ratio_to_reference=10.0,
+            fmr_ratio_to_reference_boot_low=0.5,
+            fmr_ratio_to_reference_boot_high=40.0,
             thin=True,
             thin_reason="only 4 people (fewer than 10)",
-            n_false_match=1,
+            false_matches=1,
         ),
-        _row("F / black", fmr=0.002, fmr_ratio=2.0, fmr_ratio_lo=1.2, fmr_ratio_hi=3.0),
+        _row("F / black", fmr=0.002, fmr_ratio_to_reference=2.0,
+             fmr_ratio_to_reference_boot_low=1.2, fmr_ratio_to_reference_boot_high=3.0),
     ]
     fm = [x for x in make_findings(_results(rows)) if x["kind"] == "fmr_ratio"]
     assert [x["group"] for x in fm] == ["F / black", "F / asian"]
@@ -138,14 +139,14 @@ def test_thin_group_is_flagged_and_listed_after_solid_ones() -> None:
 
 def test_reference_with_zero_errors_gives_no_ratio_but_a_finding() -> None:
     rows = [
-        _row("M / white", fnmr=0.0, n_false_non_match=0),
+        _row("M / white", fnmr=0.0, false_non_matches=0),
         _row(
             "F / black",
             fnmr=0.02,
-            n_false_non_match=6,
-            fnmr_ratio=None,
-            fnmr_ratio_lo=None,
-            fnmr_ratio_hi=None,
+            false_non_matches=6,
+            fnmr_ratio_to_reference=None,
+            fnmr_ratio_to_reference_boot_low=None,
+            fnmr_ratio_to_reference_boot_high=None,
         ),
     ]
     fn = [x for x in make_findings(_results(rows)) if x["kind"] == "fnmr_ratio"]
@@ -156,7 +157,7 @@ def test_reference_with_zero_errors_gives_no_ratio_but_a_finding() -> None:
 
 
 def test_unknown_groups_are_not_findings() -> None:
-    rows = [_row("M / white"), _row("M / unknown", fmr=0.01, fmr_ratio=10.0)]
+    rows = [_row("M / white"), _row("M / unknown", fmr=0.01, fmr_ratio_to_reference=10.0)]
     fm = [x for x in make_findings(_results(rows)) if x["kind"] == "fmr_ratio"]
     assert len(fm) == 1 and fm[0]["group"] is None  # "no group is ... more often"
     assert "no group is falsely matched" in fm[0]["text"]
@@ -165,7 +166,8 @@ def test_unknown_groups_are_not_findings() -> None:
 def test_missing_interval_is_said() -> None:
     rows = [
         _row("M / white"),
-        _row("F / black", fmr=0.003, fmr_ratio=3.0, fmr_ratio_lo=None, fmr_ratio_hi=None),
+        _row("F / black", fmr=0.003, fmr_ratio_to_reference=3.0,
+             fmr_ratio_to_reference_boot_low=None, fmr_ratio_to_reference_boot_high=None),
     ]
     fm = [x for x in make_findings(_results(rows)) if x["kind"] == "fmr_ratio"]
     assert fm[0]["ci"] is None
@@ -175,7 +177,7 @@ def test_missing_interval_is_said() -> None:
 def test_fte_finding_names_the_worst_group() -> None:
     rows = [
         _row("M / white", n_fte=1, fte=0.005),
-        _row("F / black", n_fte=8, n_samples=100, fte=0.08, fte_lo=0.035, fte_hi=0.15),
+        _row("F / black", n_fte=8, n_samples=100, fte=0.08, fte_ci_low=0.035, fte_ci_high=0.15),
     ]
     fte = [x for x in make_findings(_results(rows)) if x["kind"] == "fte"]
     assert fte[0]["group"] == "F / black"
@@ -189,9 +191,9 @@ def test_thinness_is_per_figure() -> None:
         _row(
             "F / black",
             fmr=0.004,
-            fmr_ratio=4.0,
+            fmr_ratio_to_reference=4.0,
             fnmr=0.09,
-            fnmr_ratio=3.0,
+            fnmr_ratio_to_reference=3.0,
             thin=True,
             thin_reason="500 impostor comparisons cannot support FMR = 0.001",
             thin_fmr=True,
@@ -207,8 +209,8 @@ def test_thinness_is_per_figure() -> None:
 
 def test_without_reference_the_spread_is_reported() -> None:
     rows = [
-        _row("M / white", fmr=0.001, n_false_match=10),
-        _row("F / black", fmr=0.004, n_false_match=40),
+        _row("M / white", fmr=0.001, false_matches=10),
+        _row("F / black", fmr=0.004, false_matches=40),
         _row("F / unknown", fmr=0.05),
     ]
     res = _results(rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceaudit._audit import AuditConfig, run_audit
+from faceaudit.audit import AuditConfig, run_audit
 from faceaudit.report import render_html
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from faceaudit import InputError
+from faceaudit._provenance import file_record, package_versions
 from faceaudit.report import (
     GROUP_FIELDS,
     SCHEMA_VERSION,
@@ -16,7 +17,6 @@ from faceaudit.report import (
     load_results,
     write_results,
 )
-from faceaudit.report._results import file_record, package_versions
 
 
 def _results() -> dict[str, object]:
@@ -25,7 +25,7 @@ def _results() -> dict[str, object]:
             "groups": [
                 {
                     "group": "F",
-                    "n_false_match": 3,
+                    "false_matches": 3,
                     "n_nonmated": 1000,
                     "fmr": 0.003,
                     "fnmr": float("nan"),
@@ -33,7 +33,7 @@ def _results() -> dict[str, object]:
                 },
                 {
                     "group": "M",
-                    "n_false_match": 1,
+                    "false_matches": 1,
                     "n_nonmated": 4000,
                     "fmr": 0.00025,
                     "fnmr": 0.1,
@@ -43,7 +43,7 @@ def _results() -> dict[str, object]:
             "fmr_matrix": {
                 "labels": ["F", "M"],
                 "fmr": [[0.003, 0.001], [0.001, 0.00025]],
-                "n_false_match": [[3, 2], [2, 1]],
+                "false_matches": [[3, 2], [2, 1]],
                 "n_nonmated": [[1000, 2000], [2000, 4000]],
             },
         },
@@ -63,10 +63,10 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert res["verification"]["groups"][0]["fnmr"] is None
     by_group = pd.read_csv(tmp_path / "by_group.csv")
     assert list(by_group.columns[: len(GROUP_FIELDS)]) == list(GROUP_FIELDS)
-    assert "fmr_shown_lo" in by_group.columns  # the interval the report shows is in the table
-    assert by_group["n_false_match"].tolist() == [3, 1]
+    assert "fmr_shown_low" in by_group.columns  # the interval the report shows is in the table
+    assert by_group["false_matches"].tolist() == [3, 1]
     matrix = pd.read_csv(tmp_path / "fmr_matrix.csv")
-    assert matrix[["group_a", "group_b", "n_false_match"]].values.tolist() == [
+    assert matrix[["group_a", "group_b", "false_matches"]].values.tolist() == [
         ["F", "F", 3],
         ["F", "M", 2],
         ["M", "M", 1],
@@ -79,7 +79,7 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     [
         (None, "results.json not found"),
         ("{not json", "not valid JSON"),
-        (json.dumps({"schema_version": 99}), "schema_version must be 1; got 99"),
+        (json.dumps({"schema_version": 99}), "schema_version must be 2; got 99"),
     ],
 )
 def test_load_errors_name_the_file(tmp_path: Path, content: str | None, message: str) -> None:
@@ -118,13 +118,18 @@ def test_file_record_and_versions(tmp_path: Path) -> None:
 
 
 def test_shown_interval_is_the_hull_of_exact_and_bootstrap() -> None:
-    from faceaudit.report._results import shown_interval
+    from faceaudit.metrics import shown_interval
 
-    row = {"fmr_lo": 0.0012, "fmr_hi": 0.0015, "fmr_boot_lo": 0.0005, "fmr_boot_hi": 0.0027}
+    row = {
+        "fmr_ci_low": 0.0012, "fmr_ci_high": 0.0015,
+        "fmr_boot_low": 0.0005, "fmr_boot_high": 0.0027}
     assert shown_interval(row, "fmr") == (0.0005, 0.0027)
     # no error observed: the bootstrap says [0, 0], Clopper-Pearson keeps the upper bound
-    row = {"fmr_lo": 0.0, "fmr_hi": 0.0015, "fmr_boot_lo": 0.0, "fmr_boot_hi": 0.0}
+    row = {"fmr_ci_low": 0.0, "fmr_ci_high": 0.0015, "fmr_boot_low": 0.0, "fmr_boot_high": 0.0}
     assert shown_interval(row, "fmr") == (0.0, 0.0015)
-    assert shown_interval({"fmr_lo": 0.1, "fmr_hi": 0.2, "fmr_boot_lo": None}, "fmr") == (0.1, 0.2)
+    assert shown_interval(
+        {"fmr_ci_low": 0.1, "fmr_ci_high": 0.2, "fmr_boot_low": None},
+        "fmr",
+    ) == (0.1, 0.2)
     lo, hi = shown_interval({}, "fnmr")
     assert lo != lo and hi != hi  # NaN

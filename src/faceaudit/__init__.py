@@ -38,15 +38,15 @@ __version__ = "0.1.0"
 _LAZY = {
     "score_templates": "._scorer",
     "read_scores": "._vendor",
-    "read_bob_scores": "._vendor",
+    "read_bob_scores": "._bob",
     "AuditResult": ".metrics",
     "load_dataset": ".datasets",
     "embed_manifest": ".pipeline",
-    "AuditConfig": "._audit",
-    "AuditOutput": "._audit",
-    "run_audit": "._audit",
+    "AuditConfig": ".audit",
+    "AuditOutput": ".audit",
+    "run_audit": ".audit",
 }
-_SUBPACKAGES = ("datasets", "identify", "metrics", "pipeline", "report")
+_SUBPACKAGES = ("audit", "datasets", "identify", "metrics", "pipeline", "report")
 
 
 def __getattr__(name: str) -> object:
@@ -62,9 +62,10 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._audit import AuditConfig, AuditOutput, run_audit
+    from ._bob import read_bob_scores
     from ._scorer import score_templates
-    from ._vendor import read_bob_scores, read_scores
+    from ._vendor import read_scores
+    from .audit import AuditConfig, AuditOutput, run_audit
     from .datasets import load_dataset
     from .metrics import AuditResult
     from .pipeline import embed_manifest

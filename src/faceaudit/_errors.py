@@ -17,6 +17,7 @@ Warnings:
     UndefinedMetricWarning   a rate has an empty denominator (value is NaN)
     ThinDataWarning          a group is too small to support the requested figure
     InexactMetricWarning     a figure was read inside a histogram bin (bound returned)
+    AuditNote                a step of an audit was skipped or a figure left out
 """
 
 from __future__ import annotations
@@ -86,6 +87,14 @@ class ThinDataWarning(UserWarning):
     """A group has too few comparisons or subjects to support the requested figure."""
 
 
+class AuditNote(UserWarning):
+    """A caveat about how an audit was carried out (a step skipped, a figure left out).
+
+    An audit records it in ``results.json``'s ``warnings`` as its plain text; other warnings
+    are recorded as ``"<Category>: <message>"``.
+    """
+
+
 def require(module: str, extra: str) -> object:
     """Import ``module`` or raise :class:`MissingDependencyError` naming the extra.
 
@@ -107,6 +116,14 @@ def check_option(name: str, value: object, allowed: tuple[object, ...]) -> None:
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise ConfigError(f"{name} must be one of {choices}; got {value!r}")
+
+
+def check_integer(name: str, value: object, low: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer (not a bool) ``>= low``."""
+    import numpy as np
+
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
 
 
 def check_range(

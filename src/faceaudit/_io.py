@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -109,3 +110,52 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string is a JSON string
+
+
+def dumps_toml(data: Mapping[str, Any]) -> str:
+    """TOML text of a mapping of sections (``{"section": {"key": value}}``) and scalars.
+
+    Values: bool, int, float, str, lists of these, nested mappings (written as sub-tables);
+    ``None`` is left out. Round-trips through :mod:`tomllib`.
+    """
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping) and v is not None}
+    for k, v in scalars.items():
+        lines.append(f"{json.dumps(str(k))} = {_toml_value(v)}")
+
+    def table(prefix: str, m: Mapping[str, Any]) -> None:
+        if lines:
+            lines.append("")
+        lines.append(f"[{prefix}]")
+        subs = []
+        for k, v in m.items():
+            if v is None:
+                continue
+            if isinstance(v, Mapping):
+                subs.append((k, v))
+            else:
+                lines.append(f"{json.dumps(str(k))} = {_toml_value(v)}")
+        for k, v in subs:
+            table(f"{prefix}.{json.dumps(str(k))}", v)
+
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            table(json.dumps(str(k)), v)
+    return "\n".join(lines) + "\n"

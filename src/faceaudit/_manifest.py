@@ -150,13 +150,25 @@ def _bin_label(edges: tuple[float, ...], k: int) -> str:
     )
 
 
-def _normalise_value(v: object) -> str:
+def normalise_value(v: object) -> str:
+    """An attribute value as a stripped string; a missing one (None, NaN, "", "na", ...) is
+    :data:`UNKNOWN`."""
     if v is None:
         return UNKNOWN
     if isinstance(v, float) and math.isnan(v):
         return UNKNOWN
     s = str(v).strip()
     return UNKNOWN if s.lower() in _MISSING_STRINGS else s
+
+
+def is_missing_label(values: Sequence[str] | str) -> bool:
+    """True for a group defined by a missing attribute value (:data:`UNKNOWN`).
+
+    ``values`` are the group's attribute values, or its display label (values joined by
+    ``" / "``). Such a group is missing data, not a demographic group.
+    """
+    vals = values.split(" / ") if isinstance(values, str) else list(values)
+    return UNKNOWN in vals
 
 
 class Manifest:
@@ -240,7 +252,7 @@ class Manifest:
                 for v in df["path"]
             ]
         for a in self.attributes:
-            df[a] = [_normalise_value(v) for v in df[a]]
+            df[a] = [normalise_value(v) for v in df[a]]
         if categories:
             for a, allowed in categories.items():
                 if a not in self.attributes:

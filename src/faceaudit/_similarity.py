@@ -1,7 +1,8 @@
-"""Comparison scores: the one place that turns two embeddings into a similarity.
+"""Comparison scores: the one definition of a score and the one accept rule.
 
 Convention used everywhere in faceaudit: **a score is a similarity — higher means more
-alike — and a comparison is accepted (declared a match) iff ``score >= threshold``.**
+alike — and a comparison is accepted (declared a match) iff ``score >= threshold``**
+(:func:`accepted`).
 
 Supported similarities:
 
@@ -11,8 +12,25 @@ Supported similarities:
     :math:`s(a, b) = -\\lVert a - b \\rVert_2`, in (-inf, 0]. A vendor rule "match iff distance
     <= 0.6" is the score threshold ``-0.6``: see :func:`distance_to_threshold`.
 
-Scores are computed in float32 (that is what the streaming GEMM delivers) and stored as
-float64, which represents every float32 exactly.
+**The score of a pair** — the arithmetic that defines it, whoever computes it (the 1:1 scorer,
+an explicit pair list, the 1:N search):
+
+1. each template is *prepared* in float32 by :func:`prepare` (cosine: divided by its float32
+   L2 norm, row by row; euclidean: unchanged);
+2. cosine: :math:`\\sum_i a_i b_i`, euclidean: :math:`-\\sqrt{\\sum_i (a_i - b_i)^2}`, with
+   every product, difference, the sum and the square root in **float64** (a product of two
+   float32 numbers is exact in float64), the sum taken by NumPy over the last axis of a
+   contiguous array (:func:`prepared_pair_scores`);
+3. the result **rounded to float32** (stored as float64, which holds every float32 exactly).
+
+Any other float64 summation order differs from step 2 by at most :math:`(d-1)\\,2^{-53}
+\\sum_i |p_i|` for :math:`d` terms :math:`p_i`, so after step 3 it gives the same float32
+unless the float64 value lies within that distance of a float32 rounding boundary.
+:func:`exact_block_scores` uses this: it computes a whole tile with one float64 GEMM, proves
+the rounding of every element with that bound, and re-scores the (rare) unproven elements by
+the definition — so every element equals :func:`prepared_pair_scores` bit for bit, at the
+cost of a float64 instead of a float32 GEMM. :func:`block_scores` is the float32 GEMM, used
+only to *find* candidates (1:N search) with a rigorous error bound, never to report a score.
 """
 
 from __future__ import annotations
@@ -23,12 +41,22 @@ from ._errors import check_option
 
 SIMILARITIES = ("cosine", "euclidean")
 
+_U64 = 2.0**-53
+"""Unit roundoff of float64."""
+
+
+def accepted(scores: np.ndarray | float, threshold: float) -> np.ndarray:
+    """The accept rule: ``scores >= threshold`` (a score exactly at the threshold is a match)."""
+    return np.asarray(scores) >= threshold
+
 
 def prepare(vectors: np.ndarray, similarity: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return float32 vectors ready for :func:`block_scores`, and squared norms for Euclidean.
+    """Return float32 vectors ready for scoring, and squared norms (float64) for Euclidean.
 
-    For cosine the rows are L2-normalised (a zero vector stays zero and scores 0 with
-    everything). For Euclidean the vectors are unchanged and their squared norms returned.
+    For cosine the rows are L2-normalised in float32 (a zero vector stays zero and scores 0
+    with everything); each row is prepared on its own, so a row prepared alone or within a
+    matrix gives the same bits. For Euclidean the vectors are unchanged and their squared
+    norms returned (float32 squares summed in float64).
     """
     check_option("similarity", similarity, SIMILARITIES)
     v = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -36,8 +64,35 @@ def prepare(vectors: np.ndarray, similarity: str) -> tuple[np.ndarray, np.ndarra
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return np.ascontiguousarray(v / norms, dtype=np.float32), None
-    sq = np.einsum("ij,ij->i", v, v, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", v, v, dtype=np.float64)
     return v, sq
+
+
+def prepared_pair_scores(a: np.ndarray, b: np.ndarray, similarity: str) -> np.ndarray:
+    """**The** score of prepared rows ``a[..., :]`` vs ``b[..., :]`` (see the module docstring).
+
+    ``a`` and ``b`` come from :func:`prepare` (float32) and broadcast against each other over
+    the leading axes. Returns float64 arrays holding float32 values.
+    """
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if similarity == "cosine":
+        s = np.ascontiguousarray(a64 * b64).sum(axis=-1)
+    else:
+        d = a64 - b64
+        s = -np.sqrt(np.ascontiguousarray(d * d).sum(axis=-1))
+    return s.astype(np.float32).astype(np.float64)
+
+
+def pair_scores(a: np.ndarray, b: np.ndarray, similarity: str) -> np.ndarray:
+    """Scores of raw template rows ``a[i]`` vs ``b[i]``: :func:`prepare`, then the definition.
+
+    Returns float32 values (shape (n,)).
+    """
+    check_option("similarity", similarity, SIMILARITIES)
+    pa, _ = prepare(np.atleast_2d(a), similarity)
+    pb, _ = prepare(np.atleast_2d(b), similarity)
+    return prepared_pair_scores(pa, pb, similarity).astype(np.float32)
 
 
 def block_scores(
@@ -47,34 +102,69 @@ def block_scores(
     sq_a: np.ndarray | None = None,
     sq_b: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scores of every row of ``a`` against every row of ``b`` (float32, shape (len(a), len(b))).
+    """*Fast* scores of every row of ``a`` against every row of ``b`` (float32 GEMM).
 
-    ``a`` and ``b`` must come from :func:`prepare` (normalised for cosine; with squared norms
-    ``sq_a``, ``sq_b`` for Euclidean).
+    For finding candidates only (the 1:N search bounds their error rigorously and re-scores
+    what it reports with :func:`prepared_pair_scores`); they may differ from the score of a
+    pair by a few float32 ulps. ``a`` and ``b`` come from :func:`prepare`.
     """
     g = a @ b.T
     if similarity == "cosine":
         return g
     assert sq_a is not None and sq_b is not None
-    d2 = sq_a[:, None] + sq_b[None, :] - 2.0 * g
+    d2 = sq_a.astype(np.float32)[:, None] + sq_b.astype(np.float32)[None, :] - 2.0 * g
     np.maximum(d2, 0.0, out=d2)
     np.sqrt(d2, out=d2)
     np.negative(d2, out=d2)
     return d2
 
 
-def pair_scores(a: np.ndarray, b: np.ndarray, similarity: str) -> np.ndarray:
-    """Scores of row ``a[i]`` against row ``b[i]`` (float32, shape (n,)), same convention."""
-    check_option("similarity", similarity, SIMILARITIES)
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
+def exact_block_scores(
+    a: np.ndarray,
+    b: np.ndarray,
+    similarity: str,
+    sq_a: np.ndarray | None = None,
+    sq_b: np.ndarray | None = None,
+) -> np.ndarray:
+    """Every score of rows ``a`` × rows ``b`` (float32), equal to the definition bit for bit.
+
+    One float64 GEMM gives a value within a proven distance ``e`` of the definition's float64
+    value (both are float64 sums of the same terms; module docstring). Where the interval
+    ``[v - e, v + e]`` rounds to one float32, that float32 is the score; the other elements
+    are re-scored by :func:`prepared_pair_scores`. ``a``, ``b``, ``sq_a``, ``sq_b`` come from
+    :func:`prepare`.
+    """
+    d = a.shape[1]
+    g = np.asarray(a, np.float64) @ np.asarray(b, np.float64).T
+    slack = 8.0 * (d + 4) * _U64  # twice the bound: covers the rounding of v ± e itself
     if similarity == "cosine":
-        na = np.linalg.norm(a, axis=1)
-        nb = np.linalg.norm(b, axis=1)
-        na[na == 0] = 1.0
-        nb[nb == 0] = 1.0
-        return (np.einsum("ij,ij->i", a, b) / (na * nb)).astype(np.float32)
-    return (-np.linalg.norm(a - b, axis=1)).astype(np.float32)
+        # |a_i b_i| summed is at most |a| |b| <= 1 + d 2^-24 for prepared (unit) rows
+        err = slack * 1.01
+        lo = (g - err).astype(np.float32)
+        hi = (g + err).astype(np.float32)
+    else:
+        assert sq_a is not None and sq_b is not None
+        # v = |a|^2 + |b|^2 - 2 a.b: the GEMM's and the definition's sums of squared
+        # differences each carry at most 2 (d+3) u S, S = |a|^2 + |b|^2, so they differ by < e
+        big = float(sq_a.max(initial=0.0) + sq_b.max(initial=0.0))
+        e = slack * big
+        g *= -2.0
+        g += sq_a[:, None]
+        g += sq_b[None, :]
+        np.maximum(g, 0.0, out=g)
+        np.sqrt(g, out=g)  # distances; |sqrt(x) - sqrt(y)| <= |x - y| / sqrt(x)
+        d_floor = 2.0**-4 * np.sqrt(big)
+        if g.size and g.min() < d_floor:  # very close pairs: a bound per element
+            err = e / np.maximum(g, np.sqrt(e))  # |sqrt(x) - sqrt(y)| <= sqrt(|x - y|)
+        else:
+            err = e / d_floor if big > 0 else 0.0
+        lo = np.negative((g + err).astype(np.float32))
+        hi = np.negative((g - err).astype(np.float32))
+    unsure = lo != hi
+    if unsure.any():
+        r, c = np.nonzero(unsure)
+        lo[r, c] = prepared_pair_scores(a[r], b[c], similarity)
+    return lo
 
 
 def distance_to_threshold(distance: float) -> float:

@@ -39,7 +39,7 @@ from ._io import load_npz, save_npz
 from ._manifest import GroupAssignment, Grouping, Manifest
 
 FORMAT_VERSION = 1
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 """Bump whenever the scorer or a score reader changes the numbers a summary holds, so caches
 keyed on it (``faceaudit audit``'s summary cache) are not reused across such a change."""
 
@@ -297,7 +297,7 @@ class ScoreSummary:
             # The union is complete only above the highest floor: the rest joins the histogram.
             low = tail < floor
             if low.any():
-                hist = hist + _bin(tail[low], self.hist_edges)
+                hist = hist + bin_counts(tail[low], self.hist_edges)
                 tail = tail[~low]
         return ScoreSet(
             genuine=np.sort(self.genuine_scores[mask[gi, gj]]),
@@ -373,14 +373,18 @@ _ARRAY_FIELDS = (
 )
 
 
-def _bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Histogram counts of ``scores`` on ``edges`` (left-closed bins, outliers clipped)."""
-    k = np.searchsorted(edges, scores, side="right") - 1
-    np.clip(k, 0, len(edges) - 2, out=k)
-    return np.bincount(k, minlength=len(edges) - 1).astype(np.int64)
-
-
 def bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each score on ``edges``: ``k`` with ``edges[k] <= s < edges[k+1]``, clipped."""
+    """Bin of each score on ``edges``: ``k`` with ``edges[k] <= s < edges[k+1]``, clipped.
+
+    The one binning rule of faceaudit (left-closed bins; scores outside the edges fall in the
+    first or last bin). :class:`faceaudit._accumulate.Binning` computes the same index with exact
+    power-of-two arithmetic for its dyadic edges.
+    """
     k = np.searchsorted(edges, scores, side="right") - 1
     return np.clip(k, 0, len(edges) - 2)
+
+
+def bin_counts(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram counts (int64, ``len(edges) - 1``) of ``scores`` by :func:`bin_index`."""
+    k = bin_index(np.asarray(scores), edges)
+    return np.bincount(k, minlength=len(edges) - 1).astype(np.int64)

@@ -29,11 +29,10 @@ Row rules (documented decisions):
 Histogram range: the file is read **twice**. The first pass validates every row and finds
 the minimum and maximum finite score and the impostor count of every cell; the histogram then
 has ``n_bins`` bins of a power-of-two width covering ``[min, max]`` (so bin indices are exact,
-see :class:`faceaudit._scorer.Binning`) and each cell's tail capacity is known before the
+see :class:`faceaudit._accumulate.Binning`) and each cell's tail capacity is known before the
 second pass accumulates. Memory grows with the cells and the tails, not the rows.
 
-bob.measure files (:func:`read_bob_scores`)
-    2-column ``label score`` and 4-column ``claimed_id real_id test_label score``; see there.
+bob.measure's 2- and 4-column files are read by :func:`faceaudit._bob.read_bob_scores`.
 """
 
 from __future__ import annotations
@@ -48,18 +47,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError, ScoreFileError, check_option
-from ._manifest import Grouping, Manifest
-from ._protocol import parse_label
-from ._scorer import (
+from ._accumulate import (
     DEFAULT_MIN_EXACT,
     DEFAULT_N_BINS,
-    Binning,
+    EXACT_FMR,
     ScoreAccumulator,
-    _check_int,
-    _check_n_bins,
+    binning_for_range,
+    check_n_bins,
     tail_capacity,
 )
+from ._errors import ConfigError, ScoreFileError, check_integer, check_option
+from ._manifest import Grouping, Manifest
+from ._protocol import parse_label
 from ._summary import ScoreSummary, sample_fields
 
 ON_ERROR = ("raise", "exclude")
@@ -72,36 +71,17 @@ NON_FINITE_SCORE = "non_finite_score"
 LABEL_CONTRADICTS_MANIFEST = "label_contradicts_manifest"
 BAD_LABEL = "bad_label"
 MALFORMED_LINE = "malformed_line"
-EXCLUSION_REASONS = (
-    UNKNOWN_SAMPLE,
-    SELF_COMPARISON,
-    NON_NUMERIC_SCORE,
-    NON_FINITE_SCORE,
-    LABEL_CONTRADICTS_MANIFEST,
-    BAD_LABEL,
-    MALFORMED_LINE,
-)
 """Keys of ``ScoreSummary.exclusions`` written by :func:`read_scores`."""
 
 
 @dataclass
-class _Rows:
+class Rows:
     """One validated chunk: scored rows, FTA rows, in manifest indices."""
 
     a: np.ndarray
     b: np.ndarray
     score: np.ndarray  # NaN = FTA
     line: np.ndarray
-
-
-def _binning_for_range(lo: float, hi: float, n_bins: int) -> Binning:
-    """``n_bins`` bins of a power-of-two width covering ``[lo, hi]``, edges multiples of it."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        lo, hi = -1.0, 1.0
-    span = max(hi - lo, 0.0)
-    w = 2.0 ** math.ceil(math.log2(span / (n_bins - 1))) if span > 0 else 1.0
-    start = math.floor(lo / w) * w
-    return Binning(start, start + n_bins * w, n_bins)
 
 
 class _Reader:
@@ -195,7 +175,7 @@ class _Reader:
                 f"(expected sample_a, sample_b, {self.score_column}[, label])"
             )
 
-    def chunks(self) -> Iterator[_Rows]:
+    def chunks(self) -> Iterator[Rows]:
         """Validated chunks (rows with errors raised or excluded and counted)."""
         self.exclusions = Counter()
         try:
@@ -237,13 +217,13 @@ class _Reader:
                 "to count and skip such rows"
             )
 
-    def _validate(self, df: pd.DataFrame, line: np.ndarray) -> _Rows:
+    def _validate(self, df: pd.DataFrame, line: np.ndarray) -> Rows:
         self._pending: list[tuple[int, str]] = []
         rows = self._validate_rows(df, line)
         self._raise_first()
         return rows
 
-    def _validate_rows(self, df: pd.DataFrame, line: np.ndarray) -> _Rows:
+    def _validate_rows(self, df: pd.DataFrame, line: np.ndarray) -> Rows:
         need = ["sample_a", "sample_b", self.score_column]
         if self.parquet:
             empty = df[need].isna().to_numpy()
@@ -327,7 +307,7 @@ class _Reader:
                     f"{'the same subject' if mated[k] else 'different subjects'}"
                 ),
             )
-        return _Rows(a[ok], b[ok], self.sign * score[ok], line[ok])
+        return Rows(a[ok], b[ok], self.sign * score[ok], line[ok])
 
 
 class _Restart(Exception):
@@ -349,7 +329,7 @@ def read_scores(
     higher_is_similar: bool = True,
     on_error: str = "raise",
     chunk_rows: int = 1_000_000,
-    exact_fmr: float = 1e-3,
+    exact_fmr: float = EXACT_FMR,
     min_exact: int = DEFAULT_MIN_EXACT,
     n_bins: int = DEFAULT_N_BINS,
     model_id: str = "vendor",
@@ -385,9 +365,9 @@ def read_scores(
         NaN scores, i.e. FTA). ``protocol["source"] == "vendor"``.
     """
     check_option("on_error", on_error, ON_ERROR)
-    _check_int("chunk_rows", chunk_rows, 1)
-    _check_int("min_exact", min_exact, 0)
-    _check_n_bins(n_bins)
+    check_integer("chunk_rows", chunk_rows, 1)
+    check_integer("min_exact", min_exact, 0)
+    check_n_bins(n_bins)
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
     path = Path(source)
@@ -414,13 +394,13 @@ def read_scores(
             np.maximum(g[rows.a[imp]], g[rows.b[imp]]),
         )
         np.add.at(n_imp, (ci, cj), 1)
-    binning = _binning_for_range(lo, hi, int(n_bins))
+    binning = binning_for_range(lo, hi, int(n_bins))
     caps = tail_capacity(n_imp, exact_fmr, min_exact)
     acc = ScoreAccumulator(n_groups, binning, caps)
     gen_fta = np.zeros((n_groups, n_groups), np.int64)
     imp_fta = np.zeros((n_groups, n_groups), np.int64)
     for rows in reader.chunks():
-        _accumulate(acc, rows, g, subj, gen_fta, imp_fta)
+        fold_rows(acc, rows, g, subj, gen_fta, imp_fta)
     protocol = {
         "source": "vendor",
         "file": str(path),
@@ -441,14 +421,15 @@ def read_scores(
     )
 
 
-def _accumulate(
+def fold_rows(
     acc: ScoreAccumulator,
-    rows: _Rows,
+    rows: Rows,
     g: np.ndarray,
     subj: np.ndarray,
     gen_fta: np.ndarray,
     imp_fta: np.ndarray,
 ) -> None:
+    """Fold validated rows into ``acc``; NaN scores are counted as FTA per cell instead."""
     a, b = np.minimum(rows.a, rows.b), np.maximum(rows.a, rows.b)
     ci, cj = np.minimum(g[a], g[b]), np.maximum(g[a], g[b])
     mated = subj[a] == subj[b]
@@ -457,146 +438,3 @@ def _accumulate(
     np.add.at(imp_fta, (ci[nan & ~mated], cj[nan & ~mated]), 1)
     ok = ~nan
     acc.add(rows.score[ok], a[ok], b[ok], ci[ok], cj[ok], mated[ok])
-
-
-# ---------------------------------------------------------------------------- bob.measure
-def read_bob_scores(
-    path: str | Path,
-    *,
-    exact_fmr: float = 1e-3,
-    min_exact: int = DEFAULT_MIN_EXACT,
-    n_bins: int = DEFAULT_N_BINS,
-) -> ScoreSummary:
-    """Read a bob.measure score file (2- or 4-column text) into a one-group ScoreSummary.
-
-    Formats (whitespace-separated, one comparison per line):
-
-    2 columns ``label score``
-        label ``1`` = genuine, ``-1`` or ``0`` = impostor. There are no sample ids, so each
-        line ``L`` gets two synthetic samples ``"L<L>:a"`` and ``"L<L>:b"``; on a genuine line
-        both belong to subject ``"L<L>"``, on an impostor line to subjects ``"L<L>:a"`` and
-        ``"L<L>:b"``. The summary therefore has ``2 × lines`` samples and one comparison per
-        line, with the line's label.
-    4 columns ``claimed_id real_id test_label score``
-        genuine iff ``claimed_id == real_id``. Samples are ``"model:<claimed_id>"`` (subject
-        ``claimed_id``) and ``"probe:<test_label>"`` (subject ``real_id``; a probe label seen
-        with two different ``real_id`` values is an error).
-
-    A ``nan`` score is a failure to acquire, counted in ``genuine_fta`` / ``impostor_fta``
-    (bob's FTA = NaN rows / all rows of a set). Everything is in the group ``"all"``.
-
-    Raises
-    ------
-    ScoreFileError
-        Naming the file and line: wrong number of fields, a bad label, a non-numeric score.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ScoreFileError(f"{path}: score file not found")
-    _check_n_bins(n_bins)
-    lines: list[int] = []
-    fields: list[list[str]] = []
-    width = None
-    with open(path, encoding="utf-8") as fh:
-        for k, raw in enumerate(fh, start=1):
-            parts = raw.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if width is None:
-                width = len(parts)
-                if width not in (2, 4):
-                    raise ScoreFileError(
-                        f"{path}: line {k}: {width} fields; a bob score file has 2 "
-                        "(label score) or 4 (claimed_id real_id test_label score)"
-                    )
-            elif len(parts) != width:
-                raise ScoreFileError(
-                    f"{path}: line {k}: {len(parts)} fields, expected {width} like the first line"
-                )
-            lines.append(k)
-            fields.append(parts)
-    if not fields:
-        raise ScoreFileError(f"{path}: no scores in the file")
-    line = np.asarray(lines)
-    cols = list(zip(*fields, strict=True))
-    text = np.asarray(cols[-1])
-    score = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(np.float64)
-    bad = np.isnan(score) & (np.char.lower(text.astype(str)) != "nan")
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ScoreFileError(f"{path}: line {line[k]}: score {str(text[k])!r} is not a number")
-    if np.isinf(score).any():
-        k = int(np.flatnonzero(np.isinf(score))[0])
-        raise ScoreFileError(f"{path}: line {line[k]}: score {str(text[k])!r} is infinite")
-    n = len(fields)
-    if width == 2:
-        lab = np.asarray(cols[0])
-        is_gen = np.isin(lab, ("1", "+1", "1.0"))
-        is_imp = np.isin(lab, ("-1", "0", "-1.0", "0.0"))
-        if not (is_gen | is_imp).all():
-            k = int(np.flatnonzero(~(is_gen | is_imp))[0])
-            raise ScoreFileError(
-                f"{path}: line {line[k]}: label {str(lab[k])!r} must be 1 (genuine) "
-                "or -1/0 (impostor)"
-            )
-        tag = np.char.add("L", line.astype(str))
-        sid = np.empty(2 * n, dtype=object)
-        sid[0::2] = np.char.add(tag, ":a")
-        sid[1::2] = np.char.add(tag, ":b")
-        subj = sid.copy()
-        subj[0::2] = np.where(is_gen, tag, sid[0::2])
-        subj[1::2] = np.where(is_gen, tag, sid[1::2])
-        a = np.arange(0, 2 * n, 2)
-        b = a + 1
-        manifest = Manifest(
-            pd.DataFrame({"sample_id": sid.astype(str), "subject_id": subj.astype(str)}),
-            source=str(path),
-        )
-        fmt = "bob-2col"
-    else:
-        claimed, real, probe = (np.asarray(c, dtype=str) for c in cols[:3])
-        models, m_idx = np.unique(claimed, return_inverse=True)
-        probes, first, p_idx = np.unique(probe, return_index=True, return_inverse=True)
-        p_subject = real[first]
-        clash = real != p_subject[p_idx]
-        if clash.any():
-            k = int(np.flatnonzero(clash)[0])
-            raise ScoreFileError(
-                f"{path}: line {line[k]}: probe {str(probe[k])!r} has real_id {str(real[k])!r} "
-                f"but real_id {str(p_subject[p_idx[k]])!r} on line {line[first[p_idx[k]]]}"
-            )
-        sid = np.r_[np.char.add("model:", models), np.char.add("probe:", probes)]
-        subj = np.r_[models, p_subject]
-        manifest = Manifest(pd.DataFrame({"sample_id": sid, "subject_id": subj}), source=str(path))
-        a = m_idx.astype(np.int64)
-        b = len(models) + p_idx.astype(np.int64)
-        fmt = "bob-4col"
-    ga = manifest.groups(None)
-    g = ga.codes.astype(np.int64)
-    sc = manifest.subject_codes
-    fin = ~np.isnan(score)
-    mated = sc[a] == sc[b]
-    lo = float(score[fin].min()) if fin.any() else -1.0
-    hi = float(score[fin].max()) if fin.any() else 1.0
-    binning = _binning_for_range(lo, hi, int(n_bins))
-    n_imp = np.zeros((1, 1), np.int64)
-    n_imp[0, 0] = int((fin & ~mated).sum())
-    acc = ScoreAccumulator(1, binning, tail_capacity(n_imp, exact_fmr, min_exact))
-    gen_fta = np.zeros((1, 1), np.int64)
-    imp_fta = np.zeros((1, 1), np.int64)
-    _accumulate(
-        acc, _Rows(a.astype(np.int64), b.astype(np.int64), score, line), g, sc, gen_fta, imp_fta
-    )
-    common = sample_fields(
-        manifest, ga, enrolled=np.ones(len(manifest), bool), similarity="vendor",
-        model_id=path.stem,
-    )
-    protocol = {
-        "source": fmt,
-        "file": str(path),
-        "exact_fmr": float(exact_fmr),
-        "min_exact": int(min_exact),
-        "n_bins": int(n_bins),
-        "hist_range": [binning.lo, binning.hi],
-    }
-    return acc.summary(common, gen_fta, imp_fta, exact_fmr, min_exact, protocol)

@@ -1,37 +1,11 @@
-"""The click group and the shared helpers of every command (error mapping, console)."""
+"""The ``faceaudit`` click group: every command of this package registered on it."""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import click
-from rich.console import Console
 
-from .._errors import FaceauditError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def handle_errors(fn: F) -> F:
-    """Turn a :class:`FaceauditError` into a one-line message and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FaceauditError as exc:
-            err_console.print(
-                f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
-            )
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
+from . import audit, compare, embed, identify, metrics, score
+from ._console import console, err_console, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,17 +19,7 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    import importlib
+for _module in (score, metrics, embed, identify, audit, compare):
+    cli.add_command(_module.command)
 
-    for name in ("score", "metrics", "embed", "identify", "audit", "compare"):
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.{name}":
-                continue  # command not built yet
-            raise
-        cli.add_command(mod.command)
-
-
-_register()
+__all__ = ["cli", "console", "err_console", "handle_errors"]

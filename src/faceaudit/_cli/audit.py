@@ -1,7 +1,7 @@
 """``faceaudit audit``: one command from a dataset (or a vendor score file) to a report folder.
 
-Options override the values of an optional CONFIG.toml (see :mod:`faceaudit._audit` for its
-layout). LFW is found via ``--data-dir``, else ``$FACEAUDIT_LFW``, else the data home; when
+Options override the values of an optional CONFIG.toml (see :mod:`faceaudit.audit._config`
+for its layout). LFW is found via ``--data-dir``, else ``$FACEAUDIT_LFW``, else the data home; when
 none holds it, it is downloaded (checksummed, resumable) unless ``--no-download`` is given.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from .._errors import ConfigError
-from ._app import console, err_console, handle_errors
+from . import _options as O
+from ._console import console, err_console, handle_errors
 
 
 def _lfw_dir(data_dir: str | None, download: bool) -> str | None:
@@ -48,44 +49,39 @@ def _print_findings(out: Any) -> None:
 
 @click.command("audit")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--dataset", help="Registered dataset (lfw, frll), an image folder or a manifest file."
-)
-@click.option("--data-dir", help="Folder of the dataset (for lfw: else $FACEAUDIT_LFW).")
-@click.option("--labels", help="For an image folder: attributes CSV keyed by subject_id.")
+@O.option("--dataset", config="dataset",
+          help="Registered dataset (lfw, frll), an image folder or a manifest file.")
+@O.data_dir(config="data_dir")
+@O.option("--labels", config="labels",
+          help="For an image folder: attributes CSV keyed by subject_id.")
 @click.option(
     "--download/--no-download",
     default=True,
     show_default=True,
     help="Download LFW when no local copy is found (--data-dir, then $FACEAUDIT_LFW).",
 )
-@click.option("--model", help="dlib (default), fake (tests) or a path to an .onnx model.")
-@click.option("--detector", help="Face detector: centerface (default), hog or none.")
-@click.option(
-    "--face-policy",
-    type=click.Choice(["largest", "central", "fail"]),
-    help="Which face to enrol when a photo shows several. [pipeline default]",
-)
-@click.option("--store", help="Template store folder (reused across runs).")
-@click.option("--scores", help="Vendor score file (sample_a, sample_b, score) instead of a model.")
-@click.option("--manifest", help="Manifest of the samples the score file names.")
-@click.option("--group-by", help="Attributes forming the groups, e.g. gender,ancestry.")
-@click.option("--reference-group", help='Group that sets the threshold, e.g. "M / caucasian".')
-@click.option("--target-fmr", type=float, help="Threshold rule: FMR of the reference group. [1e-3]")
-@click.option("--threshold", type=float, help="A fixed score threshold instead of --target-fmr.")
-@click.option(
-    "--impostors",
-    type=click.Choice(["all", "matched"]),
-    help="All cross-subject pairs, or only same-group pairs.",
-)
-@click.option("--n-boot", type=int, help="Bootstrap replicates over people. [200]")
-@click.option("--seed", type=int, help="Seed of the bootstrap and subsets. [0]")
-@click.option(
-    "--identification/--no-identification", default=None, help="Run the one-to-many analysis. [on]"
-)
-@click.option("--out", help="Output folder. [audit-out]")
-@click.option("--workers", type=int, help="Worker processes. [2]")
-@click.option("--limit", type=int, help="Keep whole subjects up to N samples (a quick try).")
+@O.model(config="model")
+@O.detector(config="detector")
+@O.face_policy(config="face_policy")
+@O.store(config="store")
+@O.option("--scores", config="scores",
+          help="Vendor score file (sample_a, sample_b, score) instead of a model.")
+@O.option("--manifest", config="manifest", help="Manifest of the samples the score file names.")
+@O.group_by(config="group_by")
+@O.reference_group(config="reference_group")
+@O.target_fmr(config="target_fmr")
+@O.threshold(config="threshold")
+@O.impostors(config="impostors")
+@O.n_boot(config="n_boot")
+@O.seed(config="seed")
+@O.confidence(config="confidence")
+@click.option("--identification/--no-identification", default=None,
+              help="Run the one-to-many analysis. [default: "
+                   f"{'on' if O.config_default('identification') else 'off'}]")
+@O.option("--out", config="out", help="Output folder.")
+@O.workers(config="workers")
+@O.option("--limit", type=int, config="limit",
+          help="Keep whole subjects up to N samples (a quick try; 0: everything).")
 @handle_errors
 def command(config: Path | None, download: bool, **opts: Any) -> None:
     """Audit a face recognition system: per-group error rates, 1:N, and a readable report.
@@ -97,7 +93,7 @@ def command(config: Path | None, download: bool, **opts: Any) -> None:
       faceaudit audit examples/lfw_dlib.toml --limit 500
       faceaudit audit --scores vendor.csv --manifest m.csv --group-by sex --out vendor-audit
     """
-    from .._audit import AuditConfig, run_audit
+    from ..audit import AuditConfig, run_audit
 
     fields = {k: v for k, v in opts.items() if v is not None}
     if "group_by" in fields:

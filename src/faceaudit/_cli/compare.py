@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._app import console, handle_errors
+from ._console import console, handle_errors
 
 
 @click.command("compare")
@@ -42,8 +42,7 @@ def command(
     from rich.table import Table
 
     from .._io import write_json, write_text
-    from ..report._compare import compare_results, formatted_rows, render_compare_html
-    from ..report._results import load_results
+    from ..report import compare_results, formatted_rows, load_results, render_compare_html
 
     ra, rb = load_results(a), load_results(b)
     na = name_a or (a if a.is_dir() else a.parent).resolve().name

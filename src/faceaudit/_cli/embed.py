@@ -6,37 +6,25 @@ from pathlib import Path
 
 import click
 
-from ._app import console, handle_errors
-
-
-def _load_manifest(source: str, data_dir: str | None) -> object:
-    try:
-        from ..datasets import load_dataset
-    except ImportError:  # datasets not available: plain manifest tables only
-        from .._manifest import Manifest
-
-        return Manifest.read(source)
-    return load_dataset(source, data_dir=data_dir) if data_dir else load_dataset(source)
+from ..pipeline import embed_manifest
+from . import _options as O
+from ._console import console, handle_errors
+from ._options import library_default
 
 
 @click.command("embed")
 @click.argument("manifest_or_dataset")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Templates file to write (.npz).")
-@click.option("--model", default="dlib", show_default=True,
-              help="'dlib', a path to an ArcFace-style .onnx model, or 'fake' (tests).")
-@click.option("--detector", type=click.Choice(["centerface", "hog", "none"]),
-              default="centerface", show_default=True,
-              help="Face detector ('none': images are already face crops).")
-@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
-@click.option("--store", type=click.Path(file_okay=False), default=None,
-              help="Result store folder: re-runs skip finished images (resumable).")
-@click.option("--data-dir", type=click.Path(), default=None,
-              help="Folder of a named dataset (lfw, frll).")
-@click.option("--face-policy", type=click.Choice(["central", "largest", "fail"]),
-              default="central", show_default=True, help="Which face to enrol when several.")
-@click.option("--min-face-size", type=float, default=20.0, show_default=True,
-              help="Smaller faces are failures to enrol (too_small), in pixels.")
+@O.model()
+@O.detector()
+@O.option("--workers", type=int, default=library_default(embed_manifest, "n_workers"),
+          help="Worker processes.")
+@O.store()
+@O.data_dir()
+@O.face_policy()
+@O.option("--min-face-size", type=float, default=library_default(embed_manifest, "min_face_size"),
+          help="Smaller faces are failures to enrol (too_small), in pixels.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @handle_errors
 def command(manifest_or_dataset: str, out: str, model: str, detector: str, workers: int,
@@ -52,9 +40,9 @@ def command(manifest_or_dataset: str, out: str, model: str, detector: str, worke
     import numpy as np
     from rich.table import Table
 
-    from ..pipeline import embed_manifest
+    from ..datasets import load_dataset
 
-    loaded = _load_manifest(manifest_or_dataset, data_dir)
+    loaded = load_dataset(manifest_or_dataset, data_dir=data_dir)
     manifest = loaded[0] if isinstance(loaded, tuple) else loaded
     tpl = embed_manifest(manifest, embedder=model, detector=detector, store=store,
                          n_workers=workers, progress=progress, face_policy=face_policy,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import click
 
+from .. import _format as F
 from .._errors import ConfigError
-from ._app import console, handle_errors
+from ..identify import METHODS, identify
+from . import _options as O
+from ._console import console, handle_errors
+from ._options import library_default
 
 
 def _floats(name: str, text: str | None) -> list[float]:
@@ -21,19 +25,11 @@ def _floats(name: str, text: str | None) -> list[float]:
 
 
 def _f(x: object, digits: int = 4) -> str:
-    if isinstance(x, float) and math.isnan(x):
-        return "–"
-    if isinstance(x, float):
-        if 0.9999 < x < 1.0:
-            return "≈1"
-        return f"{x:.{digits}g}"
-    return str(x)
+    return F.num(x, digits, near_one=True)
 
 
 def _ci(lo: object, hi: object) -> str:
-    if isinstance(lo, float) and math.isnan(lo):
-        return "–"
-    return f"{_f(lo)}–{_f(hi)}"
+    return F.num_interval(lo, hi, near_one=True)
 
 
 def _i(x: object) -> str:
@@ -41,39 +37,37 @@ def _i(x: object) -> str:
 
 
 @click.command("identify")
-@click.option("--templates", "templates_path", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="Templates file (.npz).")
-@click.option("--manifest", "manifest_path", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="Manifest (.csv/.tsv/.parquet).")
-@click.option("--group-by", default="", show_default=True,
-              help="Grouping, e.g. 'sex' or 'sex,race' or 'age:30:45:60'.")
-@click.option("--threshold", type=float, default=None, help="Score threshold T (score >= T).")
-@click.option("--target-fpir", type=float, default=None,
-              help="Choose T as the smallest threshold with overall FPIR <= this.")
-@click.option("--rank", type=int, default=1, show_default=True, help="Rank R for FNIR(N, R, T).")
-@click.option("--list-length", type=int, default=50, show_default=True,
-              help="Candidate list length L kept per search.")
-@click.option("--gallery-sizes", default="", help="Nested sub-gallery sizes, e.g. '100,1000'.")
-@click.option("--extrapolate-to", default="1e5,1e6,1e7", show_default=True,
-              help="Gallery sizes for the predicted FPIR.")
-@click.option("--n-enrol", type=int, default=1, show_default=True,
-              help="Images enrolled per person.")
-@click.option("--nonmated-fraction", type=float, default=0.5, show_default=True,
-              help="Fraction of subjects per group held out as non-mated.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap replicates.")
-@click.option("--confidence", type=float, default=0.95, show_default=True)
-@click.option("--method", type=click.Choice(["faiss", "numpy"]), default="faiss",
-              show_default=True, help="Exact search back-end (identical results).")
-@click.option("--threads", type=int, default=None, help="Search threads (default: all cores).")
-@click.option("--searches-per-year", type=float, default=None,
-              help="Deployment what-if: searches a year (with --deploy-gallery-size).")
-@click.option("--deploy-gallery-size", type=float, default=None,
-              help="Deployment what-if: enrolled people.")
-@click.option("--deploy-list-length", type=int, default=None,
-              help="Deployment what-if: candidate-list cap per search (default: none).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write every figure (counts, intervals) as JSON here.")
+@O.existing_file("--templates", "Templates file (.npz).", required=True, exists=True)
+@O.existing_file("--manifest", "Manifest (.csv/.tsv/.parquet).", required=True, exists=True)
+@O.group_by()
+@O.threshold()
+@O.option("--target-fpir", type=float,
+          help="Choose T as the smallest threshold with overall FPIR <= this.")
+@O.option("--rank", type=int, default=library_default(identify, "rank"),
+          help="Rank R for FNIR(N, R, T).")
+@O.option("--list-length", type=int, default=library_default(identify, "list_length"),
+          help="Candidate list length L kept per search.")
+@O.option("--gallery-sizes", default="", help="Nested sub-gallery sizes, e.g. '100,1000'.")
+@O.option("--extrapolate-to", default=",".join(
+    f"{x:g}" for x in library_default(identify, "extrapolate_to")),
+    help="Gallery sizes for the predicted FPIR.")
+@O.option("--n-enrol", type=int, default=library_default(identify, "n_enrol"),
+          help="Images enrolled per person.")
+@O.option("--nonmated-fraction", type=float,
+          default=library_default(identify, "nonmated_fraction"),
+          help="Fraction of subjects per group held out as non-mated.")
+@O.seed()
+@O.n_boot()
+@O.confidence()
+@O.option("--method", type=click.Choice(METHODS), default=library_default(identify, "method"),
+          help="Exact search back-end (identical results).")
+@O.option("--threads", type=int, help="Search threads (default: all cores).")
+@O.option("--searches-per-year", type=float,
+          help="Deployment what-if: searches a year (with --deploy-gallery-size).")
+@O.option("--deploy-gallery-size", type=float, help="Deployment what-if: enrolled people.")
+@O.option("--deploy-list-length", type=int,
+          help="Deployment what-if: candidate-list cap per search (default: none).")
+@O.json_out()
 @handle_errors
 def command(templates_path: str, manifest_path: str, group_by: str, threshold: float | None,
             target_fpir: float | None, rank: int, list_length: int, gallery_sizes: str,
@@ -86,12 +80,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     Gallery: one image per person (--n-enrol); a seeded fraction of each group's subjects is
     held out as non-mated probes. Give exactly one of --threshold and --target-fpir.
     """
-    from rich.table import Table
-
     from .._io import write_json
     from .._manifest import Manifest
     from .._templates import Templates
-    from ..identify import identify
 
     if (searches_per_year is None) != (deploy_gallery_size is None):
         raise ConfigError("--searches-per-year and --deploy-gallery-size go together; got "
@@ -105,12 +96,28 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
                      extrapolate_to=_floats("--extrapolate-to", extrapolate_to),
                      n_enrol=n_enrol, nonmated_fraction=nonmated_fraction, seed=seed,
                      confidence=confidence, n_boot=n_boot, method=method, threads=threads)
-    pct = f"{confidence:.0%}"
     console.print(f"[bold]1:N audit[/] of {templates.model_id!r}: gallery N = "
                   f"{audit.split.n_gallery} people, threshold T = {audit.threshold:g} "
                   f"({audit.threshold_rule}), rank R = {rank}, exact search ({method})",
                   highlight=False)
+    _print_tables(audit, confidence)
+    out = audit.to_dict()
+    if searches_per_year is not None and deploy_gallery_size is not None:
+        w = audit.whatif(searches_per_year=searches_per_year, gallery_size=deploy_gallery_size,
+                         list_length=deploy_list_length)
+        console.print(w.text, highlight=False)
+        console.print("Assumptions: " + "; ".join(w.assumptions) + ".", highlight=False)
+        out["whatif"] = w.to_dict()
+    if json_path:
+        write_json(json_path, out)
+        console.print(f"wrote {json_path}", highlight=False)
 
+
+def _print_tables(audit: Any, confidence: float) -> None:
+    """The split, the rates per probe group, who is put forward, and FPIR at scale."""
+    from rich.table import Table
+
+    pct = f"{confidence:.0%}"
     t = Table(title="Split (samples per role; failures to enrol counted, not searched)")
     counts = audit.split.counts()
     t.add_column("group")
@@ -124,9 +131,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     for c in ("group", "mated", "FNIR", "CI", "FTE", "non-mated", "FPIR", "CI", "FTE", "IR(R)"):
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
-        t.add_row(str(g), _i(r["n_fnir"]), f"{_f(r['fnir'])} ({_i(r['fnir_k'])})",
+        t.add_row(str(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
                   _ci(r["fnir_ci_low"], r["fnir_ci_high"]), _i(r["n_mated_fte"]),
-                  _i(r["n_fpir"]), f"{_f(r['fpir'])} ({_i(r['fpir_k'])})",
+                  _i(r["n_nonmated"]), f"{_f(r['fpir'])} ({_i(r['false_positives'])})",
                   _ci(r["fpir_ci_low"], r["fpir_ci_high"]), _i(r["n_nonmated_fte"]),
                   _f(r["ir"]))
     console.print(t)
@@ -152,9 +159,9 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
                   "discrepancy", "consistent"):
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
-            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_fpir"]),
+            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_nonmated"]),
                       _f(r["fpir"]), _ci(r["fpir_ci_low"], r["fpir_ci_high"]),
-                      _f(r["fpir_pred"]), _ci(r["fpir_pred_low"], r["fpir_pred_high"]),
+                      _f(r["fpir_pred"]), _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]),
                       _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
         console.print(t)
 
@@ -163,17 +170,8 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
         t.add_column(c, justify="right")
     for _, r in audit.extrapolation.iterrows():
         t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
-                  f"{_f(r['fmr'])} ({int(r['fmr_k'])}/{int(r['fmr_n'])})", _f(r["fpir_pred"]),
-                  _ci(r["fpir_pred_low"], r["fpir_pred_high"]))
+                  f"{_f(r['fmr'])} ({int(r['false_matches'])}/{int(r['n_nonmated'])})",
+                  _f(r["fpir_pred"]),
+                  _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]))
     console.print(t)
 
-    out = audit.to_dict()
-    if searches_per_year is not None and deploy_gallery_size is not None:
-        w = audit.whatif(searches_per_year=searches_per_year, gallery_size=deploy_gallery_size,
-                         list_length=deploy_list_length)
-        console.print(w.text, highlight=False)
-        console.print("Assumptions: " + "; ".join(w.assumptions) + ".", highlight=False)
-        out["whatif"] = w.to_dict()
-    if json_path:
-        write_json(json_path, out)
-        console.print(f"wrote {json_path}", highlight=False)

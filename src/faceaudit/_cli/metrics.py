@@ -2,71 +2,47 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .. import _format as F
 from .._errors import ConfigError
-from ._app import console, handle_errors
+from ..metrics import N_BOOT
+from . import _options as O
+from ._console import console, handle_errors
 
-
-def _f(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}"
-    return str(x)
-
-
-def _pct(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.3f}%"
+_f = F.num
+_pct = F.percent
 
 
 # ---------------------------------------------------------------------- bob score files
 def _read_bob(path: Path) -> Any:
     """Impostor/genuine scores of a bob 2-column (label score) or 4-column file as a ScoreSet."""
-    from .._vendor import read_bob_scores
+    from .._bob import read_bob_scores
 
     return read_bob_scores(path).scores("all")
 
 
-def _bob_figures(s: Any, threshold: float) -> dict[str, Any]:
-    from ..metrics import clopper_pearson, error_counts, fta, hter, system_far, system_frr
+def _bob_figures(s: Any, threshold: float, confidence: float) -> dict[str, Any]:
+    from ..metrics import hter, rates_at
 
-    c = error_counts(s, thresholds=threshold)
-    fm, nn = int(c.false_matches[0]), c.n_nonmated
-    fnm, nm = int(c.false_non_matches[0]), c.n_mated
-    fmr = fm / nn if nn else math.nan
-    fnmr = fnm / nm if nm else math.nan
-    f = fta(s)
-    flo, fhi = clopper_pearson(fm, nn)
-    nlo, nhi = clopper_pearson(fnm, nm)
-    return {
-        "fmr": fmr, "false_matches": fm, "n_nonmated": nn, "fmr_ci_low": flo, "fmr_ci_high": fhi,
-        "fnmr": fnmr, "false_non_matches": fnm, "n_mated": nm, "fnmr_ci_low": nlo,
-        "fnmr_ci_high": nhi, "fta": f, "far": system_far(fmr, f), "frr": system_frr(fnmr, f),
-        "hter": hter(s, threshold=threshold),
-    }
+    return {**rates_at(s, threshold, confidence), "hter": hter(s, threshold=threshold)}
 
 
 def _run_bob(source: Path, test: Path | None, threshold: float | None,
-             target_fmr: float | None) -> dict[str, Any]:
-    from ..metrics import eer_threshold, threshold_at_fmr
+             target_fmr: float | None, confidence: float) -> dict[str, Any]:
+    """The threshold chosen on SOURCE (given, target FMR, else EER), applied to both files."""
+    from ..metrics import choose_threshold
 
     dev = _read_bob(source)
-    if threshold is not None:
-        t, rule = float(threshold), "given"
-    elif target_fmr is not None:
-        t = threshold_at_fmr(dev, target=target_fmr)
-        rule = f"smallest threshold with FMR <= {target_fmr:g} on {source.name}"
-    else:
-        t, rule = eer_threshold(dev), f"EER on {source.name}"
-    sets = {source.name: _bob_figures(dev, t)}
+    t, rule = choose_threshold(dev, threshold=threshold, target_fmr=target_fmr,
+                               where=source.name)
+    sets = {source.name: _bob_figures(dev, t, confidence)}
     if test is not None:
-        sets[test.name] = _bob_figures(_read_bob(test), t)
+        sets[test.name] = _bob_figures(_read_bob(test), t, confidence)
     return {"threshold": t, "threshold_rule": rule, "sets": sets}
 
 
@@ -128,7 +104,8 @@ def _print_audit(res: Any, title: str) -> None:
                 cells.append(", ".join(_f(r.get(f"{name}_boot_q{x:g}"), 3) for x in q))
             bt.add_row(str(r["label"]), *cells)
         console.print(bt)
-    ft = Table(title="fairness summaries (α = 0.5)", show_header=True, header_style="bold")
+    ft = Table(title=f"fairness summaries (α = {res.alpha:g})", show_header=True,
+               header_style="bold")
     ft.add_column("summary")
     ft.add_column("value", justify="right")
     ft.add_column("note")
@@ -145,24 +122,19 @@ def _is_summary(path: Path) -> bool:
 
 @click.command("metrics")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--threshold", type=float, default=None,
-              help="Decision threshold T (a comparison is accepted iff score >= T).")
-@click.option("--target-fmr", type=float, default=None,
-              help="Choose T as the smallest threshold with FMR <= this on SOURCE.")
-@click.option("--reference-group", default=None,
-              help="Group the ratios divide by (and, with --target-fmr, where T is set).")
-@click.option("--n-boot", type=int, default=0, show_default=True,
-              help="Subject-level bootstrap replicates (score summaries only).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
-@click.option("--confidence", type=float, default=0.95, show_default=True,
-              help="Confidence of the Clopper-Pearson intervals.")
-@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Apply the threshold chosen on SOURCE to this file too.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write every figure with its counts and intervals here.")
+@O.threshold()
+@O.target_fmr(help="Choose T as the smallest threshold with FMR <= this on SOURCE (on the "
+              "reference group of a score summary).")
+@O.reference_group()
+@O.option("--n-boot", type=int, help=f"Subject-level bootstrap replicates (score summaries "
+          f"only; 0: none). [default: {N_BOOT}]")
+@O.seed()
+@O.confidence()
+@O.existing_file("--test", "Apply the threshold chosen on SOURCE to this file too.", exists=True)
+@O.json_out(help="Write every figure with its counts and intervals here.")
 @handle_errors
 def command(source: Path, threshold: float | None, target_fmr: float | None,
-            reference_group: str | None, n_boot: int, seed: int, confidence: float,
+            reference_group: str | None, n_boot: int | None, seed: int, confidence: float,
             test_path: Path | None, json_path: Path | None) -> None:
     """Verification error rates from SOURCE: a score summary (.npz) or a bob score file.
 
@@ -185,8 +157,8 @@ def command(source: Path, threshold: float | None, target_fmr: float | None,
                               "got neither")
         if test_path is not None and not _is_summary(test_path):
             raise ConfigError(f"--test must be a score summary (.npz) like SOURCE; got {test_path}")
-        kw = {"reference_group": reference_group, "n_boot": n_boot, "random_state": seed,
-              "confidence": confidence}
+        kw = {"reference_group": reference_group, "n_boot": N_BOOT if n_boot is None else n_boot,
+              "seed": seed, "confidence": confidence}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # every caveat is in res.warnings and printed
             res = AuditResult(ScoreSummary.load(source), threshold=threshold,
@@ -207,7 +179,7 @@ def command(source: Path, threshold: float | None, target_fmr: float | None,
                               f"got the bob score file {source}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = _run_bob(source, test_path, threshold, target_fmr)
+            out = _run_bob(source, test_path, threshold, target_fmr, confidence)
         _print_bob(out)
     if json_path is not None:
         write_json(json_path, out)

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
+from .._accumulate import DEFAULT_MIN_EXACT
 from .._errors import ConfigError
-from ._app import console, handle_errors
+from . import _options as O
+from ._console import console, handle_errors
 
 
 def summary_table(summary: Any) -> Any:
@@ -44,94 +46,48 @@ def summary_table(summary: Any) -> Any:
 
 
 @click.command("score")
-@click.option(
-    "--templates",
-    "templates_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Templates file (.npz) from `faceaudit embed`.",
-)
-@click.option(
-    "--scores",
-    "scores_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Vendor score file (CSV/Parquet: sample_a, sample_b, score[, label]).",
-)
-@click.option(
-    "--bob-scores",
-    "bob_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="bob.measure score file (2 or 4 columns); no manifest needed.",
-)
-@click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Manifest (CSV/TSV/Parquet) for --templates and --scores.",
-)
-@click.option(
-    "--group-by",
-    default="",
-    show_default=False,
-    help="Attributes forming the groups, e.g. 'sex,race' or 'age:30:45:60'.",
-)
-@click.option(
-    "--impostors",
-    type=click.Choice(["all", "matched"]),
-    default="all",
-    show_default=True,
-    help="All cross-subject pairs, or only pairs within one group (NIST matched).",
-)
-@click.option(
-    "--pairs",
-    "pairs_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Compare only these pairs (CSV: sample_a, sample_b[, label, fold]).",
-)
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the summary (.npz).",
-)
-@click.option(
-    "--exact-fmr",
-    type=float,
-    default=1e-3,
-    show_default=True,
-    help="Keep the top exact_fmr share of impostor scores per cell exactly.",
-)
-@click.option("--min-exact", type=int, default=None, help="...and at least this many per cell.")
-@click.option(
-    "--max-impostors-per-cell",
-    type=int,
-    default=None,
-    help="Sample this many impostor pairs (uniformly, seeded) in larger cells.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--score-column", default="score", show_default=True)
+@O.existing_file("--templates", "Templates file (.npz) from `faceaudit embed`.")
+@O.existing_file("--scores", "Vendor score file (CSV/Parquet: sample_a, sample_b, score[, label]).")
+@O.existing_file("--bob-scores", "bob.measure score file (2 or 4 columns); no manifest needed.")
+@O.existing_file("--manifest", "Manifest (CSV/TSV/Parquet) for --templates and --scores.")
+@O.group_by()
+@O.impostors()
+@O.existing_file("--pairs", "Compare only these pairs (CSV: sample_a, sample_b[, label, fold]).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the summary (.npz).")
+@O.exact_fmr()
+@O.option("--min-exact", type=int, default=DEFAULT_MIN_EXACT,
+          help="...and at least this many per cell.")
+@O.option("--max-impostors-per-cell", type=int,
+          help="Sample this many impostor pairs (uniformly, seeded) in larger cells.")
+@O.seed()
+@O.workers()
+@O.option("--score-column", default="score", help="Column of the vendor's scores.")
 @click.option("--distance", is_flag=True, help="Vendor scores are distances (lower = more alike).")
-@click.option(
-    "--on-error",
-    type=click.Choice(["raise", "exclude"]),
-    default="raise",
-    show_default=True,
-    help="Bad rows of a score file: stop with an error, or skip and count them.",
-)
+@O.on_error()
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @handle_errors
-def command(
+def command(out: Path, **opts: Any) -> None:
+    """Compare templates (or read vendor scores) and save a per-group score summary."""
+    summary = _summary(**opts)
+    summary.save(out)
+    console.print(summary_table(summary))
+    if summary.exclusions:
+        ex = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.exclusions.items()))
+        console.print(f"[yellow]excluded rows[/] — {ex}", highlight=False)
+    console.print(f"wrote {out}", highlight=False)
+
+
+def _summary(
     templates_path: Path | None,
     scores_path: Path | None,
-    bob_path: Path | None,
+    bob_scores_path: Path | None,
     manifest_path: Path | None,
     group_by: str,
     impostors: str,
     pairs_path: Path | None,
-    out: Path,
     exact_fmr: float,
-    min_exact: int | None,
+    min_exact: int,
     max_impostors_per_cell: int | None,
     seed: int,
     workers: int,
@@ -139,20 +95,17 @@ def command(
     distance: bool,
     on_error: str,
     no_progress: bool,
-) -> None:
-    """Compare templates (or read vendor scores) and save a per-group score summary."""
-    from .._scorer import DEFAULT_MIN_EXACT
-
-    given = [p for p in (templates_path, scores_path, bob_path) if p is not None]
+) -> Any:
+    """The score summary of whichever source was given (exactly one)."""
+    given = [p for p in (templates_path, scores_path, bob_scores_path) if p is not None]
     if len(given) != 1:
         raise ConfigError(
             f"give exactly one of --templates, --scores, --bob-scores; got {len(given)}"
         )
-    min_exact = DEFAULT_MIN_EXACT if min_exact is None else min_exact
-    if bob_path is not None:
-        from .._vendor import read_bob_scores
+    if bob_scores_path is not None:
+        from .._bob import read_bob_scores
 
-        summary = read_bob_scores(bob_path, exact_fmr=exact_fmr, min_exact=min_exact)
+        summary = read_bob_scores(bob_scores_path, exact_fmr=exact_fmr, min_exact=min_exact)
     else:
         if manifest_path is None:
             raise ConfigError("--manifest is required with --templates and --scores")
@@ -195,9 +148,4 @@ def command(
                 exact_fmr=exact_fmr,
                 min_exact=min_exact,
             )
-    summary.save(out)
-    console.print(summary_table(summary))
-    if summary.exclusions:
-        ex = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.exclusions.items()))
-        console.print(f"[yellow]excluded rows[/] — {ex}", highlight=False)
-    console.print(f"wrote {out}", highlight=False)
+    return summary

@@ -28,19 +28,23 @@ from typing import Any
 from .._errors import ConfigError
 from ._common import IMAGE_EXTENSIONS, LoadReport, data_home
 from ._download import DownloadError, RemoteFile
-from .folder import load_folder
+from ._notes import NOTES
+from .folder import LABELS_BY, load_folder
 from .frll import frll_root, load_frll
 from .lfw import LFW_FILES, download_lfw, lfw_root, lfw_sample_id, load_lfw, read_lfw_pairs
 from .table import TABLE_SUFFIXES, load_table
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LABELS_BY",
     "LFW_FILES",
     "DownloadError",
     "LoadReport",
     "RemoteFile",
     "available_datasets",
     "data_home",
+    "dataset_key",
+    "dataset_notes",
     "download_lfw",
     "frll_root",
     "lfw_root",
@@ -81,6 +85,24 @@ def register_dataset(name: str, loader: Loader, *, replace: bool = False) -> Non
 def available_datasets() -> tuple[str, ...]:
     """The registered dataset names, sorted."""
     return tuple(sorted(_REGISTRY))
+
+
+def dataset_key(name: str | os.PathLike[str] | None) -> str | None:
+    """The registered dataset a name or alias means (``"FRL-London"`` -> ``"frll"``), else None.
+
+    >>> dataset_key("lfw"), dataset_key("frl_london"), dataset_key("./my-folder")
+    ('lfw', 'frll', None)
+    """
+    if name is None:
+        return None
+    text = os.fspath(name).lower()
+    key = _ALIASES.get(text, text)
+    return key if key in _REGISTRY else None
+
+
+def dataset_notes(name: str | os.PathLike[str] | None) -> list[str]:
+    """The notes an audit of this dataset must carry (provenance, skew, labels); [] if none."""
+    return list(NOTES.get(dataset_key(name) or "", []))
 
 
 def _call(loader: Loader, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -135,8 +157,8 @@ def load_dataset(
         a path, or an option the adapter does not take.
     """
     text = os.fspath(name_or_path)
-    key = _ALIASES.get(text.lower(), text.lower())
-    if isinstance(name_or_path, str) and key in _REGISTRY:
+    key = dataset_key(text)
+    if isinstance(name_or_path, str) and key is not None:
         return _call(_REGISTRY[key], (data_dir,), options)
     path = Path(text).expanduser()
     if data_dir is not None:

@@ -130,8 +130,3 @@ def data_home(path: str | os.PathLike[str] | None = None) -> Path:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache).expanduser() / "faceaudit"
-
-
-def relpath(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` with forward slashes (a portable sample id)."""
-    return path.relative_to(root).as_posix()

@@ -20,7 +20,6 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,8 +242,3 @@ def extract_tar(archive: Path, dest_dir: Path, member_root: str, *, force: bool 
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def describe_sources(files: Sequence[RemoteFile]) -> str:
-    """One line per file: name and first URL (for error messages)."""
-    return "\n".join(f"  {f.name}: {f.urls[0]}" for f in files)

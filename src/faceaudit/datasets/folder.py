@@ -28,7 +28,7 @@ from typing import Literal, overload
 import pandas as pd
 
 from .._errors import ManifestError, check_option
-from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, _normalise_value
+from .._manifest import RESERVED_COLUMNS, UNKNOWN, Manifest, normalise_value
 from ._common import (
     IMAGE_EXTENSIONS,
     REASON_JUNK,
@@ -164,7 +164,7 @@ def attach_labels(
             f"{source}: labels keyed by {what} need a {key_column!r} column; "
             f"columns are {list(df.columns)}"
         )
-    raw_keys = [_normalise_value(v) for v in df[key_column]]
+    raw_keys = [normalise_value(v) for v in df[key_column]]
     table_keys = [k.replace("\\", "/") if what == "image" else k for k in raw_keys]
     first_row: dict[str, int] = {}
     for i, k in enumerate(table_keys):
@@ -189,7 +189,7 @@ def attach_labels(
             f"{source}: {len(unmatched)} {MSG_UNMATCHED} (no such {what}): {ex}"
             f"{', ...' if len(unmatched) > 5 else ''}; fix the keys or use on_unmatched='report'"
         )
-    values = {a: [_normalise_value(v) for v in df[a]] for a in attrs}
+    values = {a: [normalise_value(v) for v in df[a]] for a in attrs}
     columns: dict[str, list[str]] = {a: [] for a in attrs}
     unlabelled: set[str] = set()
     for k in keys:

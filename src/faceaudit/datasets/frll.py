@@ -36,7 +36,7 @@ from typing import Literal, overload
 import pandas as pd
 
 from .._errors import ConfigError, InputError, ManifestError
-from .._manifest import UNKNOWN, Manifest, _normalise_value
+from .._manifest import UNKNOWN, Manifest, normalise_value
 from ._common import (
     REASON_BAD_NAME,
     REASON_JUNK,
@@ -98,7 +98,7 @@ def ethnicity_label(raw: str) -> str:
     >>> ethnicity_label("white"), ethnicity_label("east_asian/white"), ethnicity_label("NA")
     ('white', 'multiple', 'unknown')
     """
-    v = _normalise_value(raw)
+    v = normalise_value(raw)
     parts = [p for p in re.split(r"[/,;]", v) if p.strip()]
     return MULTIPLE if len(parts) > 1 else v
 
@@ -118,14 +118,14 @@ def _read_info(path: Path) -> dict[str, dict[str, str]]:
             raise InputError(f"{path}: data row {i + 1}: empty face_id")
         if fid in out:
             raise InputError(f"{path}: data row {i + 1}: duplicate face_id {fid!r}")
-        age = _normalise_value(row.face_age)
+        age = normalise_value(row.face_age)
         if age != UNKNOWN and not age.isdigit():
             raise InputError(
                 f"{path}: data row {i + 1}: face_age must be a whole number or NA; "
                 f"got {row.face_age!r}"
             )
-        gender = _normalise_value(row.face_gender)
-        eth_raw = _normalise_value(row.face_eth)
+        gender = normalise_value(row.face_gender)
+        eth_raw = normalise_value(row.face_eth)
         out[fid] = {
             "gender": _GENDER.get(gender.lower(), gender),
             "age": str(int(age)) if age != UNKNOWN else UNKNOWN,

@@ -296,6 +296,63 @@ def _scan_images(img_dir: Path) -> tuple[list[str], list[str], list[tuple[str, s
     return sample_ids, subjects, ignored
 
 
+def _gender_labels(root: Path, sample_ids: list[str], subjects: list[str],
+                   unmatched: list[str], notes: list[str]) -> np.ndarray:
+    """Per image: M, F, ambiguous (in both lists) or unknown (in neither); notes appended."""
+    index = {s.split("/", 1)[1]: i for i, s in enumerate(sample_ids)}  # file name -> row
+    male = _read_name_list(root / MALE_FILE)
+    female = _read_name_list(root / FEMALE_FILE)
+    in_m = np.zeros(len(sample_ids), bool)
+    in_f = np.zeros(len(sample_ids), bool)
+    for names, flags, tag in ((male, in_m, "male list"), (female, in_f, "female list")):
+        for n in names:
+            i = index.get(n)
+            if i is None:
+                unmatched.append(f"{tag}: {n}")
+            else:
+                flags[i] = True
+    gender = np.where(
+        in_m & in_f, AMBIGUOUS, np.where(in_m, "M", np.where(in_f, "F", UNKNOWN))
+    ).astype(object)
+    n_both, n_none = int((in_m & in_f).sum()), int((~in_m & ~in_f).sum())
+    notes.append(
+        f"gender: {len(male)} male-list and {len(female)} female-list lines; "
+        f"{n_both} image(s) in both -> '{AMBIGUOUS}', {n_none} in neither -> '{UNKNOWN}'"
+    )
+    mixed = (
+        pd.DataFrame({"s": subjects, "g": gender})
+        .query("g in ('M', 'F')")
+        .groupby("s")["g"]
+        .nunique()
+    )
+    if (mixed > 1).any():
+        notes.append(f"gender: {int((mixed > 1).sum())} identities have both M and F images")
+    return gender
+
+
+def _ancestry_labels(root: Path, subjects: list[str], unmatched: list[str],
+                     notes: list[str]) -> tuple[list[str], list[str]]:
+    """Per image: the person's ancestry label and the raw USC SAIL label; notes appended."""
+    anc = _read_ancestry(root / ANCESTRY_FILE)
+    people = set(subjects)
+    unmatched.extend(f"ancestry: {n}" for n in anc if n not in people)
+    raw = [anc.get(s, "") for s in subjects]
+    label_of = {r: ancestry_label(r) for r in set(raw)}
+    ancestry = [label_of[r] for r in raw]
+    odd = sorted(
+        {t.strip() for r in anc.values() for t in r.split(",") if t.strip()}
+        - set(ANCESTRY_LABELS)
+    )
+    if odd:
+        notes.append(f"ancestry: labels outside the documented set kept as-is: {odd}")
+    n_multi = sum(1 for r in anc.values() if ancestry_label(r) == MULTIPLE)
+    notes.append(
+        f"ancestry: {len(anc)} identities labelled ({n_multi} multi-label -> "
+        f"'{MULTIPLE}'); IMDb-style metadata per identity, not image annotation"
+    )
+    return ancestry, raw
+
+
 @overload
 def load_lfw(
     root: str | os.PathLike[str] | None = ...,
@@ -359,53 +416,9 @@ def load_lfw(
     attrs: list[str] = []
     unlabelled: list[str] = []
     if labels:
-        index = {s.split("/", 1)[1]: i for i, s in enumerate(sample_ids)}  # file name -> row
-        male = _read_name_list(root / MALE_FILE)
-        female = _read_name_list(root / FEMALE_FILE)
-        in_m = np.zeros(len(sample_ids), bool)
-        in_f = np.zeros(len(sample_ids), bool)
-        for names, flags, tag in ((male, in_m, "male list"), (female, in_f, "female list")):
-            for n in names:
-                i = index.get(n)
-                if i is None:
-                    unmatched.append(f"{tag}: {n}")
-                else:
-                    flags[i] = True
-        gender = np.where(
-            in_m & in_f, AMBIGUOUS, np.where(in_m, "M", np.where(in_f, "F", UNKNOWN))
-        ).astype(object)
-        n_both, n_none = int((in_m & in_f).sum()), int((~in_m & ~in_f).sum())
-        notes.append(
-            f"gender: {len(male)} male-list and {len(female)} female-list lines; "
-            f"{n_both} image(s) in both -> '{AMBIGUOUS}', {n_none} in neither -> '{UNKNOWN}'"
-        )
-        mixed = (
-            pd.DataFrame({"s": subjects, "g": gender})
-            .query("g in ('M', 'F')")
-            .groupby("s")["g"]
-            .nunique()
-        )
-        if (mixed > 1).any():
-            notes.append(f"gender: {int((mixed > 1).sum())} identities have both M and F images")
+        gender = _gender_labels(root, sample_ids, subjects, unmatched, notes)
         unlabelled.extend(s for s, g in zip(sample_ids, gender, strict=True) if g == UNKNOWN)
-
-        anc = _read_ancestry(root / ANCESTRY_FILE)
-        people = set(subjects)
-        unmatched.extend(f"ancestry: {n}" for n in anc if n not in people)
-        raw = [anc.get(s, "") for s in subjects]
-        label_of = {r: ancestry_label(r) for r in set(raw)}
-        ancestry = [label_of[r] for r in raw]
-        odd = sorted(
-            {t.strip() for r in anc.values() for t in r.split(",") if t.strip()}
-            - set(ANCESTRY_LABELS)
-        )
-        if odd:
-            notes.append(f"ancestry: labels outside the documented set kept as-is: {odd}")
-        n_multi = sum(1 for r in anc.values() if ancestry_label(r) == MULTIPLE)
-        notes.append(
-            f"ancestry: {len(anc)} identities labelled ({n_multi} multi-label -> "
-            f"'{MULTIPLE}'); IMDb-style metadata per identity, not image annotation"
-        )
+        ancestry, raw = _ancestry_labels(root, subjects, unmatched, notes)
         data.update(gender=list(gender), ancestry=ancestry, ancestry_raw=raw)
         attrs = ["gender", "ancestry", "ancestry_raw"]
     manifest = Manifest(
@@ -445,6 +458,31 @@ def _num(tok: str, where: str) -> int:
     if not tok.isdigit() or int(tok) < 1:
         raise InputError(f"{where}: image number must be a positive integer; got {tok!r}")
     return int(tok)
+
+
+def _pair_ids(line: str, is_mated: bool, fold: int, where: str) -> tuple[str, str]:
+    """The two sample ids of one pairs.txt line ('name n1 n2' or 'name1 n1 name2 n2')."""
+    tok = line.split()
+    if is_mated:
+        if len(tok) != 3:
+            raise InputError(
+                f"{where}: fold {fold + 1} matched pair must be 'name n1 n2'; got {line!r}"
+            )
+        a = lfw_sample_id(tok[0], _num(tok[1], where))
+        b = lfw_sample_id(tok[0], _num(tok[2], where))
+        if a == b:
+            raise InputError(f"{where}: matched pair compares {a!r} with itself")
+    else:
+        if len(tok) != 4:
+            raise InputError(
+                f"{where}: fold {fold + 1} mismatched pair must be "
+                f"'name1 n1 name2 n2'; got {line!r}"
+            )
+        if tok[0] == tok[2]:
+            raise InputError(f"{where}: mismatched pair names the same person {tok[0]!r}")
+        a = lfw_sample_id(tok[0], _num(tok[1], where))
+        b = lfw_sample_id(tok[2], _num(tok[3], where))
+    return a, b
 
 
 def read_lfw_pairs(path: str | os.PathLike[str], manifest: Manifest | None = None) -> pd.DataFrame:
@@ -509,26 +547,7 @@ def read_lfw_pairs(path: str | os.PathLike[str], manifest: Manifest | None = Non
         fold, pos = divmod(k - 1, 2 * n)
         is_mated = pos < n
         where = f"{path}: line {k + 1}"
-        tok = lines[k].split()
-        if is_mated:
-            if len(tok) != 3:
-                raise InputError(
-                    f"{where}: fold {fold + 1} matched pair must be 'name n1 n2'; got {lines[k]!r}"
-                )
-            a = lfw_sample_id(tok[0], _num(tok[1], where))
-            b = lfw_sample_id(tok[0], _num(tok[2], where))
-            if a == b:
-                raise InputError(f"{where}: matched pair compares {a!r} with itself")
-        else:
-            if len(tok) != 4:
-                raise InputError(
-                    f"{where}: fold {fold + 1} mismatched pair must be "
-                    f"'name1 n1 name2 n2'; got {lines[k]!r}"
-                )
-            if tok[0] == tok[2]:
-                raise InputError(f"{where}: mismatched pair names the same person {tok[0]!r}")
-            a = lfw_sample_id(tok[0], _num(tok[1], where))
-            b = lfw_sample_id(tok[2], _num(tok[3], where))
+        a, b = _pair_ids(lines[k], is_mated, fold, where)
         if known is not None:
             for s in (a, b):
                 if s not in known:

@@ -26,7 +26,6 @@ Typical use::
 
 from __future__ import annotations
 
-from ._audit import IdentificationAudit, gallery_size_curve, identify, nested_gallery_order
 from ._extrapolate import (
     ImpostorRates,
     WhatIf,
@@ -37,6 +36,12 @@ from ._extrapolate import (
     needed_fmr,
     operating_points,
     predict_fpir,
+)
+from ._identification_audit import (
+    IdentificationAudit,
+    gallery_size_curve,
+    identify,
+    nested_gallery_order,
 )
 from ._metrics import (
     FalseCandidateMix,

@@ -32,6 +32,7 @@ from scipy import stats
 
 from .._errors import ConfigError, check_range
 from .._templates import Templates
+from ..metrics import CONFIDENCE
 from ._search import count_at_or_above
 from ._searches import Searches
 from ._split import GallerySplit
@@ -83,14 +84,14 @@ class ImpostorRates:
     def n_gallery(self) -> int:
         return int(self.gallery_people.sum())
 
-    def fmr(self, confidence: float = 0.95) -> pd.DataFrame:
+    def fmr(self, confidence: float = CONFIDENCE) -> pd.DataFrame:
         """FMR of each probe group (and overall) vs the whole gallery, with counts and CP CI."""
         rows = []
         for g, lab in [*enumerate(self.group_labels), (None, OVERALL)]:
             k = int(self.k.sum() if g is None else self.k[g].sum())
             n = int(self.n.sum() if g is None else self.n[g].sum())
             lo, hi = clopper_pearson(k, n, confidence)
-            rows.append({"group": lab, "fmr_k": k, "fmr_n": n,
+            rows.append({"group": lab, "false_matches": k, "n_nonmated": n,
                          "fmr": k / n if n else float("nan"), "fmr_ci_low": lo, "fmr_ci_high": hi})
         return pd.DataFrame(rows).set_index("group")
 
@@ -125,12 +126,12 @@ def extrapolate_fpir(
     rates: ImpostorRates,
     gallery_sizes: Sequence[float] = (1e5, 1e6, 1e7),
     *,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """Predicted FPIR(N, T) per probe group at each gallery size (module docstring).
 
-    Returns a long DataFrame with columns ``group, gallery_size, fmr, fmr_k, fmr_n,
-    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_low, fpir_pred_high``.
+    Returns a long DataFrame with columns ``group, gallery_size, fmr, false_matches, n_nonmated,
+    fmr_ci_low, fmr_ci_high, fpir_pred, fpir_pred_ci_low, fpir_pred_ci_high``.
     The gallery population is assumed to have the measured gallery's demographic mix.
     """
     sizes = [float(x) for x in gallery_sizes]
@@ -143,8 +144,8 @@ def extrapolate_fpir(
             recs.append({
                 "group": lab, "gallery_size": N, **row.to_dict(),
                 "fpir_pred": float(predict_fpir(row["fmr"], N)),
-                "fpir_pred_low": float(predict_fpir(row["fmr_ci_low"], N)),
-                "fpir_pred_high": float(predict_fpir(row["fmr_ci_high"], N)),
+                "fpir_pred_ci_low": float(predict_fpir(row["fmr_ci_low"], N)),
+                "fpir_pred_ci_high": float(predict_fpir(row["fmr_ci_high"], N)),
             })
     df = pd.DataFrame(recs)
     df.attrs.update({"threshold": rates.threshold, "confidence": confidence,
@@ -153,27 +154,29 @@ def extrapolate_fpir(
 
 
 def check_extrapolation(rates: ImpostorRates, measured: pd.DataFrame,
-                        *, confidence: float = 0.95) -> pd.DataFrame:
+                        *, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Compare the prediction with the measured FPIR curve at the measured gallery sizes.
 
-    ``measured`` has columns ``gallery_size, group, fpir, n_fpir, fpir_ci_low, fpir_ci_high``
+    ``measured`` has columns ``gallery_size, group, fpir, n_nonmated, fpir_ci_low, fpir_ci_high``
     (as :func:`faceaudit.identify.gallery_size_curve` returns). Adds ``fpir_pred`` with its
     interval, ``discrepancy = fpir - fpir_pred``, ``ratio = fpir / fpir_pred``,
-    ``within = fpir_pred_low <= fpir <= fpir_pred_high`` and ``consistent`` (the measured
+    ``within = fpir_pred_ci_low <= fpir <= fpir_pred_ci_high`` and ``consistent`` (the measured
     and predicted intervals overlap: the difference is within the two sampling errors).
     """
     pred = extrapolate_fpir(rates, sorted(set(measured["gallery_size"].astype(float))),
                             confidence=confidence)
-    m = measured[["gallery_size", "group", "fpir", "n_fpir", "fpir_ci_low", "fpir_ci_high"]].copy()
+    m = measured[["gallery_size", "group", "fpir", "n_nonmated", "fpir_ci_low",
+                  "fpir_ci_high"]].copy()
     m["gallery_size"] = m["gallery_size"].astype(float)
-    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_low", "fpir_pred_high"]],
-                  on=["gallery_size", "group"], how="left")
+    out = m.merge(pred[["gallery_size", "group", "fpir_pred", "fpir_pred_ci_low",
+                        "fpir_pred_ci_high"]], on=["gallery_size", "group"], how="left")
     out["discrepancy"] = out["fpir"] - out["fpir_pred"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["fpir"] / out["fpir_pred"]
-    out["within"] = (out["fpir"] >= out["fpir_pred_low"]) & (out["fpir"] <= out["fpir_pred_high"])
-    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_high"])
-                         & (out["fpir_pred_low"] <= out["fpir_ci_high"]))
+    out["within"] = ((out["fpir"] >= out["fpir_pred_ci_low"])
+                     & (out["fpir"] <= out["fpir_pred_ci_high"]))
+    out["consistent"] = ((out["fpir_ci_low"] <= out["fpir_pred_ci_high"])
+                         & (out["fpir_pred_ci_low"] <= out["fpir_ci_high"]))
     return out
 
 
@@ -214,7 +217,7 @@ class WhatIf:
     put_forward: pd.DataFrame
     text: str
     assumptions: tuple[str, ...] = field(default_factory=tuple)
-    confidence: float = 0.95
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict:
         return {"searches_per_year": self.searches_per_year, "gallery_size": self.gallery_size,
@@ -252,6 +255,33 @@ def _fmt(x: float) -> str:
     return f"{x:.2g}"
 
 
+def _whatif_text(S: float, N: float, threshold: float, list_length: int | None,
+                 ws_df: pd.DataFrame, fw_df: pd.DataFrame, pi: np.ndarray,
+                 labels: tuple[str, ...], confidence: float) -> str:
+    """The what-if in plain words (totals, then per group, with intervals)."""
+    pct = f"{confidence:.0%}"
+    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_ci_low'])}–"
+             f"{_fmt(r['false_candidates_ci_high'])}) from group {lab}"
+             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
+    tot = fw_df.loc[OVERALL]
+    cap = (f", candidate lists capped at {list_length}" if list_length
+           else ", candidate lists not capped")
+    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
+            f"{threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
+            f"{_fmt(tot['false_candidates_ci_low'])}–"
+            f"{_fmt(tot['false_candidates_ci_high'])}) innocent "
+            f"enrolled people would be put in front of an investigator as false candidates each "
+            f"year (a person returned by several searches counted each time): "
+            + "; ".join(parts) + ". "
+            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
+            f"would return at least one false candidate: "
+            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
+                        f"{_fmt(r['searches'])} searches of group {lab}"
+                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
+            + ".")
+    return text
+
+
 def deployment_whatif(
     rates: ImpostorRates,
     *,
@@ -260,7 +290,7 @@ def deployment_whatif(
     probe_mix: Mapping[str, float] | None = None,
     gallery_mix: Mapping[str, float] | None = None,
     list_length: int | None = None,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> WhatIf:
     r"""Expected false candidates per year in a deployment, by group, with intervals.
 
@@ -307,7 +337,7 @@ def deployment_whatif(
     with np.errstate(invalid="ignore", divide="ignore"):
         est = np.where(rates.n > 0, rates.k / np.maximum(rates.n, 1), np.nan)
     S, N = float(searches_per_year), float(gallery_size)
-    variants = {"": est, "_low": cp[..., 0], "_high": cp[..., 1]}
+    variants = {"": est, "_ci_low": cp[..., 0], "_ci_high": cp[..., 1]}
     whose: dict[str, list[float]] = {}
     forward: dict[str, np.ndarray] = {}
     for suf, fmr in variants.items():
@@ -328,25 +358,8 @@ def deployment_whatif(
     ws_df.insert(0, "probe_share", m)
     ws_df.loc[OVERALL] = ws_df.sum(axis=0)
     fw_df.loc[OVERALL] = fw_df.sum(axis=0)
-    pct = f"{confidence:.0%}"
-    parts = [f"about {_fmt(r['false_candidates'])} ({pct} CI {_fmt(r['false_candidates_low'])}–"
-             f"{_fmt(r['false_candidates_high'])}) from group {lab}"
-             for lab, r in fw_df.drop(index=OVERALL).iterrows() if pi[labels.index(str(lab))] > 0]
-    tot = fw_df.loc[OVERALL]
-    cap = (f", candidate lists capped at {list_length}" if list_length
-           else ", candidate lists not capped")
-    text = (f"At {S:,.0f} searches a year against {N:,.0f} enrolled people (threshold "
-            f"{rates.threshold:g}{cap}), about {_fmt(tot['false_candidates'])} ({pct} CI "
-            f"{_fmt(tot['false_candidates_low'])}–{_fmt(tot['false_candidates_high'])}) innocent "
-            f"enrolled people would be put in front of an investigator as false candidates each "
-            f"year (a person returned by several searches counted each time): "
-            + "; ".join(parts) + ". "
-            f"About {_fmt(ws_df.loc[OVERALL, 'searches_with_false_candidate'])} of the searches "
-            f"would return at least one false candidate: "
-            + "; ".join(f"{_fmt(r['searches_with_false_candidate'])} of the "
-                        f"{_fmt(r['searches'])} searches of group {lab}"
-                        for lab, r in ws_df.drop(index=OVERALL).iterrows() if r["searches"] > 0)
-            + ".")
+    text = _whatif_text(S, N, rates.threshold, list_length, ws_df, fw_df, pi, labels,
+                        confidence)
     assumptions = (
         "every search is of a person who is not in the gallery (all candidates are false)",
         "comparisons are independent; FPIR(N) = 1 - (1 - FMR)^N",
@@ -389,6 +402,94 @@ def _nonmated_counts(s: Searches, threshold: float) -> np.ndarray:
     return (nm >= threshold).sum(axis=1).astype(np.int64)
 
 
+ASSUMPTIONS = (
+    "comparisons of one probe with different gallery people are independent: "
+    "FPIR(N) = 1 - (1 - FMR)^N",
+    "the gallery at scale has the measured gallery's demographic mix",
+    "every search is of someone not in the gallery (every candidate is innocent)",
+    "a person returned by several searches is counted once per search",
+)
+"""What :func:`operating_points` assumes, in words (also in the table's ``attrs``)."""
+
+
+def _check_operating_args(searches: Searches, list_length: int, per_searches: float,
+                          min_errors: int, confidence: float,
+                          target_fpir: Sequence[float]) -> None:
+    check_range("list_length", list_length, low=1)
+    check_range("per_searches", per_searches, low=0, low_open=True)
+    check_range("min_errors", min_errors, low=0)
+    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
+    for t in target_fpir:
+        check_range("target_fpir", t, low=0, high=1, low_open=True, high_open=True)
+    if searches.n_gallery == 0:
+        raise ConfigError("operating_points needs searches against a gallery (n_gallery > 0); "
+                          "searches built from score lists have none")
+    if not (~searches.mated).any():
+        raise ConfigError("operating_points needs non-mated searches; got none")
+
+
+def _candidates(scores: np.ndarray, n_gal: int,
+                list_length: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Candidate thresholds (every non-mated candidate score and one above the top), the
+    number of candidates at or above each, and the floor below which full candidate lists
+    hide counts."""
+    full = (np.isfinite(scores[:, -1]) & (n_gal > list_length) if list_length
+            else np.zeros(len(scores), bool))
+    floor = float(scores[full, -1].max()) if full.any() else -np.inf
+    cand = np.unique(scores[np.isfinite(scores)])
+    top = cand[-1] if len(cand) else 0.0
+    cand = np.append(cand, np.nextafter(top, np.inf))
+    flat = np.sort(scores[np.isfinite(scores)])
+    return cand, len(flat) - np.searchsorted(flat, cand, side="left"), floor
+
+
+def _not_measurable(f_star: float, min_errors: int, n_cmp: int, thr: float, floor: float,
+                    list_length: int) -> str | None:
+    """Why the FMR a target needs cannot be measured with this data (None: it can)."""
+    if f_star < min_errors / n_cmp:
+        return (f"not measurable with this data: the FMR needed ({f_star:.2g}) is below "
+                f"{min_errors} false matches in the {n_cmp:,} comparisons measured")
+    if not thr > floor:
+        return ("not measurable with this data: the threshold falls where candidate "
+                f"lists of {list_length} are full; search with a longer list")
+    return None
+
+
+def _group_figures(k: np.ndarray, pidx: np.ndarray, *, n_people: int, n_gal: int, size: float,
+                   weights: np.ndarray | None, confidence: float, list_length: int,
+                   search_list_length: int, per_searches: float,
+                   measured: bool) -> dict[str, Any]:
+    """One group's row of :func:`operating_points` at gallery size ``size``: ``k`` false
+    matches of each of its non-mated searches at the threshold, ``pidx`` their probe people."""
+    from ..metrics import PersonCounts, rate_interval
+
+    e = np.bincount(pidx, k, minlength=n_people).astype(np.int64)
+    n = np.bincount(pidx, minlength=n_people).astype(np.int64) * n_gal
+    people = PersonCounts.genuine(e, n)
+    reps = people.replicates(weights) if weights is not None else None
+    r = rate_interval(people.errors, people.trials, confidence=confidence,
+                      people=people, replicates=reps)
+    cap = list_length
+    rec: dict[str, Any] = {
+        "fmr": r.value, "fmr_k": r.errors, "fmr_n": r.trials,
+        "fmr_low": r.low, "fmr_high": r.high,
+        "fpir_pred": float(predict_fpir(r.value, size)),
+        "fpir_pred_low": float(predict_fpir(r.low, size)),
+        "fpir_pred_high": float(predict_fpir(r.high, size)),
+        "innocent": per_searches * _expected_capped(size, r.value, cap),
+        "innocent_low": per_searches * _expected_capped(size, r.low, cap),
+        "innocent_high": per_searches * _expected_capped(size, r.high, cap),
+    }
+    if measured:
+        hit = k > 0
+        lo, hi = clopper_pearson(int(hit.sum()), len(k), confidence)
+        rec.update({"fpir_measured": float(hit.mean()), "fpir_measured_low": lo,
+                    "fpir_measured_high": hi,
+                    "innocent_measured": per_searches * float(
+                        np.minimum(k, min(cap, search_list_length)).mean())})
+    return rec
+
+
 def operating_points(
     searches: Searches,
     *,
@@ -429,9 +530,7 @@ def operating_points(
        measured innocent people per ``per_searches`` searches are added: the check of the
        prediction where both exist.
 
-    Assumptions: comparisons of one probe with different gallery people are independent;
-    the gallery at scale has the measured gallery's demographic mix; every search is of
-    someone not in the gallery (all candidates are innocent).
+    Assumptions: :data:`ASSUMPTIONS`.
 
     Returns
     -------
@@ -443,35 +542,18 @@ def operating_points(
         measured size ``fpir_measured, fpir_measured_low, fpir_measured_high,
         innocent_measured``. ``attrs`` hold the parameters and the assumptions.
     """
-    from ..metrics._clustered import PersonCounts, rate_interval
-    from ..metrics._intervals import draw_weights
+    from ..metrics import draw_weights
 
-    check_range("list_length", list_length, low=1)
-    check_range("per_searches", per_searches, low=0, low_open=True)
-    check_range("min_errors", min_errors, low=0)
-    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
-    for t in target_fpir:
-        check_range("target_fpir", t, low=0, high=1, low_open=True, high_open=True)
+    _check_operating_args(searches, list_length, per_searches, min_errors, confidence,
+                          target_fpir)
     n_gal = searches.n_gallery
-    if n_gal == 0:
-        raise ConfigError("operating_points needs searches against a gallery (n_gallery > 0); "
-                          "searches built from score lists have none")
     nm = ~searches.mated
-    if not nm.any():
-        raise ConfigError("operating_points needs non-mated searches; got none")
     sizes = sorted({float(n_gal)} | {float(x) for x in gallery_sizes})
     for x in sizes:
         check_range("gallery_size", x, low=1)
-    scores = searches.nonmate_scores[nm]
     L_s = searches.list_length
-    full = np.isfinite(scores[:, -1]) & (n_gal > L_s) if L_s else np.zeros(len(scores), bool)
-    floor = float(scores[full, -1].max()) if full.any() else -np.inf
+    cand, counts, floor = _candidates(searches.nonmate_scores[nm], n_gal, L_s)
     n_cmp = int(nm.sum()) * n_gal
-    cand = np.unique(scores[np.isfinite(scores)])
-    top = cand[-1] if len(cand) else 0.0
-    cand = np.append(cand, np.nextafter(top, np.inf))
-    flat = np.sort(scores[np.isfinite(scores)])
-    counts = len(flat) - np.searchsorted(flat, cand, side="left")
     groups = searches.probe_group[nm]
     person = searches.probe_cluster[nm]
     labels = searches.group_labels
@@ -487,58 +569,23 @@ def operating_points(
                     "fmr_needed": f_star, "n_comparisons": n_cmp}
             ok = counts <= f_star * n_cmp * (1 + 1e-12)
             thr = float(cand[np.argmax(ok)]) if ok.any() else math.nan
-            reason = None
-            if f_star < min_errors / n_cmp:
-                reason = (f"not measurable with this data: the FMR needed ({f_star:.2g}) is below "
-                          f"{min_errors} false matches in the {n_cmp:,} comparisons measured")
-            elif not thr > floor:
-                reason = ("not measurable with this data: the threshold falls where candidate "
-                          f"lists of {L_s} are full; search with a longer list")
+            reason = _not_measurable(f_star, min_errors, n_cmp, thr, floor, L_s)
             k_p = _nonmated_counts(searches, thr) if reason is None else None
             for g, lab in [*enumerate(labels), (None, OVERALL)]:
                 rec: dict[str, Any] = {**base, "measurable": reason is None, "reason": reason,
                                        "threshold": thr if reason is None else math.nan,
                                        "group": lab}
                 sel = np.ones(len(groups), bool) if g is None else groups == g
-                if reason is not None or not sel.any():
-                    rows.append(rec)
-                    continue
-                assert k_p is not None
-                e = np.bincount(pidx[sel], k_p[sel], minlength=n_people).astype(np.int64)
-                n = np.bincount(pidx[sel], minlength=n_people).astype(np.int64) * n_gal
-                people = PersonCounts.genuine(e, n)
-                reps = people.replicates(weights) if weights is not None else None
-                r = rate_interval(people.errors, people.trials, confidence=confidence,
-                                  people=people, replicates=reps)
-                cap = int(list_length)
-                rec.update({
-                    "fmr": r.value, "fmr_k": r.errors, "fmr_n": r.trials,
-                    "fmr_low": r.low, "fmr_high": r.high,
-                    "fpir_pred": float(predict_fpir(r.value, N)),
-                    "fpir_pred_low": float(predict_fpir(r.low, N)),
-                    "fpir_pred_high": float(predict_fpir(r.high, N)),
-                    "innocent": per_searches * _expected_capped(N, r.value, cap),
-                    "innocent_low": per_searches * _expected_capped(N, r.low, cap),
-                    "innocent_high": per_searches * _expected_capped(N, r.high, cap),
-                })
-                if measured:
-                    hit = k_p[sel] > 0
-                    lo, hi = clopper_pearson(int(hit.sum()), int(sel.sum()), confidence)
-                    rec.update({"fpir_measured": float(hit.mean()), "fpir_measured_low": lo,
-                                "fpir_measured_high": hi,
-                                "innocent_measured": per_searches * float(
-                                    np.minimum(k_p[sel], min(cap, L_s)).mean())})
+                if k_p is not None and sel.any():
+                    rec.update(_group_figures(
+                        k_p[sel], pidx[sel], n_people=n_people, n_gal=n_gal, size=N,
+                        weights=weights, confidence=confidence, list_length=int(list_length),
+                        search_list_length=L_s, per_searches=per_searches, measured=measured))
                 rows.append(rec)
     df = pd.DataFrame(rows)
     df.attrs.update({
         "confidence": confidence, "list_length": int(list_length), "per_searches": per_searches,
         "min_errors": min_errors, "n_boot": n_boot, "seed": seed,
         "measured_gallery_size": n_gal, "search_list_length": L_s,
-        "assumptions": (
-            "comparisons of one probe with different gallery people are independent: "
-            "FPIR(N) = 1 - (1 - FMR)^N",
-            "the gallery at scale has the measured gallery's demographic mix",
-            "every search is of someone not in the gallery (every candidate is innocent)",
-            "a person returned by several searches is counted once per search",
-        )})
+        "assumptions": ASSUMPTIONS})
     return df

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ConfigError, UndefinedMetricWarning, check_range
+from ..metrics import CONFIDENCE, N_BOOT, SEED
 from ._searches import Searches
 from ._stats import OVERALL, Rate, clopper_pearson, rate
 
@@ -138,13 +139,14 @@ def rate_table(
     threshold: float,
     rank: int = 1,
     *,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
-    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
 ) -> pd.DataFrame:
     """FNIR(N, R, T), FPIR(N, T) and IR(R) per probe group and overall (row ``"overall"``).
 
-    Every rate comes with its counts (``*_k`` errors of ``n_*`` searches), a Clopper-Pearson
+    Every rate comes with its counts (``false_negatives`` of ``n_mated`` searches for FNIR,
+    ``false_positives`` of ``n_nonmated`` searches for FPIR), a Clopper-Pearson
     interval (``*_ci_low/high``) and a cluster-bootstrap interval over probe subjects
     (``*_boot_low/high``; see :mod:`faceaudit.identify._stats`). Groups without searches
     get NaN (with an :class:`~faceaudit.UndefinedMetricWarning`).
@@ -181,7 +183,7 @@ def rate_table(
             warnings.warn(w.message, w.category, stacklevel=2)
     # one warning for every empty denominator (the rows show NaN)
     empty = [f"{name}[{r['group']}]" for r in recs for name in ("FNIR", "FPIR")
-             if r[f"n_{name.lower()}"] == 0]
+             if r[_COUNTS[name.lower()][1]] == 0]
     if empty:
         warnings.warn(f"rate_table: no searches in the denominator of {', '.join(empty)}; "
                       "those rates are NaN", UndefinedMetricWarning, stacklevel=2)
@@ -191,8 +193,14 @@ def rate_table(
     return df
 
 
+_COUNTS = {"fnir": ("false_negatives", "n_mated"), "fpir": ("false_positives", "n_nonmated")}
+"""Error count and denominator of each rate, named as metrics names them (false_matches,
+n_nonmated ...): false negatives of mated searches, false positives of non-mated ones."""
+
+
 def _flat(name: str, r: Rate) -> dict[str, object]:
-    return {f"n_{name}": r.n, f"{name}_k": r.k, name: r.value, f"{name}_ci_low": r.ci_low,
+    errors, total = _COUNTS[name]
+    return {total: r.n, errors: r.k, name: r.value, f"{name}_ci_low": r.ci_low,
             f"{name}_ci_high": r.ci_high, f"{name}_boot_low": r.boot_low,
             f"{name}_boot_high": r.boot_high}
 
@@ -243,9 +251,9 @@ def false_candidate_mix(
     s: Searches,
     threshold: float,
     *,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
-    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     include_mated: bool = False,
 ) -> FalseCandidateMix:
     r"""Demographic mix of the false candidates returned by non-mated searches (see class doc).

@@ -4,12 +4,10 @@ Scores follow faceaudit's convention (similarities; accepted iff ``score >= thre
 cosine similarity of L2-normalised vectors, or ``-sqrt(L2²)`` for Euclidean models.
 
 **The score of a pair** (everything in :mod:`faceaudit.identify` reports this value) is the
-*canonical score*: the vectors are prepared in float32 exactly as
-:func:`faceaudit._similarity.prepare` does (L2-normalised for cosine), the dot product (cosine)
-or the squared difference (Euclidean) is accumulated in float64 (each float32 product is exact
-in float64), and the result is rounded to float32 and stored as float64. It therefore does not
-depend on which BLAS, batch size or index computed the candidate list; it may differ from the
-1:1 scorer's float32 GEMM by about one float32 ulp.
+*canonical score*, the one definition of :mod:`faceaudit._similarity`
+(:func:`~faceaudit._similarity.prepared_pair_scores`: float64 arithmetic on the float32
+prepared vectors, rounded to float32). It does not depend on which BLAS, batch size or index
+computed the candidate list, and it is the score the 1:1 scorer gives the same pair.
 
 **Candidate generation** uses fast float32 scores (FAISS ``IndexFlatIP`` / ``IndexFlatL2``,
 or a NumPy GEMM), fetching ``k + margin`` candidates per probe, which are then re-scored
@@ -37,6 +35,7 @@ import numpy as np
 
 from .._errors import ConfigError, check_option, check_range, require
 from .._similarity import SIMILARITIES, block_scores, prepare
+from .._similarity import prepared_pair_scores as canonical_pair_scores
 
 METHODS = ("faiss", "numpy")
 """Exact search back-ends. Both give identical results; FAISS is faster on large galleries."""
@@ -90,22 +89,6 @@ def _validate(gallery: np.ndarray, probes: np.ndarray, k: int, similarity: str) 
         raise ConfigError("gallery and probes must be finite (exclude failed templates first)")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ConfigError(f"k must be a positive integer; got {k!r}")
-
-
-def canonical_pair_scores(a: np.ndarray, b: np.ndarray, similarity: str) -> np.ndarray:
-    """Canonical scores of prepared rows ``a[i]`` vs ``b[i]`` (float64 holding float32 values).
-
-    ``a`` and ``b`` come from :func:`faceaudit._similarity.prepare` (float32). See the module
-    docstring: products are exact in float64, summed in float64, rounded to float32.
-    """
-    a64 = np.asarray(a, dtype=np.float64)
-    b64 = np.asarray(b, dtype=np.float64)
-    if similarity == "cosine":
-        s = (a64 * b64).sum(axis=-1)
-    else:
-        d = a64 - b64
-        s = -np.sqrt((d * d).sum(axis=-1))
-    return s.astype(np.float32).astype(np.float64)
 
 
 class _Bounds:

@@ -210,37 +210,10 @@ def run_searches(
                   method=method, threads=threads, batch_size=batch_size)
     pers = entry_person[cand.indices]
     sc = cand.scores
-    n = len(probe_rows)
-    width = list_length + 1
-    if n_enrol_max > 1:  # keep each person's first (best) entry
-        p_list = np.full((n, width), -1, np.int64)
-        s_list = np.full((n, width), -np.inf)
-        for i in range(n):
-            _, first = np.unique(pers[i], return_index=True)
-            first = np.sort(first)[:width]
-            p_list[i, :len(first)] = pers[i, first]
-            s_list[i, :len(first)] = sc[i, first]
-    else:
-        p_list = np.full((n, width), -1, np.int64)
-        s_list = np.full((n, width), -np.inf)
-        p_list[:, :pers.shape[1]] = pers
-        s_list[:, :sc.shape[1]] = sc
+    p_list, s_list = _person_lists(pers, sc, n_enrol_max, list_length + 1)
 
     # mate scores (max over the mate's entries), canonical
-    mate_score = np.full(n, np.nan)
-    if mated.any():
-        P, _ = prepare(t.vectors[probe_rows[mated]], sim)
-        E, _ = prepare(t.vectors[entry_rows], sim)
-        order = np.argsort(entry_person, kind="stable")
-        starts = np.searchsorted(entry_person[order], np.arange(len(people)))
-        counts = np.bincount(entry_person, minlength=len(people))
-        mp = mate_person[mated]
-        reps = counts[mp]
-        pi = np.repeat(np.arange(len(mp)), reps)
-        ei = order[np.concatenate([np.arange(starts[p], starts[p] + c)
-                                   for p, c in zip(mp, reps, strict=True)])]
-        s = canonical_pair_scores(P[pi], E[ei], sim)
-        mate_score[mated] = np.maximum.reduceat(s, np.concatenate([[0], np.cumsum(reps)[:-1]]))
+    mate_score = _mate_scores(t, probe_rows, entry_rows, entry_person, mate_person, len(people))
 
     is_mate = p_list == mate_person[:, None]
     nonmate_s = np.where(is_mate, -np.inf, s_list)
@@ -265,3 +238,49 @@ def run_searches(
         probe_rows=probe_rows.astype(np.int64), method=method,
         n_mated_excluded=int(excluded.sum()),
     )
+
+
+def _person_lists(pers: np.ndarray, sc: np.ndarray, n_enrol_max: int,
+                  width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate people and scores per probe, each person once (their best entry), padded
+    with -1 / -inf to ``width``."""
+    n = len(pers)
+    if n_enrol_max > 1:  # keep each person's first (best) entry
+        p_list = np.full((n, width), -1, np.int64)
+        s_list = np.full((n, width), -np.inf)
+        for i in range(n):
+            _, first = np.unique(pers[i], return_index=True)
+            first = np.sort(first)[:width]
+            p_list[i, :len(first)] = pers[i, first]
+            s_list[i, :len(first)] = sc[i, first]
+    else:
+        p_list = np.full((n, width), -1, np.int64)
+        s_list = np.full((n, width), -np.inf)
+        p_list[:, :pers.shape[1]] = pers
+        s_list[:, :sc.shape[1]] = sc
+
+    return p_list, s_list
+
+
+def _mate_scores(t: Templates, probe_rows: np.ndarray, entry_rows: np.ndarray,
+                 entry_person: np.ndarray, mate_person: np.ndarray, n_people: int) -> np.ndarray:
+    """Per probe, the canonical score of its mate (max over the mate's entries); NaN if none."""
+    sim = t.similarity
+    mated = mate_person >= 0
+    mate_score = np.full(len(probe_rows), np.nan)
+    if mated.any():
+        P, _ = prepare(t.vectors[probe_rows[mated]], sim)
+        E, _ = prepare(t.vectors[entry_rows], sim)
+        order = np.argsort(entry_person, kind="stable")
+        starts = np.searchsorted(entry_person[order], np.arange(n_people))
+        counts = np.bincount(entry_person, minlength=n_people)
+        mp = mate_person[mated]
+        reps = counts[mp]
+        pi = np.repeat(np.arange(len(mp)), reps)
+        ei = order[np.concatenate([np.arange(starts[p], starts[p] + c)
+                                   for p, c in zip(mp, reps, strict=True)])]
+        s = canonical_pair_scores(P[pi], E[ei], sim)
+        mate_score[mated] = np.maximum.reduceat(s, np.concatenate([[0], np.cumsum(reps)[:-1]]))
+
+    return mate_score
+

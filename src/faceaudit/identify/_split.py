@@ -35,6 +35,7 @@ import pandas as pd
 from .._errors import ConfigError, check_option, check_range
 from .._manifest import GroupAssignment, Grouping, Manifest
 from .._templates import Templates
+from ..metrics import SEED
 from ._stats import OVERALL
 
 ROLES = ("gallery", "mated", "nonmated", "unenrolled", "fte_gallery", "fte_mated", "fte_nonmated")
@@ -102,6 +103,20 @@ class GallerySplit:
                 "counts": self.counts().reset_index().to_dict(orient="records")}
 
 
+def _hold_out(subj_group: np.ndarray, n_groups: int, fraction: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """Per subject: held out as non-mated (a seeded ``fraction`` of each group's subjects)."""
+    held_out = np.zeros(len(subj_group), bool)
+    for g in range(n_groups):
+        members = np.flatnonzero(subj_group == g)
+        if len(members) == 0:
+            continue
+        n_hold = math.floor(fraction * len(members) + 0.5)
+        perm = rng.permutation(members)
+        held_out[perm[:n_hold]] = True
+    return held_out
+
+
 def split_gallery(
     manifest: Manifest,
     templates: Templates,
@@ -110,7 +125,7 @@ def split_gallery(
     n_enrol: int = 1,
     nonmated_fraction: float = 0.5,
     enrol: str = "random",
-    seed: int = 0,
+    seed: int = SEED,
 ) -> GallerySplit:
     """Split a manifest into gallery, mated probes and non-mated probes (rule: module doc).
 
@@ -151,14 +166,7 @@ def split_gallery(
     subj_group = pair_counts.argmax(axis=1)
 
     rng = np.random.default_rng(seed)
-    held_out = np.zeros(n_subj, bool)
-    for g in range(G):
-        members = np.flatnonzero(subj_group == g)
-        if len(members) == 0:
-            continue
-        n_hold = math.floor(nonmated_fraction * len(members) + 0.5)
-        perm = rng.permutation(members)
-        held_out[perm[:n_hold]] = True
+    held_out = _hold_out(subj_group, G, nonmated_fraction, rng)
 
     role = np.empty(len(manifest), dtype=object)
     order = np.argsort(subj, kind="stable")  # manifest rows grouped by subject, in row order

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import UndefinedMetricWarning
-from ..metrics._intervals import clopper_pearson  # one Clopper-Pearson for 1:1 and 1:N
+from ..metrics import CONFIDENCE, clopper_pearson  # one Clopper-Pearson for 1:1 and 1:N
 
 OVERALL = "overall"
 """Label of the row that pools every group in identify's tables."""
@@ -48,7 +48,7 @@ class Rate:
     ci_high: float
     boot_low: float = float("nan")
     boot_high: float = float("nan")
-    confidence: float = 0.95
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict[str, float | int]:
         return {"k": self.k, "n": self.n, "value": self.value, "ci_low": self.ci_low,
@@ -60,7 +60,7 @@ def rate(
     errors: np.ndarray,
     clusters: np.ndarray | None = None,
     *,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
     n_boot: int = 0,
     rng: np.random.Generator | None = None,
     what: str = "rate",

@@ -13,42 +13,40 @@ Conventions (stated once, used everywhere):
 - An empty denominator gives NaN with :class:`~faceaudit.UndefinedMetricWarning`; choosing a
   threshold from empty input raises :class:`~faceaudit.InputError`.
 
-Everything derives from one counting core, :func:`error_counts`.
+Everything derives from one counting core, :func:`error_counts`. How much the data support a
+figure (the thin rules, the interval shown, the bootstrap defaults :data:`N_BOOT`,
+:data:`SEED`, :data:`CONFIDENCE`) is decided once, in :mod:`faceaudit.metrics._evidence`.
 """
 
 from __future__ import annotations
 
 from .._errors import InexactMetricWarning
-from ._audit import AuditResult
-from ._clustered import (
-    GroupErrors,
-    PersonCounts,
-    RateInterval,
-    effective_clopper_pearson,
-    person_counts,
-    rate_interval,
-)
+from ._audit_result import AuditResult
+from ._clustered import GroupErrors, RateInterval, effective_clopper_pearson, rate_interval
 from ._counting import ErrorCounts, error_counts
-from ._disparity import (
-    UNBOUNDED_REASONS,
-    CombinedSummary,
-    DisparitySummary,
-    Measure,
-    Ranking,
-    RatioInterval,
-    combined_summaries,
-    disparity_summary,
-    rank_groups,
-    ratio_interval,
-    ratio_to_best,
+from ._disparity import UNBOUNDED_REASONS, RatioInterval, ratio_interval, ratio_to_best
+from ._evidence import (
+    CONFIDENCE,
+    MIN_PEOPLE,
+    MIN_SEARCHES,
+    N_BOOT,
+    SEED,
+    THIN_RULE,
+    fmr_thin_reason,
+    searches_thin_reason,
+    shown_interval,
+    thin_reasons,
 )
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
 from ._intervals import (
     clopper_pearson,
     cross_denominator,
+    draw_weights,
     within_denominator,
     zero_upper_bound,
 )
+from ._operating_point import TARGET_FMR, choose_threshold, rates_at
+from ._people import PersonCounts, person_counts
 from ._rates import (
     det_curve,
     eer,
@@ -65,8 +63,24 @@ from ._rates import (
     threshold_at_fmr,
     threshold_at_fnmr,
 )
+from ._summaries import (
+    CombinedSummary,
+    DisparitySummary,
+    Measure,
+    Ranking,
+    combined_summaries,
+    disparity_summary,
+    rank_groups,
+)
 
 __all__ = [
+    "CONFIDENCE",
+    "MIN_PEOPLE",
+    "MIN_SEARCHES",
+    "N_BOOT",
+    "SEED",
+    "TARGET_FMR",
+    "THIN_RULE",
     "UNBOUNDED_REASONS",
     "AuditResult",
     "CombinedSummary",
@@ -80,17 +94,20 @@ __all__ = [
     "Ranking",
     "RateInterval",
     "RatioInterval",
+    "choose_threshold",
     "clopper_pearson",
     "combined_summaries",
     "cross_denominator",
     "det_curve",
     "disparity_summary",
+    "draw_weights",
     "eer",
     "eer_threshold",
     "effective_clopper_pearson",
     "error_counts",
     "fdr",
     "fmr",
+    "fmr_thin_reason",
     "fnmr",
     "fta",
     "garbe",
@@ -100,14 +117,18 @@ __all__ = [
     "person_counts",
     "rank_groups",
     "rate_interval",
+    "rates_at",
     "ratio_interval",
     "ratio_to_best",
     "roc_auc",
     "roc_curve",
     "roc_for_far",
+    "searches_thin_reason",
     "ser",
+    "shown_interval",
     "system_far",
     "system_frr",
+    "thin_reasons",
     "threshold_at_fmr",
     "threshold_at_fnmr",
     "within_denominator",

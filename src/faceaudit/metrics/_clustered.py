@@ -31,243 +31,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import special
 
 from .._errors import ConfigError, UndefinedMetricWarning, check_option, check_range
-from .._summary import ScoreSummary
-from ._intervals import _pair_weight_sums, beta_bounds, group_resampling
-
-KINDS = ("genuine", "impostor")
-
-
-def _int_array(name: str, x: Any) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 1:
-        raise ConfigError(f"{name} must be a 1-D array; got shape {a.shape}")
-    if a.size and (not np.issubdtype(a.dtype, np.number) or (a < 0).any()
-                   or not np.isfinite(a).all() or (a != np.round(a)).any()):
-        raise ConfigError(f"{name} must hold non-negative integers; got {a[:5].tolist()}...")
-    return a.astype(np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class PersonCounts:
-    r"""Errors and comparisons of one group at one threshold, broken down by person.
-
-    Build one with :meth:`genuine`, :meth:`impostor` (all-pairs protocols) or
-    :meth:`impostor_pairs` (explicit comparison counts per pair of people).
-
-    Attributes
-    ----------
-    kind : {"genuine", "impostor"}
-    n_people : int
-        People of the group (resampling units), ``0 .. n_people-1``.
-    person_errors, person_trials : ndarray of float64, shape (n_people,)
-        Errors and comparisons *involving* each person: their own genuine pairs, or every
-        impostor pair they are one side of (so each impostor pair is counted for both people).
-    pair_a, pair_b, pair_errors : ndarray of int64
-        Impostor only: the pairs of people ``a < b`` with at least one error, and the count.
-    n_samples : ndarray of int64 or None
-        Impostor all-pairs only: samples (templates) of each person; comparisons between two
-        people are :math:`s_a s_b`.
-    trial_a, trial_b, trial_n : ndarray of int64 or None
-        Impostor explicit-pairs only: comparisons made between each pair of people.
-    """
-
-    kind: str
-    n_people: int
-    person_errors: np.ndarray
-    person_trials: np.ndarray
-    pair_a: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    pair_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    pair_errors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    n_samples: np.ndarray | None = None
-    trial_a: np.ndarray | None = None
-    trial_b: np.ndarray | None = None
-    trial_n: np.ndarray | None = None
-
-    # ------------------------------------------------------------------ constructors
-    @classmethod
-    def genuine(cls, errors: Sequence[int] | np.ndarray,
-                trials: Sequence[int] | np.ndarray) -> PersonCounts:
-        """Genuine (mated) comparisons: each person's false non-matches and genuine pairs.
-
-        Also fits any rate whose comparisons each belong to one person, e.g. a probe person's
-        comparisons with a gallery in a 1:N search.
-
-        >>> c = PersonCounts.genuine([0, 2, 1], [1, 10, 3])
-        >>> c.errors, c.trials
-        (3, 14)
-        """
-        e, n = _int_array("errors", errors), _int_array("trials", trials)
-        if e.shape != n.shape:
-            raise ConfigError(f"errors and trials must have the same length; got {len(e)} and "
-                              f"{len(n)}")
-        if (e > n).any():
-            i = int(np.flatnonzero(e > n)[0])
-            raise ConfigError(f"errors must be <= trials for every person; got {e[i]} > {n[i]} "
-                              f"for person {i}")
-        return cls("genuine", len(e), e.astype(np.float64), n.astype(np.float64))
-
-    @classmethod
-    def impostor(cls, n_samples: Sequence[int] | np.ndarray, pair_a: Sequence[int] | np.ndarray,
-                 pair_b: Sequence[int] | np.ndarray,
-                 pair_errors: Sequence[int] | np.ndarray) -> PersonCounts:
-        r"""Impostor comparisons of an all-pairs protocol within one group.
-
-        Every sample is compared with every sample of every other person of the group, so
-        people ``a`` and ``b`` share :math:`s_a s_b` comparisons and person ``i`` is in
-        :math:`s_i (S - s_i)` of them (:math:`S = \sum s`). ``pair_errors[p]`` is the number of
-        false matches between people ``pair_a[p]`` and ``pair_b[p]`` (each unordered pair at
-        most once; pairs without errors may be left out).
-
-        >>> c = PersonCounts.impostor([2, 1, 1], [0], [1], [1])
-        >>> c.errors, c.trials
-        (1, 5)
-        """
-        s = _int_array("n_samples", n_samples)
-        a, b, f = cls._pairs(len(s), pair_a, pair_b, pair_errors)
-        if (f > s[a] * s[b]).any():
-            raise ConfigError("pair_errors must be <= the comparisons between the two people "
-                              "(n_samples[a] * n_samples[b])")
-        e = np.bincount(a, f, len(s)) + np.bincount(b, f, len(s))
-        sf = s.astype(np.float64)
-        return cls("impostor", len(s), e, sf * (sf.sum() - sf), a, b, f, n_samples=s)
-
-    @classmethod
-    def impostor_pairs(cls, n_people: int, pair_a: Sequence[int] | np.ndarray,
-                       pair_b: Sequence[int] | np.ndarray, pair_errors: Sequence[int] | np.ndarray,
-                       trial_a: Sequence[int] | np.ndarray, trial_b: Sequence[int] | np.ndarray,
-                       trial_n: Sequence[int] | np.ndarray) -> PersonCounts:
-        """Impostor comparisons listed explicitly: ``trial_n[p]`` comparisons between people
-        ``trial_a[p]`` and ``trial_b[p]`` (pair lists, vendor files), ``pair_errors`` as in
-        :meth:`impostor`."""
-        check_range("n_people", n_people, low=0)
-        a, b, f = cls._pairs(int(n_people), pair_a, pair_b, pair_errors)
-        ta, tb, tn = cls._pairs(int(n_people), trial_a, trial_b, trial_n, what="trial")
-        n = int(n_people)
-        order = np.argsort(ta * n + tb)
-        keys = (ta * n + tb)[order]
-        pos = np.minimum(np.searchsorted(keys, a * n + b), max(len(keys) - 1, 0))
-        found = (keys[pos] == a * n + b) if len(keys) else np.zeros(len(a), bool)
-        if not found.all() or (len(keys) and (f > tn[order][pos]).any()):
-            raise ConfigError("pair_errors must be <= trial_n of the same pair of people; "
-                              "every pair with errors needs its comparison count")
-        e = np.bincount(a, f, n) + np.bincount(b, f, n)
-        t = np.bincount(ta, tn, n) + np.bincount(tb, tn, n)
-        return cls("impostor", n, e, t.astype(np.float64), a, b, f,
-                   trial_a=ta, trial_b=tb, trial_n=tn)
-
-    @staticmethod
-    def _pairs(n: int, a: Any, b: Any, c: Any, what: str = "pair") -> tuple[np.ndarray, ...]:
-        a, b = _int_array(f"{what}_a", a), _int_array(f"{what}_b", b)
-        c = _int_array(f"{what}_errors" if what == "pair" else f"{what}_n", c)
-        if not (len(a) == len(b) == len(c)):
-            raise ConfigError(f"{what}_a, {what}_b and their counts must have the same length")
-        if len(a) and (max(a.max(), b.max()) >= n):
-            raise ConfigError(f"{what} people must be < n_people ({n})")
-        if (a == b).any():
-            raise ConfigError(f"a {what} of people must be two different people (a != b)")
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        if len(np.unique(lo * max(n, 1) + hi)) != len(lo):
-            raise ConfigError(f"each unordered {what} of people must be listed once")
-        return lo, hi, c
-
-    # ------------------------------------------------------------------ totals
-    @property
-    def errors(self) -> int:
-        """Total errors of the group."""
-        if self.kind == "genuine":
-            return int(self.person_errors.sum())
-        return int(self.pair_errors.sum())
-
-    @property
-    def trials(self) -> int:
-        """Total comparisons of the group."""
-        t = self.person_trials.sum()
-        return int(np.rint(t if self.kind == "genuine" else t / 2))
-
-    # ------------------------------------------------------------------ resampling
-    def replicates(self, weights: np.ndarray) -> np.ndarray:
-        r"""Bootstrap replicate rates for person multiplicities ``weights`` (B, n_people).
-
-        .. math::
-
-            \text{genuine: } r^* = \frac{\sum_i w_i e_i}{\sum_i w_i n_i}, \qquad
-            \text{impostor: } r^* = \frac{\sum_{a<b} w_a w_b F_{ab}}{D(w)}
-
-        with :math:`D(w) = \tfrac12[(\sum w_i s_i)^2 - \sum w_i^2 s_i^2]` (all pairs; two
-        copies of one person are the same person, never an impostor pair) or
-        :math:`\sum_{a<b} w_a w_b N_{ab}` (explicit pairs). A replicate without comparisons is
-        NaN. Weights of 1 reproduce the observed rate.
-        """
-        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        if w.shape[1] != self.n_people:
-            raise ConfigError(f"weights must have one column per person ({self.n_people}); "
-                              f"got shape {w.shape}")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.kind == "genuine":
-                num = w @ self.person_errors
-                den = w @ self.person_trials
-            else:
-                num = _pair_weight_sums(self.pair_a, self.pair_b, w, self.pair_errors)
-                if self.n_samples is not None:
-                    s = self.n_samples.astype(np.float64)
-                    den = 0.5 * ((w @ s) ** 2 - (w**2) @ (s**2))
-                else:
-                    assert self.trial_a is not None and self.trial_b is not None
-                    den = _pair_weight_sums(self.trial_a, self.trial_b, w, self.trial_n)
-            out = num / den
-        return np.where(den > 0, out, np.nan)
-
-    def jackknife_variance(self) -> float:
-        r"""Delete-one-person jackknife variance of the rate.
-
-        .. math::
-
-            \hat r_{(-i)} = \frac{K - e_i}{N - n_i}, \qquad
-            v_J = \frac{P - 1}{P} \sum_{i} \bigl(\hat r_{(-i)} - \bar r_{(\cdot)}\bigr)^2
-
-        over the :math:`P` people with at least one comparison (:math:`e_i, n_i`: errors and
-        comparisons involving person :math:`i`; :math:`K, N`: the totals). Deleting a person
-        deletes every comparison they are in, which is what makes this variance account for
-        errors clustering by person. ``inf`` (nothing can be said) with fewer than two such
-        people, or when one person is in every comparison.
-        """
-        act = self.person_trials > 0
-        p = int(act.sum())
-        if p < 2:
-            return math.inf
-        k, n = float(self.errors), float(self.trials)
-        rest = n - self.person_trials[act]
-        if (rest <= 0).any():
-            return math.inf
-        rj = (k - self.person_errors[act]) / rest
-        return float((p - 1) / p * np.sum((rj - rj.mean()) ** 2))
-
-    def design_df(self) -> float:
-        r"""Degrees of freedom of the variance: the effective number of people, minus one.
-
-        .. math::
-
-            \nu = \frac{\bigl(\sum_i n_i^2\bigr)^2}{\sum_i n_i^4} - 1
-
-        This is Satterthwaite's approximation for the jackknife variance when each person's
-        comparisons move together (the working model under which person :math:`i`
-        contributes variance :math:`\propto n_i^2`; Bell & McCaffrey 2002). It equals
-        :math:`P - 1` when every person has the same number of comparisons and falls towards
-        0 when one person holds most of them (e.g. an LFW group that includes George W. Bush,
-        530 images). Depends only on the design (comparison counts), never on the errors.
-        """
-        d = self.person_trials[self.person_trials > 0]
-        if len(d) == 0:
-            return 0.0
-        d = d / d.max()
-        return float(np.sum(d**2) ** 2 / np.sum(d**4) - 1.0)
+from ._intervals import beta_bounds
+from ._people import PersonCounts
 
 
 def t_adjustment(df: float, confidence: float) -> float:
@@ -330,7 +102,7 @@ def effective_clopper_pearson(
     return (0.0 if lo < 1e-300 else float(lo)), float(hi), n_star
 
 
-def _percentile(reps: np.ndarray, confidence: float, nan_low: float,
+def percentile_interval(reps: np.ndarray, confidence: float, nan_low: float,
                 nan_high: float) -> tuple[float, float, int]:
     """Percentile interval of replicates; an undefined (NaN) replicate counts as ``nan_low``
     for the lower bound and ``nan_high`` for the upper (it could be anything). Order
@@ -406,6 +178,34 @@ class RateInterval:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _design_part(people: PersonCounts | None, k_lo: int, k_hi: int, n: int, confidence: float,
+                 notes: list[str]) -> tuple[float, float, float, float, float]:
+    """The design-effect interval of :func:`rate_interval`: ``(low, high, design effect,
+    effective comparisons, df)``, NaN without ``people``; appends caveats to ``notes``."""
+    nan = math.nan
+    if people is None:
+        notes.append("no per-person counts: the interval treats comparisons as independent "
+                     "and is too narrow when errors cluster by person")
+        return nan, nan, nan, nan, nan
+    if not isinstance(people, PersonCounts):
+        raise ConfigError(f"people must be a PersonCounts; got {type(people).__name__}")
+    if k_lo != k_hi:
+        raise ConfigError("people cannot be given for an inexact count (errors_low != "
+                          "errors): per-person counts are exact by construction")
+    if people.errors != k_hi or people.trials != n:
+        raise ConfigError(f"people totals ({people.errors} errors of {people.trials}) must "
+                          f"equal errors and trials ({k_hi} of {n})")
+    var = people.jackknife_variance()
+    df = people.design_df()
+    dlo, dhi, n_star = effective_clopper_pearson(k_hi, n, variance=var, df=df,
+                                                 confidence=confidence)
+    deff = n / n_star * t_adjustment(df, confidence) if n_star > 0 else math.inf
+    if n_star < 1:
+        notes.append("the comparisons rest on too few people to bound the rate "
+                     f"(about {max(df + 1, 0):.1f} effective people)")
+    return dlo, dhi, deff, n_star, df
 
 
 def rate_interval(
@@ -484,35 +284,16 @@ def rate_interval(
     elo, _ = beta_bounds(k_lo, n, confidence)
     _, ehi = beta_bounds(k_hi, n, confidence, zero="one-sided")
     lows, highs = [float(elo)], [float(ehi)]
-    dlo = dhi = deff = n_star = df = math.nan
+    dlo, dhi, deff, n_star, df = _design_part(people, k_lo, k_hi, n, confidence, notes)
     if people is not None:
-        if not isinstance(people, PersonCounts):
-            raise ConfigError(f"people must be a PersonCounts; got {type(people).__name__}")
-        if k_lo != k_hi:
-            raise ConfigError("people cannot be given for an inexact count (errors_low != "
-                              "errors): per-person counts are exact by construction")
-        if people.errors != k_hi or people.trials != n:
-            raise ConfigError(f"people totals ({people.errors} errors of {people.trials}) must "
-                              f"equal errors and trials ({k_hi} of {n})")
-        var = people.jackknife_variance()
-        df = people.design_df()
-        dlo, dhi, n_star = effective_clopper_pearson(k_hi, n, variance=var, df=df,
-                                                     confidence=confidence)
-        deff = n / n_star * t_adjustment(df, confidence) if n_star > 0 else math.inf
         lows.append(dlo)
         highs.append(dhi)
-        if n_star < 1:
-            notes.append("the comparisons rest on too few people to bound the rate "
-                         f"(about {max(df + 1, 0):.1f} effective people)")
-    else:
-        notes.append("no per-person counts: the interval treats comparisons as independent "
-                      "and is too narrow when errors cluster by person")
     blo = bhi = math.nan
     undefined = 0
     if replicates is not None:
         reps = np.asarray(replicates, dtype=np.float64).ravel()
         if len(reps) and not np.isnan(reps).all():
-            blo, bhi, undefined = _percentile(reps, confidence, 0.0, 1.0)
+            blo, bhi, undefined = percentile_interval(reps, confidence, 0.0, 1.0)
             lows.append(blo)
             highs.append(bhi)
             if undefined:
@@ -568,37 +349,3 @@ class GroupErrors:
             return rate_interval(self.errors, self.trials, confidence=confidence,
                                  errors_low=self.errors_low, people=self.people,
                                  replicates=replicates)
-
-
-def person_counts(
-    summary: ScoreSummary, group: int | str | tuple[str, ...], threshold: float
-) -> tuple[PersonCounts, PersonCounts | None]:
-    """Per-person counts of a group's own cell (both samples in the group) at ``threshold``.
-
-    Returns ``(genuine, impostor)``. ``impostor`` is None when the summary cannot give them:
-    the threshold is below the cell's exact tail (accepted pairs are not listed there), or
-    the tail is incomplete and the protocol is not all-pairs (the comparisons per pair of
-    people are unknown). People are the group's subjects in ``summary.subject_codes`` order;
-    only enrolled samples count.
-    """
-    g = summary.group_index(group)
-    r = group_resampling(summary, g)
-    t = float(threshold)
-    p = r.n_subjects
-    gen = PersonCounts.genuine(
-        np.bincount(r.gen_subject[r.gen_scores < t], minlength=p),
-        np.bincount(r.gen_subject, minlength=p))
-    if t < r.tail_floor or (r.tail_floor > -np.inf and not r.all_pairs):
-        return gen, None
-
-    def per_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        keys, counts = np.unique(lo * max(p, 1) + hi, return_counts=True)
-        return keys // max(p, 1), keys % max(p, 1), counts
-
-    acc = r.tail_scores >= t
-    a, b, f = per_pair(r.tail_a[acc], r.tail_b[acc])
-    if r.all_pairs:
-        return gen, PersonCounts.impostor(r.n_samples, a, b, f)
-    ta, tb, tn = per_pair(r.tail_a, r.tail_b)
-    return gen, PersonCounts.impostor_pairs(p, a, b, f, ta, tb, tn)

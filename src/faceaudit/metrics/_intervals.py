@@ -225,7 +225,7 @@ def group_resampling(summary: ScoreSummary, group: int) -> GroupResampling:
     )
 
 
-def _pair_weight_sums(
+def pair_weight_sums(
     a: np.ndarray, b: np.ndarray, w: np.ndarray, data: np.ndarray | None = None
 ) -> np.ndarray:
     """``sum_p data_p * w[:, a_p] * w[:, b_p]`` for each replicate row of ``w`` (B, S);
@@ -262,14 +262,14 @@ def cross_denominator(n1: np.ndarray, w1: np.ndarray, n2: np.ndarray, w2: np.nda
 
 
 def draw_weights(
-    n_subjects: Sequence[int], n_boot: int, random_state: int | None
+    n_subjects: Sequence[int], n_boot: int, seed: int | None
 ) -> list[np.ndarray]:
     """Subject multiplicities for each group: one ``(n_boot, n_subjects[g])`` int array per group.
 
-    Replicate ``b`` uses its own generator seeded from ``random_state`` (one seed per
+    Replicate ``b`` uses its own generator seeded from ``seed`` (one seed per
     replicate), drawing each group's subjects with replacement, group by group.
     """
-    seeds = np.random.SeedSequence(random_state).spawn(n_boot)
+    seeds = np.random.SeedSequence(seed).spawn(n_boot)
     out = [np.zeros((n_boot, n), np.int64) for n in n_subjects]
     for b, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
@@ -307,9 +307,9 @@ def bootstrap_rates(
             fmr = np.full(w.shape[0], np.nan)
         else:
             acc = r.tail_scores >= threshold
-            num = _pair_weight_sums(r.tail_a[acc], r.tail_b[acc], w)
+            num = pair_weight_sums(r.tail_a[acc], r.tail_b[acc], w)
             if r.tail_floor == -np.inf:
-                den = _pair_weight_sums(r.tail_a, r.tail_b, w)
+                den = pair_weight_sums(r.tail_a, r.tail_b, w)
             else:
                 den = within_denominator(r.n_samples, w)
             fmr = num / den

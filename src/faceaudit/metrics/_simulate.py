@@ -41,9 +41,11 @@ import numpy as np
 from scipy import optimize
 
 from .._errors import check_option, check_range
-from ._clustered import KINDS, GroupErrors, PersonCounts, effective_clopper_pearson
-from ._disparity import FLOOR_CONFIDENCE, disparity_summary, ratio_interval
+from ._clustered import GroupErrors, effective_clopper_pearson
+from ._disparity import ratio_interval
 from ._intervals import zero_upper_bound
+from ._people import KINDS, PersonCounts
+from ._summaries import FLOOR_CONFIDENCE, disparity_summary
 
 LFW_IMAGES_PER_PERSON: dict[int, int] = {
     1: 4069, 2: 779, 3: 291, 4: 187, 5: 112, 6: 55, 7: 39, 8: 33, 9: 26, 10: 15, 11: 16, 12: 10,

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from ._align import ARCFACE_REF, align_arcface, umeyama, warp_similarity
 from ._detect import (
+    DETECTORS,
+    POLICIES,
     CenterFaceDetector,
     Detection,
     Detector,
@@ -36,6 +38,8 @@ from ._store import StoredResult, TemplateStore
 __all__ = [
     "ARCFACE_REF",
     "DEFAULT_MAX_PIXELS",
+    "DETECTORS",
+    "POLICIES",
     "CenterFaceDetector",
     "DecodeFailure",
     "DecodedImage",

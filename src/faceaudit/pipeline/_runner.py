@@ -317,23 +317,7 @@ def embed_manifest(
     pid = config.pipeline_id
 
     ids = manifest.sample_ids
-    n = len(ids)
-    status = np.full(n, OK, dtype=object)
-    detail = np.full(n, "", dtype=object)
-    shas: list[str | None] = [None] * n
-    first_path: dict[str, str] = {}
-    for i, p in enumerate(manifest.paths()):
-        if p is None:
-            status[i], detail[i] = MISSING, f"{manifest.source}: data row {i + 1} has no image path"
-            continue
-        try:
-            sha = _sha256_path(p)
-        except OSError as exc:
-            status[i] = UNREADABLE
-            detail[i] = f"cannot read {p}: {exc.strerror or exc}"
-            continue
-        shas[i] = sha
-        first_path.setdefault(sha, str(p))
+    status, detail, shas, first_path = _hash_images(manifest)
 
     with contextlib.ExitStack() as stack:
         if store is None:
@@ -359,6 +343,14 @@ def embed_manifest(
             else:
                 _run_pool(config, todo, on_results, n_workers, chunk_size)
 
+    return _templates(ids, status, detail, shas, results, emb, pid)
+
+
+def _templates(ids: np.ndarray, status: np.ndarray, detail: np.ndarray,
+               shas: list[str | None], results: dict[str, StoredResult], emb: Embedder,
+               pid: str) -> Templates:
+    """The Templates of every sample from the stored result of its image."""
+    n = len(ids)
     dims = {int(r.vector.size) for r in results.values() if r.vector is not None}
     if len(dims) > 1:
         raise ConfigError(f"embedder {emb!r} returned vectors of several lengths {sorted(dims)}")
@@ -375,6 +367,31 @@ def embed_manifest(
         if r.status == OK and r.vector is not None:
             vectors[i] = r.vector
     return Templates(ids, vectors, status.astype(str), detail.astype(str), pid, emb.similarity)
+
+
+def _hash_images(
+    manifest: Manifest,
+) -> tuple[np.ndarray, np.ndarray, list[str | None], dict[str, str]]:
+    """Per sample: status (missing/unreadable, else ok), detail and sha256 of its image; and
+    the first path of each distinct image content."""
+    n = len(manifest)
+    status = np.full(n, OK, dtype=object)
+    detail = np.full(n, "", dtype=object)
+    shas: list[str | None] = [None] * n
+    first_path: dict[str, str] = {}
+    for i, p in enumerate(manifest.paths()):
+        if p is None:
+            status[i], detail[i] = MISSING, f"{manifest.source}: data row {i + 1} has no image path"
+            continue
+        try:
+            sha = _sha256_path(p)
+        except OSError as exc:
+            status[i] = UNREADABLE
+            detail[i] = f"cannot read {p}: {exc.strerror or exc}"
+            continue
+        shas[i] = sha
+        first_path.setdefault(sha, str(p))
+    return status, detail, shas, first_path
 
 
 def _sha256_path(path: Path) -> str:

@@ -3,10 +3,14 @@
 Public entry points:
 
 - :func:`write_results` / :func:`load_results`: the machine-readable results (schema
-  :data:`SCHEMA_VERSION`, documented in :mod:`faceaudit.report._results`);
+  :data:`SCHEMA_VERSION`, documented in :mod:`faceaudit.report._schema`, which builds every
+  section: :func:`verification_view`, :func:`identification_view`, :func:`dataset_view`,
+  :func:`results_document`);
 - :func:`make_findings`: the plain-language findings, each with its interval and thin flag;
 - :func:`render_html` / :func:`write_html`: the HTML report (Jinja2, autoescaped, offline);
-- the figure functions of :mod:`faceaudit.report._plots` (``plot_det``, ``plot_fmr_heatmap``...).
+- :func:`draw_figures`: every figure of a report (which groups, where); the figure functions
+  of :mod:`faceaudit.report._plots` (``plot_det``, ``plot_fmr_heatmap``...);
+- :func:`compare_results`: two audits side by side.
 
 Nothing here computes an error rate: rates come from :mod:`faceaudit.metrics` and
 :mod:`faceaudit.identify`; the report formats, draws and explains them.
@@ -14,6 +18,9 @@ Nothing here computes an error rate: rates come from :mod:`faceaudit.metrics` an
 
 from __future__ import annotations
 
+from .._provenance import file_record, listing_digest, package_versions
+from ._compare import compare_results, formatted_rows, render_compare_html
+from ._figures import draw_figures
 from ._findings import make_findings
 from ._html import render_html, write_html
 from ._plots import (
@@ -25,20 +32,30 @@ from ._plots import (
     plot_score_distributions,
     save_figure,
 )
-from ._results import (
+from ._schema import (
     GROUP_FIELDS,
+    IDENT_WHATIF,
     SCHEMA_VERSION,
-    file_record,
-    listing_digest,
+    dataset_view,
+    group_records,
+    identification_view,
     load_results,
-    package_versions,
+    results_document,
+    verification_view,
     write_results,
 )
 
 __all__ = [
     "GROUP_FIELDS",
+    "IDENT_WHATIF",
     "SCHEMA_VERSION",
+    "compare_results",
+    "dataset_view",
+    "draw_figures",
     "file_record",
+    "formatted_rows",
+    "group_records",
+    "identification_view",
     "listing_digest",
     "load_results",
     "make_findings",
@@ -49,8 +66,11 @@ __all__ = [
     "plot_identification",
     "plot_rates_ci",
     "plot_score_distributions",
+    "render_compare_html",
     "render_html",
+    "results_document",
     "save_figure",
+    "verification_view",
     "write_html",
     "write_results",
 ]

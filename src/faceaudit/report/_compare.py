@@ -9,7 +9,7 @@ groups. For each group present in both and each rate (FMR, FNMR, FTE) it gives
     \\Delta = x_B - x_A, \\qquad \\rho = x_B / x_A,
 
 and whether the two 95% intervals overlap (``a_lo <= b_hi and b_lo <= a_hi``; the intervals
-the reports show, :func:`~faceaudit.report._results.shown_interval`). Intervals
+the reports show, :func:`~faceaudit.metrics.shown_interval`). Intervals
 that do **not** overlap are a conservative sign of a real change; overlapping intervals do
 not prove that nothing changed (the comparison is then inconclusive, not "equal").
 """
@@ -20,19 +20,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _format as F
 from .._errors import InputError
-from . import _format as F
-from ._results import shown_interval
+from ..metrics import shown_interval
 
 RATES = ("fmr", "fnmr", "fte")
 
 
-def _f(x: Any) -> float:
-    try:
-        return float(x) if x is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
-
+_f = F.as_float
 
 def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> bool | None:
     if any(math.isnan(v) for v in (a_lo, a_hi, b_lo, b_hi)):

@@ -2,7 +2,7 @@
 
 :func:`render_html` fills ``templates/report.html.j2`` (Jinja2, **autoescape on**: every
 label, group name and config value is escaped, so a group called ``<script>`` shows as text)
-from a results mapping (see :mod:`faceaudit.report._results`) and the figures' PNG files,
+from a results mapping (see :mod:`faceaudit.report._schema`) and the figures' PNG files,
 inlined as base64. The file needs no network, no JavaScript and no other file.
 
 Sections, in order: findings in plain language (each flagged where the data are thin), the
@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import _format as F
 from .._errors import require
-from .._io import write_text
-from . import _format as F
+from .._io import dumps_toml, write_text
+from ..metrics import shown_interval
 from ._findings import make_findings, threshold_phrase
-from ._results import shown_interval
 
 FIGURES = {
     "rates": (
@@ -89,29 +89,35 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "n_mated": F.count(r.get("n_mated")),
                 "n_nonmated": F.count(r.get("n_nonmated")),
                 "fte": F.pct(r.get("fte")),
-                "fte_ci": F.interval(r.get("fte_lo"), r.get("fte_hi")),
+                "fte_ci": F.interval(r.get("fte_ci_low"), r.get("fte_ci_high")),
                 "fta": F.pct(r.get("fta")),
                 "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
                 "fmr_ci": F.interval(*shown_interval(r, "fmr")),
-                "fm_counts": f"{F.count(r.get('n_false_match'))} / {F.count(r.get('n_nonmated'))}",
+                "fm_counts": f"{F.count(r.get('false_matches'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
                 "fnmr_ci": F.interval(*shown_interval(r, "fnmr")),
                 "fnm_counts": (
-                    f"{F.count(r.get('n_false_non_match'))} / {F.count(r.get('n_mated'))}"
+                    f"{F.count(r.get('false_non_matches'))} / {F.count(r.get('n_mated'))}"
                 ),
                 "far": F.pct(r.get("far")),
                 "frr": F.pct(r.get("frr")),
-                "fmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fmr_ratio")),
-                "fmr_ratio_ci": ""
-                if r.get("group") == ref
-                else F.interval(r.get("fmr_ratio_lo"), r.get("fmr_ratio_hi"), F.times),
-                "fnmr_ratio": "1 (ref.)" if r.get("group") == ref else F.times(r.get("fnmr_ratio")),
-                "fnmr_ratio_ci": ""
-                if r.get("group") == ref
-                else F.interval(r.get("fnmr_ratio_lo"), r.get("fnmr_ratio_hi"), F.times),
+                **_ratio_cells(r, ref, "fmr"),
+                **_ratio_cells(r, ref, "fnmr"),
             }
         )
     return out
+
+
+def _ratio_cells(r: Mapping[str, Any], ref: str | None, key: str) -> dict[str, str]:
+    """The ratio to the reference group and its bootstrap interval, as table cells."""
+    if r.get("group") == ref:
+        return {f"{key}_ratio": "1 (ref.)", f"{key}_ratio_ci": ""}
+    name = f"{key}_ratio_to_reference"
+    return {
+        f"{key}_ratio": F.times(r.get(name)),
+        f"{key}_ratio_ci": F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"),
+                                      F.times),
+    }
 
 
 def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -156,9 +162,9 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
         rows.append(
             [
                 str(r.get("group")),
-                F.count(r.get("n_fpir")),
+                F.count(r.get("n_nonmated")),
                 _with_ci(r, "fpir"),
-                F.count(r.get("n_fnir")),
+                F.count(r.get("n_mated")),
                 _with_ci(r, "fnir"),
             ]
         )
@@ -170,10 +176,8 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
             [
                 F.count(r.get("gallery_size")),
                 "extrapolated" if r.get("extrapolated") else "measured",
-                f"{F.pct(r.get('fpir'))} ({F.interval(r.get('fpir_lo'), r.get('fpir_hi'))})",
-                f"{F.pct(r.get('fnir'))} ({F.interval(r.get('fnir_lo'), r.get('fnir_hi'))})"
-                if r.get("fnir") is not None
-                else "–",
+                _with_ci(r, "fpir"),
+                _with_ci(r, "fnir") if r.get("fnir") is not None else "–",
             ]
         )
     return {
@@ -248,7 +252,7 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             "an error no resample contains). Ratios between "
             f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
             "comparisons, "
-            f"which share people and are correlated), seed {seeds.get('random_state')}. "
+            f"which share people and are correlated), seed {seeds.get('seed')}. "
             "The bootstrap keeps each person's comparisons together."
         )
     else:
@@ -266,13 +270,28 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
     return {"protocol": protocol, "threshold": thr, "intervals": intervals, "data": data}
 
 
-def _toml_or_json(cfg: Mapping[str, Any]) -> str:
-    try:
-        from .._audit import dumps_toml
-
-        return dumps_toml(cfg)
-    except Exception:
-        return json.dumps(cfg, indent=2, sort_keys=True, default=str)
+def _reproducibility(
+    results: Mapping[str, Any],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Rows of the reproducibility section: inputs' sha256, versions, seeds and timings."""
+    inputs = []
+    for k, v in (results.get("inputs") or {}).items():
+        if isinstance(v, Mapping):
+            desc = f"{v.get('sha256', '')}  {v.get('path') or v.get('root') or ''}"
+            if v.get("n_files") is not None:
+                desc += f"  ({v['n_files']} files, {v.get('n_missing', 0)} missing)"
+            inputs.append((k, desc.strip()))
+        else:
+            inputs.append((k, str(v)))
+    versions = [
+        (k, v if v is not None else "not installed")
+        for k, v in (results.get("versions") or {}).items()
+    ]
+    seeds = [(k, str(v)) for k, v in (results.get("seeds") or {}).items()]
+    seeds += [
+        (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
+    ]
+    return inputs, versions, seeds
 
 
 def render_html(
@@ -312,23 +331,7 @@ def render_html(
     fte_reasons = sorted(
         ((k, F.count(v)) for k, v in (ds.get("fte_reasons") or {}).items()), key=lambda kv: kv[0]
     )
-    inputs = []
-    for k, v in (results.get("inputs") or {}).items():
-        if isinstance(v, Mapping):
-            desc = f"{v.get('sha256', '')}  {v.get('path') or v.get('root') or ''}"
-            if v.get("n_files") is not None:
-                desc += f"  ({v['n_files']} files, {v.get('n_missing', 0)} missing)"
-            inputs.append((k, desc.strip()))
-        else:
-            inputs.append((k, str(v)))
-    versions = [
-        (k, v if v is not None else "not installed")
-        for k, v in (results.get("versions") or {}).items()
-    ]
-    seeds = [(k, str(v)) for k, v in (results.get("seeds") or {}).items()]
-    seeds += [
-        (f"time: {k}", f"{float(v):.1f} s") for k, v in (results.get("timings_s") or {}).items()
-    ]
+    inputs, versions, seeds = _reproducibility(results)
     rows = _group_rows(ver)
     thin_notes = []
     for r in rows:
@@ -378,7 +381,7 @@ def render_html(
         inputs=inputs,
         versions=versions,
         seeds=seeds,
-        config_text=_toml_or_json(results.get("config") or {}),
+        config_text=dumps_toml(results.get("config") or {}),
     )
 
 

@@ -110,7 +110,7 @@ def _plain_log(axis) -> None:
 
 def _pct_short(x: float) -> str:
     """A rate as a short percentage with two significant digits: ``0.00021 -> "0.021%"``."""
-    from ._format import pct
+    from .._format import pct
 
     return pct(x, 2)
 
@@ -262,7 +262,7 @@ def plot_score_distributions(
 def plot_fmr_heatmap(
     labels: Sequence[str],
     fmr: np.ndarray,
-    n_false_match: np.ndarray,
+    false_matches: np.ndarray,
     n_nonmated: np.ndarray,
     *,
     title: str = "False match rate between groups at the audit threshold",
@@ -275,7 +275,7 @@ def plot_fmr_heatmap(
     from matplotlib.colors import LogNorm
 
     fmr = np.array(fmr, dtype=float)
-    fm = np.asarray(n_false_match)
+    fm = np.asarray(false_matches)
     nn = np.asarray(n_nonmated)
     g = len(labels)
     with _rc():
@@ -333,9 +333,9 @@ def plot_rates_ci(
 ):
     """Per-group FMR and FNMR, each a dot with its interval (two panels, FMR on log scale).
 
-    ``table`` has one row per group (index = label) and the columns ``fmr, fmr_lo, fmr_hi,
-    fnmr, fnmr_lo, fnmr_hi`` (or ``fmr_shown_lo`` ... when present, as
-    :func:`~faceaudit.report._results.group_table` adds) and optionally ``thin`` (bool).
+    ``table`` has one row per group (index = label) and the columns ``fmr, fmr_ci_low,
+    fmr_ci_high, fnmr, fnmr_ci_low, fnmr_ci_high`` (or ``fmr_shown_low`` ... when present, as
+    :func:`~faceaudit.report._schema.group_table` adds) and optionally ``thin`` (bool).
     Hollow dots mark thin groups.
     Rates of 0 cannot be drawn on the log axis; their upper bound is drawn as a bar from the
     axis' left edge.
@@ -351,10 +351,10 @@ def plot_rates_ci(
             (axes[1], "fnmr", "False non-match rate (FNMR)", OKABE_ITO[0], False),
         ):
             v = table[key].to_numpy(float)
-            src = f"{key}_shown" if f"{key}_shown_lo" in table else key
+            src = f"{key}_shown" if f"{key}_shown_low" in table else f"{key}_ci"
             nan = pd.Series(np.nan, index=table.index)
-            lo = table.get(f"{src}_lo", nan).to_numpy(float)
-            hi = table.get(f"{src}_hi", nan).to_numpy(float)
+            lo = table.get(f"{src}_low", nan).to_numpy(float)
+            hi = table.get(f"{src}_high", nan).to_numpy(float)
             has = np.isfinite(lo) & np.isfinite(hi)
             if log:
                 floor = (
@@ -400,7 +400,7 @@ def plot_fte(
 ):
     """Bars of the failure-to-enrol rate per group with interval whiskers.
 
-    ``table`` (index = group label) has ``fte`` and optionally ``fte_lo, fte_hi, n_fte,
+    ``table`` (index = group label) has ``fte`` and optionally ``fte_ci_low, fte_ci_high, n_fte,
     n_samples``; the bar is annotated ``n_fte / n_samples``.
     """
     labels = [str(x) for x in table.index]
@@ -410,9 +410,9 @@ def plot_fte(
         fig = _figure(7.5, max(2.5, 0.4 * len(labels) + 1.3))
         ax = fig.add_subplot()
         ax.barh(y, np.nan_to_num(v), color=OKABE_ITO[4], height=0.6)
-        if "fte_lo" in table and "fte_hi" in table:
-            lo = table["fte_lo"].to_numpy(float)
-            hi = table["fte_hi"].to_numpy(float)
+        if "fte_ci_low" in table and "fte_ci_high" in table:
+            lo = table["fte_ci_low"].to_numpy(float)
+            hi = table["fte_ci_high"].to_numpy(float)
             ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(v)
             ax.errorbar(
                 v[ok],
@@ -425,7 +425,7 @@ def plot_fte(
             )
         if "n_fte" in table and "n_samples" in table:
             right = np.nanmax(
-                np.concatenate([v, table.get("fte_hi", table["fte"]).to_numpy(float), [0.0]])
+                np.concatenate([v, table.get("fte_ci_high", table["fte"]).to_numpy(float), [0.0]])
             )
             for k in range(len(labels)):
                 ax.text(
@@ -451,9 +451,9 @@ def plot_identification(
 ):
     """FPIR and FNIR against gallery size (log x), with interval bands; extrapolation dashed.
 
-    ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_lo, fpir_hi,
-    fnir_lo, fnir_hi``, ``extrapolated`` (bool) and ``group`` (one line per group; the
-    group ``"overall"`` first, at most ``max_groups`` lines).
+    ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_ci_low,
+    fpir_ci_high, fnir_ci_low, fnir_ci_high``, ``extrapolated`` (bool) and ``group`` (one
+    line per group; the group ``"overall"`` first, at most ``max_groups`` lines).
     """
     with _rc():
         fig = _figure(10, 4.4)
@@ -495,9 +495,9 @@ def plot_identification(
                     if measured.any():
                         j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
                     ax.plot(x[j], v[j], color=st["color"], linestyle="--")
-                if i == 0 and f"{key}_lo" in d and f"{key}_hi" in d:  # one band: no clutter
-                    lo = d[f"{key}_lo"].to_numpy(float)
-                    hi = d[f"{key}_hi"].to_numpy(float)
+                if i == 0 and f"{key}_ci_low" in d and f"{key}_ci_high" in d:  # one band
+                    lo = d[f"{key}_ci_low"].to_numpy(float)
+                    hi = d[f"{key}_ci_high"].to_numpy(float)
                     ok = np.isfinite(lo) & np.isfinite(hi)
                     ax.fill_between(
                         x[ok], lo[ok], hi[ok], color=st["color"], alpha=0.12, linewidth=0
@@ -525,7 +525,7 @@ def histogram_panels(
     impostor count is the summary's histogram plus its exact tail, re-binned on common edges
     spanning every score (display only; no rate is computed from these counts).
     """
-    from .._summary import _bin
+    from .._summary import bin_counts, bin_index
 
     sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
     # the range spans the scores that exist: exact ones, and the edges of non-empty bins
@@ -550,17 +550,11 @@ def histogram_panels(
         centres = np.clip((left + right) / 2, lo, hi)
     centres = np.where(np.isfinite(centres), centres, lo)
     for lab, s in sets.items():
-        gen = (
-            _bin(np.asarray(s.genuine, float), edges) if s.n_genuine else np.zeros(n_bins, np.int64)
-        )
-        imp = (
-            _bin(np.asarray(s.impostor_tail, float), edges)
-            if len(s.impostor_tail)
-            else np.zeros(n_bins, np.int64)
-        )
+        gen = bin_counts(np.asarray(s.genuine, float), edges)
+        imp = bin_counts(np.asarray(s.impostor_tail, float), edges)
         hist = np.asarray(s.impostor_hist, np.int64)
         if hist.sum():
-            k = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, n_bins - 1)
+            k = bin_index(centres, edges)
             imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
         out[lab] = (edges, gen, imp)
     return out

@@ -1,15 +1,19 @@
-"""Helpers for the metrics tests: build a ScoreSummary by brute force from explicit arrays.
+"""Helpers shared by the tests (a module, not a test file: pytest does not collect it).
 
-The real producers (`faceaudit._scorer.score_templates`, `faceaudit._vendor.read_scores`) are
-another engineer's; these helpers build the same contract (see `_summary.py`) directly, so the
-metrics can be checked against brute-force references.
+- :func:`build_summary`, :func:`random_population`, :func:`brute_pairs`: a ScoreSummary built
+  by brute force from explicit arrays (the contract of ``_summary.py``), so the metrics can be
+  checked against brute-force references;
+- :func:`people`: a synthetic population of templates for the 1:N tests.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
-from faceaudit import Grouping, ScoreSummary
+import numpy as np
+import pandas as pd
+
+from faceaudit import Grouping, Manifest, ScoreSummary, Templates
 
 
 def build_summary(
@@ -107,3 +111,36 @@ def brute_pairs(subjects: np.ndarray, groups: np.ndarray, scores: np.ndarray, g:
                 continue
             (gen if subjects[a] == subjects[b] else imp).append(scores[a, b])
     return np.array(gen), np.array(imp)
+
+
+def people(
+    n_subjects: int,
+    seed: int = 0,
+    fail_every: int = 0,
+    dim: int = 16,
+    *,
+    female: Callable[[int], bool] = lambda s: s % 2 == 1,
+    noise_f: float = 0.8,
+    noise_m: float = 0.8,
+    failure: tuple[str, str] = ("no_face", "no face"),
+    similarity: str = "cosine",
+) -> tuple[Manifest, Templates]:
+    """Subjects with 1-4 images around a random centre (noise ``noise_f`` / ``noise_m`` by
+    sex); every ``fail_every``-th image a failure to enrol ``failure = (status, detail)``."""
+    rng = np.random.default_rng(seed)
+    rows, vecs = [], []
+    for s in range(n_subjects):
+        sex = "F" if female(s) else "M"
+        centre = rng.normal(size=dim)
+        for j in range(int(rng.integers(1, 5))):
+            rows.append({"sample_id": f"s{s:04d}_{j}", "subject_id": f"p{s:04d}", "sex": sex})
+            vecs.append(centre + (noise_f if sex == "F" else noise_m) * rng.normal(size=dim))
+    m = Manifest(pd.DataFrame(rows))
+    status = np.full(len(rows), "ok", dtype=object)
+    if fail_every:
+        status[::fail_every] = failure[0]
+    status = status.astype(str)
+    v = np.asarray(vecs, np.float32)
+    v[status != "ok"] = np.nan
+    return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", failure[1]), "syn",
+                        similarity)

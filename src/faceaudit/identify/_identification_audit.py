@@ -12,6 +12,7 @@ import pandas as pd
 from .._errors import ConfigError, UndefinedMetricWarning, check_range
 from .._manifest import Grouping, Manifest
 from .._templates import Templates
+from ..metrics import CONFIDENCE, N_BOOT, SEED
 from ._extrapolate import (
     ImpostorRates,
     WhatIf,
@@ -34,7 +35,8 @@ from ._searches import Searches, run_searches
 from ._split import GallerySplit, split_gallery
 
 
-def nested_gallery_order(split: GallerySplit, searches: Searches, seed: int = 0) -> np.ndarray:
+def nested_gallery_order(split: GallerySplit, searches: Searches,
+                         seed: int = SEED) -> np.ndarray:
     """Order of gallery people for nested sub-galleries: the first ``N`` form gallery size N.
 
     People who are the mate of at least one mated probe come first, then everyone else; each
@@ -57,9 +59,9 @@ def gallery_size_curve(
     gallery_sizes: Sequence[int],
     *,
     rank: int = 1,
-    seed: int = 0,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
     method: str = "faiss",
     threads: int | None = None,
     searches: Searches | None = None,
@@ -69,7 +71,7 @@ def gallery_size_curve(
     The full gallery size is always added.
     Sub-galleries follow :func:`nested_gallery_order`, so FPIR is non-decreasing in N for
     every group (each non-mated search's best score can only grow). Mated searches whose mate
-    is not in a small sub-gallery are left out at that size (``n_fnir`` shows the count).
+    is not in a small sub-gallery are left out at that size (``n_mated`` shows the count).
     Returns a long DataFrame: ``gallery_size, group`` and the columns of :func:`rate_table`.
     """
     full = searches if searches is not None else run_searches(
@@ -186,9 +188,9 @@ def identify(
     n_enrol: int = 1,
     nonmated_fraction: float = 0.5,
     enrol: str = "random",
-    seed: int = 0,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
     method: str = "faiss",
     threads: int | None = None,
 ) -> IdentificationAudit:
@@ -239,43 +241,13 @@ def identify(
     -------
     IdentificationAudit
     """
-    if (threshold is None) == (target_fpir is None):
-        raise ConfigError("give exactly one of threshold and target_fpir; got "
-                          f"threshold={threshold!r}, target_fpir={target_fpir!r}")
-    if threshold is not None:
-        check_range("threshold", threshold)
-    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
-    check_range("n_boot", n_boot, low=0)
-    if list_length < rank:
-        raise ConfigError(f"list_length must be >= rank ({rank}); got {list_length}")
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}; got {method!r}")
+    _check_options(threshold, target_fpir, confidence, n_boot, rank, list_length, method)
     split = split_gallery(manifest, templates, grouping, n_enrol=n_enrol,
                           nonmated_fraction=nonmated_fraction, enrol=enrol, seed=seed)
     s = run_searches(split, templates, list_length=list_length, method=method, threads=threads)
-    if target_fpir is not None:
-        check_range("target_fpir", target_fpir, low=0.0, high=1.0)
-        if (~s.mated).sum() == 0:
-            raise ConfigError("target_fpir needs non-mated searches; nonmated_fraction is "
-                              f"{nonmated_fraction} and gave none")
-        threshold = threshold_at_fpir(s, target_fpir)
-        rule = f"target_fpir={target_fpir:g} (realised {fpir(s, threshold):.6g})"
-    else:
-        rule = "given"
-    assert threshold is not None
-    threshold = float(threshold)
+    threshold, rule = _threshold(s, threshold, target_fpir, nonmated_fraction)
     rates = rate_table(s, threshold, rank, confidence=confidence, n_boot=n_boot, seed=seed)
-    cmc_rows = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        for g, lab in enumerate(s.group_labels):
-            cmc_rows[lab] = cmc(s.subset(s.probe_group == g))
-        cmc_rows[OVERALL] = cmc(s)
-    cmc_df = pd.DataFrame(cmc_rows).T
-    cmc_df.columns = pd.Index(np.arange(1, s.list_length + 1), name="rank")
-    cmc_df.index.name = "group"
-    cmc_df.insert(0, "n_mated", [int((s.mated & (s.probe_group == g)).sum())
-                                 for g in range(s.n_groups)] + [int(s.mated.sum())])
+    cmc_df = _cmc_table(s)
     mix = false_candidate_mix(s, threshold, confidence=confidence, n_boot=n_boot, seed=seed)
     imp = impostor_rates(split, templates, threshold)
     extra = extrapolate_fpir(imp, extrapolate_to, confidence=confidence)
@@ -294,4 +266,49 @@ def identify(
               "model_id": templates.model_id, "similarity": templates.similarity}
     return IdentificationAudit(split, s, threshold, rule, rank, rates, cmc_df, mix, imp, extra,
                                curve, check, params)
+
+
+def _cmc_table(s: Searches) -> pd.DataFrame:
+    """Identification rate at ranks 1..list_length per probe group and overall (+ n_mated)."""
+    cmc_rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for g, lab in enumerate(s.group_labels):
+            cmc_rows[lab] = cmc(s.subset(s.probe_group == g))
+        cmc_rows[OVERALL] = cmc(s)
+    cmc_df = pd.DataFrame(cmc_rows).T
+    cmc_df.columns = pd.Index(np.arange(1, s.list_length + 1), name="rank")
+    cmc_df.index.name = "group"
+    cmc_df.insert(0, "n_mated", [int((s.mated & (s.probe_group == g)).sum())
+                                 for g in range(s.n_groups)] + [int(s.mated.sum())])
+    return cmc_df
+
+
+def _check_options(threshold: float | None, target_fpir: float | None, confidence: float,
+                   n_boot: int, rank: int, list_length: int, method: str) -> None:
+    if (threshold is None) == (target_fpir is None):
+        raise ConfigError("give exactly one of threshold and target_fpir; got "
+                          f"threshold={threshold!r}, target_fpir={target_fpir!r}")
+    if threshold is not None:
+        check_range("threshold", threshold)
+    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
+    check_range("n_boot", n_boot, low=0)
+    if list_length < rank:
+        raise ConfigError(f"list_length must be >= rank ({rank}); got {list_length}")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {METHODS}; got {method!r}")
+
+
+def _threshold(s: Searches, threshold: float | None, target_fpir: float | None,
+               nonmated_fraction: float) -> tuple[float, str]:
+    """The given threshold, or the smallest whose overall FPIR is at most ``target_fpir``."""
+    if target_fpir is not None:
+        check_range("target_fpir", target_fpir, low=0.0, high=1.0)
+        if (~s.mated).sum() == 0:
+            raise ConfigError("target_fpir needs non-mated searches; nonmated_fraction is "
+                              f"{nonmated_fraction} and gave none")
+        threshold = threshold_at_fpir(s, target_fpir)
+        return threshold, f"target_fpir={target_fpir:g} (realised {fpir(s, threshold):.6g})"
+    assert threshold is not None
+    return float(threshold), "given"
 

@@ -13,19 +13,17 @@ import pandas as pd
 from .._errors import (
     ConfigError,
     InexactMetricWarning,
-    InputError,
     ThinDataWarning,
     UndefinedMetricWarning,
     check_option,
     check_range,
 )
 from .._summary import ScoreSet, ScoreSummary
-from ._clustered import GroupErrors, person_counts
+from ._clustered import GroupErrors
 from ._counting import error_counts, hist_bounds
+from ._evidence import CONFIDENCE, N_BOOT, fmr_thin_reason, thin_reasons
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
-    PRECISE_ERRORS,
-    RULE_OF_THREE,
     bootstrap_rates,
     check_quantiles,
     clopper_pearson,
@@ -33,18 +31,10 @@ from ._intervals import (
     group_resampling,
     quantiles,
 )
-from ._rates import system_far, system_frr, threshold_at_fmr
+from ._operating_point import choose_threshold, rates_at, ratio
+from ._people import person_counts
 
 _METHODS = ("between_groups", "to_overall")
-_RATE_COLUMNS = ("fmr", "fnmr", "far", "frr")
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = a / b
-    return np.where(np.isfinite(out), out, np.nan)
 
 
 class AuditResult:
@@ -77,13 +67,14 @@ class AuditResult:
         on white men), or on all diagonal cells pooled when no reference group is given.
     reference_group : int, str or tuple, optional
         Group (index, label or values) that ratios ``*_ratio_to_reference`` divide by.
-    n_boot : int, default 0
+    n_boot : int, default :data:`~faceaudit.metrics._evidence.N_BOOT` (200)
         Subject-level bootstrap replicates (0 = none). Adds ``*_boot_q<quantile>`` columns.
     ci_quantiles : sequence of float, optional
         Bootstrap quantiles; default ``((1 - confidence) / 2, (1 + confidence) / 2)``, so the
         bootstrap intervals have the same level as the Clopper–Pearson ones.
-    random_state : int, optional
-        Seed of the bootstrap (one child seed per replicate).
+    seed : int, optional
+        Seed of the bootstrap (one child seed per replicate). ``random_state`` is accepted as
+        a deprecated alias.
     confidence : float, default 0.95
         Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...) and, unless
         ``ci_quantiles`` is given, of the bootstrap intervals.
@@ -116,12 +107,18 @@ class AuditResult:
         threshold: float | None = None,
         target_fmr: float | None = None,
         reference_group: int | str | tuple[str, ...] | None = None,
-        n_boot: int = 0,
+        n_boot: int = N_BOOT,
         ci_quantiles: Sequence[float] | None = None,
-        random_state: int | None = None,
-        confidence: float = 0.95,
+        seed: int | None = None,
+        confidence: float = CONFIDENCE,
         alpha: float = 0.5,
+        random_state: int | None = None,
     ) -> None:
+        if random_state is not None:
+            warnings.warn("AuditResult(random_state=...) is deprecated; use seed=...",
+                          DeprecationWarning, stacklevel=2)
+            if seed is None:
+                seed = random_state
         if not isinstance(summary, ScoreSummary):
             raise ConfigError(f"summary must be a ScoreSummary; got {type(summary).__name__}")
         if (threshold is None) == (target_fmr is None):
@@ -141,7 +138,7 @@ class AuditResult:
         if ci_quantiles is None:
             ci_quantiles = (round((1 - confidence) / 2, 12), round((1 + confidence) / 2, 12))
         self.ci_quantiles = check_quantiles(ci_quantiles)
-        self.random_state = random_state
+        self.seed = seed
         self.confidence = float(confidence)
         self.alpha = float(alpha)
         self.reference = None if reference_group is None else summary.group_index(reference_group)
@@ -154,20 +151,15 @@ class AuditResult:
 
         # ---------------------------------------------------------- threshold
         if threshold is not None:
-            self.threshold = float(threshold)
-            self.threshold_rule = "given"
+            self.threshold, self.threshold_rule = choose_threshold(self._pooled,
+                                                                   threshold=threshold)
         else:
-            assert self.target_fmr is not None
             if self.reference is not None:
                 base, where = self._diag[self.reference], f"group {self._labels[self.reference]!r}"
             else:
                 base, where = self._pooled, "all demographically matched impostors"
-            if base.n_impostor == 0:
-                raise InputError(f"cannot choose a threshold for target_fmr={self.target_fmr:g}: "
-                                 f"{where} has no impostor comparisons; pick another "
-                                 "reference_group or give threshold")
-            self.threshold = threshold_at_fmr(base, target=self.target_fmr)
-            self.threshold_rule = (f"smallest threshold with FMR <= {self.target_fmr:g} on {where}")
+            self.threshold, self.threshold_rule = choose_threshold(
+                base, target_fmr=self.target_fmr, where=where)
 
         self._compute_groups()
         self._compute_matrix()
@@ -186,65 +178,59 @@ class AuditResult:
 
     # ------------------------------------------------------------------ core
     def _rates(self, s: ScoreSet, label: str) -> dict[str, Any]:
-        c = error_counts(s, thresholds=self.threshold)
-        fm, fm_lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
-        fnm = int(c.false_non_matches[0])
-        nn, nm = c.n_nonmated, c.n_mated
-        fmr, fmr_lo_bound = _div(fm, nn).item(), _div(fm_lo, nn).item()
-        fnmr = _div(fnm, nm).item()
-        attempted = nn + nm + s.genuine_fta + s.impostor_fta
-        fta = _div(s.genuine_fta + s.impostor_fta, attempted).item()
-        f_lo, f_hi = clopper_pearson(fm, nn, self.confidence)
-        n_lo, n_hi = clopper_pearson(fnm, nm, self.confidence)
-        row = {
-            "fmr": fmr, "fmr_ci_low": f_lo, "fmr_ci_high": f_hi,
-            "fnmr": fnmr, "fnmr_ci_low": n_lo, "fnmr_ci_high": n_hi,
-            "false_matches": fm, "n_nonmated": nn, "false_non_matches": fnm, "n_mated": nm,
-            "fmr_exact": bool(c.exact[0]), "fmr_lower_bound": fmr_lo_bound,
-            "fta": fta, "far": system_far(fmr, fta) if not math.isnan(fta) else math.nan,
-            "frr": system_frr(fnmr, fta) if not math.isnan(fta) else math.nan,
-        }
+        row = rates_at(s, self.threshold, self.confidence)
+        fm, nn, nm = row["false_matches"], row["n_nonmated"], row["n_mated"]
+        fmr, fmr_lo_bound = row["fmr"], row["fmr_lower_bound"]
         if nn == 0:
             self._warn(f"{label}: no impostor comparisons; FMR is undefined (NaN)")
         if nm == 0:
             self._warn(f"{label}: no genuine comparisons; FNMR is undefined (NaN)")
-        if not c.exact[0]:
+        if not row["fmr_exact"]:
             self._warn(
                 f"{label}: the threshold {self.threshold:.6g} lies inside a histogram bin below "
                 f"the exact tail; FMR is reported as its upper bound {fmr:.3g} (at least "
                 f"{fmr_lo_bound:.3g}); re-score with a lower tail floor for an exact figure",
                 InexactMetricWarning)
-        thin = ""
-        few_pairs = self.target_fmr is not None and 0 < nn < RULE_OF_THREE / self.target_fmr
-        if few_pairs and fm < PRECISE_ERRORS:  # many false matches: FMR far above target, measured
-            thin = (f"thin: {nn} impostor comparisons cannot support FMR = {self.target_fmr:g} "
-                    f"(needs >= {math.ceil(RULE_OF_THREE / self.target_fmr)} by the rule of three, "
-                    f"or >= {PRECISE_ERRORS} false matches)")
-            self._warn(f"{label}: {thin}", ThinDataWarning)
-        row["thin"] = bool(thin)
-        row["thin_reason"] = thin
+        reason = fmr_thin_reason(nn, fm, self.target_fmr)
+        if reason:
+            self._warn(f"{label}: thin: {reason}", ThinDataWarning)
+        row["thin_fmr_reason"] = reason  # completed by _evidence() once people are counted
         return row
+
+    def _evidence(self, row: dict[str, Any], in_g: np.ndarray) -> None:
+        """Failure-to-enrol counts and interval, and the thin flags (metrics._evidence rules)."""
+        sm = self.summary
+        n_samples = int(in_g.sum())
+        n_fte = int((~sm.enrolled[in_g]).sum())
+        row["n_subjects"] = len(np.unique(sm.subject_codes[in_g]))
+        row["n_samples"] = n_samples
+        row["n_fte"] = n_fte
+        row["fte"] = ratio(n_fte, n_samples).item()
+        lo, hi = (clopper_pearson(n_fte, n_samples, self.confidence) if n_samples
+                  else (math.nan, math.nan))
+        row["fte_ci_low"], row["fte_ci_high"] = float(lo), float(hi)
+        fmr_r, fnmr_r = thin_reasons(n_people=row["n_subjects"], n_mated=row["n_mated"],
+                                     fmr_reason=row.pop("thin_fmr_reason"))
+        both = list(dict.fromkeys(fmr_r + fnmr_r))
+        row.update(thin=bool(both), thin_reason="; ".join(both),
+                   thin_fmr=bool(fmr_r), thin_fmr_reason="; ".join(fmr_r),
+                   thin_fnmr=bool(fnmr_r), thin_fnmr_reason="; ".join(fnmr_r))
 
     def _compute_groups(self) -> None:
         sm = self.summary
         rows = []
         for i, lab in enumerate(self._labels):
             row = self._rates(self._diag[i], f"group {lab!r}")
-            in_g = sm.group_codes == i
-            row["n_subjects"] = len(np.unique(sm.subject_codes[in_g]))
-            row["n_samples"] = int(in_g.sum())
-            row["fte"] = _div(int((~sm.enrolled[in_g]).sum()), int(in_g.sum())).item()
+            self._evidence(row, sm.group_codes == i)
             rows.append(row)
         over = self._rates(self._pooled, "overall")
-        over["n_subjects"] = len(np.unique(sm.subject_codes))
-        over["n_samples"] = sm.n_samples
-        over["fte"] = _div(int((~sm.enrolled).sum()), sm.n_samples).item()
+        self._evidence(over, np.ones(sm.n_samples, bool))
         df = pd.DataFrame(rows)
         fmr, fnmr = df["fmr"].to_numpy(), df["fnmr"].to_numpy()
         for name, v in (("fmr", fmr), ("fnmr", fnmr)):
             if self.reference is not None:
                 ref = v[self.reference]
-                df[f"{name}_ratio_to_reference"] = _div(v, np.full_like(v, ref))
+                df[f"{name}_ratio_to_reference"] = ratio(v, np.full_like(v, ref))
                 if ref == 0:
                     self._warn(
                         f"reference group {self._labels[self.reference]!r} has zero "
@@ -253,7 +239,7 @@ class AuditResult:
             else:
                 df[f"{name}_ratio_to_reference"] = np.nan
             best = np.nanmin(v) if (~np.isnan(v)).any() else np.nan
-            df[f"{name}_ratio_to_best"] = _div(v, np.full_like(v, best))
+            df[f"{name}_ratio_to_best"] = ratio(v, np.full_like(v, best))
             if best == 0:
                 zero = [lab for lab, x in zip(self._labels, v, strict=True) if x == 0]
                 self._warn(
@@ -291,7 +277,7 @@ class AuditResult:
         self.false_match_matrix = pd.DataFrame(fm_hi, index=self._labels, columns=self._labels)
         self.nonmated_matrix = pd.DataFrame(nn, index=self._labels, columns=self._labels)
         self.fmr_matrix_exact = pd.DataFrame(exact, index=self._labels, columns=self._labels)
-        self.fmr_matrix = pd.DataFrame(_div(fm_hi, nn), index=self._labels, columns=self._labels)
+        self.fmr_matrix = pd.DataFrame(ratio(fm_hi, nn), index=self._labels, columns=self._labels)
         if not exact.all():
             self._warn("some cross-group FMR cells are upper bounds (threshold inside a "
                        "histogram bin below the exact tail); see fmr_matrix_exact",
@@ -312,7 +298,7 @@ class AuditResult:
     def _compute_bootstrap(self) -> None:
         sm = self.summary
         res = [group_resampling(sm, i) for i in range(sm.n_groups)]
-        ws = draw_weights([r.n_subjects for r in res], self.n_boot, self.random_state)
+        ws = draw_weights([r.n_subjects for r in res], self.n_boot, self.seed)
         fmr = np.empty((self.n_boot, sm.n_groups))
         fnmr = np.empty((self.n_boot, sm.n_groups))
         for i, (r, w) in enumerate(zip(res, ws, strict=True)):
@@ -334,16 +320,16 @@ class AuditResult:
                 cols[name] = quantiles(x, q)
                 best = np.where(np.isnan(x).all(axis=1), np.nan,
                                 np.nanmin(np.where(np.isnan(x), np.inf, x), axis=1))
-                ratio = _div(x, best[:, None])
-                cols[f"{name}_ratio_to_best"] = quantiles(ratio, q)
-                undefined = int(np.isnan(ratio).all(axis=1).sum())
+                to_best = ratio(x, best[:, None])
+                cols[f"{name}_ratio_to_best"] = quantiles(to_best, q)
+                undefined = int(np.isnan(to_best).all(axis=1).sum())
                 if undefined:
                     self._warn(f"bootstrap: {name}_ratio_to_best is undefined in {undefined} of "
                                f"{self.n_boot} replicates (the best group had no errors); its "
                                "interval uses the other replicates", None)
                 if self.reference is not None:
                     cols[f"{name}_ratio_to_reference"] = quantiles(
-                        _div(x, x[:, [self.reference]]), q)
+                        ratio(x, x[:, [self.reference]]), q)
         for name, qs in cols.items():
             for k, qq in enumerate(q):
                 self._by_group[f"{name}_boot_q{qq:g}"] = qs[k]
@@ -384,10 +370,13 @@ class AuditResult:
         ``fmr_lower_bound`` (a threshold inside a histogram bin gives the upper bound as
         ``fmr``); ``fnmr``, ``fnmr_ci_low``, ``fnmr_ci_high``, ``false_non_matches``,
         ``n_mated``; ``fta`` (failed comparisons / attempted, diagonal cell), ``far``,
-        ``frr``; ``n_subjects``, ``n_samples``, ``fte`` (samples that failed to enrol);
+        ``frr``; ``n_subjects``, ``n_samples``, ``n_fte``, ``fte`` (samples that failed to
+        enrol) with ``fte_ci_low``, ``fte_ci_high``;
         ``fmr_ratio_to_reference``, ``fnmr_ratio_to_reference`` (NaN without a reference),
         ``fmr_ratio_to_best``, ``fnmr_ratio_to_best`` (divided by the lowest group rate; NaN
-        when that is 0); ``thin``, ``thin_reason``; and with ``n_boot > 0`` the subject
+        when that is 0); ``thin``, ``thin_reason`` (any figure thin) and per figure
+        ``thin_fmr``, ``thin_fmr_reason``, ``thin_fnmr``, ``thin_fnmr_reason`` (the rules of
+        :mod:`faceaudit.metrics._evidence`); and with ``n_boot > 0`` the subject
         bootstrap quantiles ``<figure>_boot_q<quantile>`` for ``fmr``, ``fnmr`` and the ratios.
         """
         return self._by_group.copy()
@@ -425,9 +414,9 @@ class AuditResult:
         cols = list(columns)
         x = self._by_group[cols].astype(float)
         if method == "between_groups":
-            return pd.Series(_div(x.min().to_numpy(), x.max().to_numpy()), index=cols)
+            return pd.Series(ratio(x.min().to_numpy(), x.max().to_numpy()), index=cols)
         o = self._overall[cols].astype(float).to_numpy()
-        r = np.minimum(_div(x.to_numpy(), o), _div(o, x.to_numpy()))
+        r = np.minimum(ratio(x.to_numpy(), o), ratio(o, x.to_numpy()))
         return pd.Series(np.nanmin(np.where(np.isnan(r), np.inf, r), axis=0), index=cols).replace(
             np.inf, np.nan)
 
@@ -435,7 +424,7 @@ class AuditResult:
         """Every figure with its counts and intervals, JSON-able.
 
         Keys: ``threshold``, ``threshold_rule``, ``target_fmr``, ``reference_group``,
-        ``confidence``, ``n_boot``, ``ci_quantiles``, ``random_state``, ``grouping``,
+        ``confidence``, ``n_boot``, ``ci_quantiles``, ``seed``, ``grouping``,
         ``model_id``, ``overall`` (one dict), ``groups`` (one dict per group: every
         :attr:`by_group` column plus ``values``), ``fmr_matrix`` (``labels``, ``fmr``,
         ``false_matches``, ``n_nonmated``, ``exact`` as G×G lists), ``fairness`` (one
@@ -465,7 +454,7 @@ class AuditResult:
             "confidence": self.confidence,
             "n_boot": self.n_boot,
             "ci_quantiles": list(self.ci_quantiles),
-            "random_state": self.random_state,
+            "seed": self.seed,
             "grouping": self.summary.grouping.to_dict(),
             "model_id": self.summary.model_id,
             "overall": {k: clean(v) for k, v in self._overall.items()},

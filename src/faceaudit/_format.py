@@ -1,4 +1,7 @@
-"""Number formatting for people: rates as percentages and "1 in N", intervals, counts."""
+"""Number formatting for people: rates as percentages and "1 in N", intervals, counts.
+
+The one formatter of faceaudit: the HTML report, the findings and the command line use it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,14 @@ def _finite(x: Any) -> bool:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def as_float(x: Any) -> float:
+    """``x`` as a float; NaN when it is missing or not a number."""
+    try:
+        return float(x) if x is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def count(n: Any) -> str:
@@ -98,3 +109,31 @@ def times(x: Any) -> str:
 def score(x: Any) -> str:
     """A score or threshold with 4 significant digits."""
     return f"{float(x):.4g}" if _finite(x) else "–"
+
+
+def num(x: Any, digits: int = 4, *, near_one: bool = False) -> str:
+    """A number for a table: ``digits`` significant digits for a float, as is otherwise; ``"–"``
+    when missing. With ``near_one``, a float in (0.9999, 1) reads ``"≈1"``.
+
+    >>> num(0.0123456), num(7), num(float("nan")), num(0.99995, near_one=True)
+    ('0.01235', '7', '–', '≈1')
+    """
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        if near_one and 0.9999 < x < 1.0:
+            return "≈1"
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def num_interval(lo: Any, hi: Any, digits: int = 4, *, near_one: bool = False) -> str:
+    """``"0.01–0.05"``; ``"–"`` when the lower bound is missing."""
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return "–"
+    return f"{num(lo, digits, near_one=near_one)}–{num(hi, digits, near_one=near_one)}"
+
+
+def percent(x: Any, decimals: int = 3) -> str:
+    """A rate as a percentage with fixed ``decimals``: ``0.0626263 -> "6.263%"``."""
+    return f"{100 * float(x):.{decimals}f}%" if _finite(x) else "–"

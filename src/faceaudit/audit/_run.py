@@ -1,0 +1,138 @@
+"""``run_audit``: one call from a dataset (or a vendor's score file) to a checked report folder.
+
+The audit is the list :data:`STAGES`, run in order by :func:`~faceaudit.audit._runner.run_stages`,
+which times and reports each stage, records its warnings and provenance, caches the score
+summary and skips what does not apply:
+
+1. **data** — the manifest: a dataset adapter or a manifest file; ``limit`` keeps a seeded
+   subset of whole subjects for a quick try;
+2. **embed** — templates from the images (reusing the persistent template store), unless a
+   vendor score file is given;
+3. **score** — the :class:`~faceaudit.ScoreSummary` (templates compared, or the vendor's
+   score file read), cached under a sha256 of everything that shapes it;
+4. **metrics** — :class:`faceaudit.metrics.AuditResult` at one global threshold (fixed, or
+   the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
+5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
+   ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
+
+Conventions: scores are similarities; a comparison is accepted iff ``score >= threshold``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._summary import ScoreSummary
+from ._backend import Backend, InProcess
+from ._cache import default_cache_dir, summary_cache
+from ._config import AuditConfig
+from ._provenance import data_inputs, embed_inputs
+from ._runner import Environment, Progress, Stage, run_stages
+from ._stages import (
+    Scored,
+    embed_templates,
+    load_data,
+    measure,
+    score_comparisons,
+    search_one_to_many,
+    why_no_identification,
+    write_report,
+)
+
+STAGES: tuple[Stage, ...] = (
+    Stage("data", load_data, says=lambda cfg: f"loading {cfg.dataset or cfg.manifest}",
+          provenance=data_inputs),
+    Stage("embed", embed_templates,
+          says=lambda cfg, env: f"templates with {cfg.model} "
+                                f"(store: {cfg.store or Path(env.cache_dir) / 'store'})",
+          skip=lambda cfg: "vendor scores" if cfg.scores is not None else None,
+          provenance=embed_inputs),
+    Stage("score", score_comparisons, cache=summary_cache(Scored),
+          says=lambda cfg: "comparing" if cfg.scores is None else f"reading {cfg.scores}"),
+    Stage("metrics", measure,
+          says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
+    Stage("identification", search_one_to_many, skip=why_no_identification,
+          says=lambda: "one-to-many searches"),
+    Stage("report", write_report, says=lambda env: f"writing {env.out}"),
+)
+"""The stages of an audit, in order (see the module docstring)."""
+
+
+@dataclass
+class AuditOutput:
+    """What :func:`run_audit` produced.
+
+    Attributes
+    ----------
+    folder : Path
+        The output folder.
+    results : dict
+        The content of ``results.json``.
+    files : dict of str to Path
+        Every file written (``report``, ``results``, ``config``, ``manifest``, tables and
+        figures ``<name>_png`` / ``<name>_svg``).
+    summary : ScoreSummary
+    audit : AuditResult
+    timings : dict of str to float
+        Seconds per stage.
+    cache_hit : bool
+        True when the score summary came from the cache.
+    """
+
+    folder: Path
+    results: dict[str, Any]
+    files: dict[str, Path]
+    summary: ScoreSummary
+    audit: Any
+    timings: dict[str, float]
+    cache_hit: bool = False
+
+    @property
+    def report(self) -> Path:
+        return self.files["report"]
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        return list(self.results.get("findings") or [])
+
+
+
+def run_audit(
+    config: AuditConfig | Mapping[str, Any] | str | Path,
+    *,
+    progress: Progress | None = None,
+    show_bars: bool = False,
+    backend: Backend | None = None,
+) -> AuditOutput:
+    """Run every stage of :data:`STAGES` and fill ``config.out`` (see the module docstring).
+
+    Parameters
+    ----------
+    config : AuditConfig, mapping (TOML layout) or path to a TOML file
+    progress : callable ``(stage, message)``, optional
+        Told when each stage starts and finishes (with its timing).
+    show_bars : bool
+        Let the embedding and scoring stages draw their own progress bars on stderr.
+    backend : Backend, optional
+        Where embedding, scoring and the 1:N search run (default :class:`InProcess`).
+
+    Returns
+    -------
+    AuditOutput
+
+    Raises
+    ------
+    ConfigError, InputError
+        Invalid configuration or input; the message names the field, file or row.
+    """
+    cfg = AuditConfig.coerce(config)
+    env = Environment(out=Path(cfg.out).expanduser(), cache_dir=default_cache_dir(cfg.cache_dir),
+                      backend=backend or InProcess(), show_bars=show_bars)
+    done, log = run_stages(STAGES, cfg, env, progress)
+    report = done["report"]
+    return AuditOutput(report.folder, report.results, report.files, done["score"].summary,
+                       done["metrics"].audit, log.timings, log.cache_hits.get("score", False))

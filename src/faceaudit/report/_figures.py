@@ -1,0 +1,155 @@
+"""Which figures an audit report shows, of which groups, and where they are written.
+
+:func:`draw_figures` draws every figure of the report from a results mapping (see
+:mod:`faceaudit.report._schema`) and the score summary, and saves each as PNG and SVG
+(:func:`faceaudit.report._plots.save_figure`). A figure that cannot be drawn never sinks the
+report: it is left out with an :class:`~faceaudit.AuditNote` saying why. Figures show at most
+:data:`MAX_FIGURE_GROUPS` groups (the reference first, then by genuine pairs); every group
+stays in the tables, ``results.json`` and the CSV files.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import AuditNote
+from .._format import as_float
+from . import _plots as P
+from ._schema import group_table
+
+MAX_FIGURE_GROUPS = 12
+"""Figures draw at most this many groups (tables and files keep every group)."""
+
+
+def _count(x: Any) -> int:
+    v = as_float(x)
+    return int(v) if math.isfinite(v) else 0
+
+
+class _Saver:
+    """Draws and saves figures into ``folder``; records their files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.figures: dict[str, Path] = {}
+        self.files: dict[str, Path] = {}
+
+    def __call__(self, name: str, make: Callable[[], Any]) -> None:
+        try:
+            fig = make()
+        except (ValueError, IndexError) as exc:  # a figure must never sink the report
+            warnings.warn(f"figure {name!r} not drawn: {exc}", AuditNote, stacklevel=2)
+            return
+        paths = P.save_figure(fig, self.folder, name)
+        self.files[f"{name}_png"], self.files[f"{name}_svg"] = paths["png"], paths["svg"]
+        self.figures[name] = paths["png"]
+
+
+def figure_groups(tab: pd.DataFrame, reference: str | None) -> list[int]:
+    """Group rows in display priority: the reference, then most genuine, then most impostor
+    pairs (the first :data:`MAX_FIGURE_GROUPS` are drawn)."""
+    labels = list(tab.index)
+    return sorted(
+        range(len(labels)),
+        key=lambda i: (
+            labels[i] != reference,
+            -_count(tab.iloc[i]["n_mated"]),
+            -_count(tab.iloc[i]["n_nonmated"]),
+        ),
+    )
+
+
+def draw_figures(
+    folder: str | Path, results: Mapping[str, Any], summary: Any
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Draw and save every figure; returns ``(figures, files)``.
+
+    ``figures`` maps a figure name (:data:`faceaudit.report._html.FIGURES`) to its PNG,
+    ``files`` maps ``<name>_png`` / ``<name>_svg`` to the files written.
+    """
+    ver = results["verification"]
+    tab = group_table(results)
+    thin = [str(x) for x in tab.index[tab["thin"].astype(bool)]]
+    save = _Saver(Path(folder))
+    save("rates", lambda: P.plot_rates_ci(tab))
+    m = ver["fmr_matrix"]
+    labels = list(m["labels"])
+    order = figure_groups(tab, ver.get("reference_group"))
+    shown = sorted(order[:MAX_FIGURE_GROUPS])
+    suffix = ""
+    if len(shown) < len(labels):
+        suffix = f"\n({len(shown)} largest of {len(labels)} groups)"
+        warnings.warn(
+            f"figures show the {len(shown)} largest of {len(labels)} groups; every group "
+            "is in the tables, results.json and the CSV files", AuditNote, stacklevel=2)
+    idx = np.array(shown)
+    save(
+        "heatmap",
+        lambda: P.plot_fmr_heatmap(
+            [labels[i] for i in shown],
+            np.array(m["fmr"], dtype=float)[np.ix_(idx, idx)],
+            np.array(m["false_matches"])[np.ix_(idx, idx)],
+            np.array(m["n_nonmated"])[np.ix_(idx, idx)],
+            title="False match rate between groups at the audit threshold" + suffix,
+        ),
+    )
+    _det(save, summary, tab, shown, thin, ver.get("reference_group"), suffix)
+    panels = P.histogram_panels(summary)
+    panels = {summary.group_labels[g]: panels[summary.group_labels[g]] for g in shown}
+    save(
+        "distributions",
+        lambda: P.plot_score_distributions(
+            panels,
+            threshold=ver["threshold"],
+            thin=thin,
+            title="Score distributions per group: genuine (same person) and impostor pairs"
+            + suffix,
+        ),
+    )
+    save("fte", lambda: P.plot_fte(tab))
+    ident = results.get("identification") or {}
+    if ident.get("curve"):
+        # all searches, then the reference and the largest groups (as in the other figures)
+        keep = ["overall"] + [labels[i] for i in order[:5]]
+        curve = pd.DataFrame(ident["curve"])
+        curve = curve[curve["group"].isin(keep)]
+        curve = curve.assign(_o=curve["group"].map(keep.index)).sort_values(["_o", "gallery_size"])
+        save("identification", lambda: P.plot_identification(curve.drop(columns="_o")))
+    return save.figures, save.files
+
+
+def _det(save: _Saver, summary: Any, tab: pd.DataFrame, shown: list[int], thin: list[str],
+         reference: str | None, suffix: str) -> None:
+    """DET curves of the shown groups (their diagonal cells), with the operating points."""
+    from ..metrics import det_curve
+
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    ops: dict[str, tuple[float, float]] = {}
+    for g in shown:
+        lab = summary.group_labels[g]
+        s = summary.scores((g, g))
+        if s.n_genuine and s.n_impostor:
+            fmr, fnmr, _ = det_curve(s)
+            curves[lab] = (fmr, fnmr)
+            r = tab.loc[lab]
+            if math.isfinite(as_float(r["fmr"])) and math.isfinite(as_float(r["fnmr"])):
+                ops[lab] = (float(r["fmr"]), float(r["fnmr"]))
+    if curves:
+        save(
+            "det",
+            lambda: P.plot_det(
+                curves,
+                operating_points=ops,
+                thin=thin,
+                reference=reference,
+                title="DET curves per group: false non-match rate against false match rate"
+                + suffix,
+            ),
+        )
