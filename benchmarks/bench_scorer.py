@@ -12,9 +12,10 @@ Two agreement checks are printed. On the random data, the baseline's float32 GEM
 some dot products differently in the last bit from the scorer, whose every score is the one
 definition of :mod:`faceaudit._similarity` (float64 arithmetic rounded to float32), so a
 handful of thresholds sitting exactly on such a score can differ by one count: that is the
-baseline's float32 arithmetic, not the scorer. The decisive check uses *exactly representable* data — sparse
-sign vectors with ``m`` non-zeros of ±1/√m (m = 64 or 256), whose dot products k/m are exact
-in float32 under any summation order — and must show 0 mismatches.
+baseline's float32 arithmetic, not the scorer. The decisive check uses *exactly
+representable* data — sparse sign vectors with ``m`` non-zeros of ±1/√m (m = 64 or
+256), whose dot products k/m are exact in float32 under any summation order — and must show
+0 mismatches.
 
 Usage::
 
