@@ -9,7 +9,9 @@ A probe photo is searched against a gallery of enrolled faces; candidates scorin
 - FPIR and FNIR as functions of gallery size on nested sub-galleries;
 - the demographic mix of false candidates: who is put forward, not only whose search it was;
 - FPIR predicted at operational gallery sizes (1e5 … 1e7) under independence, checked against
-  the measured curve, and a deployment what-if in plain words.
+  the measured curve, a deployment what-if in plain words, and :func:`operating_points`: the
+  threshold for a target FPIR at each gallery size and the innocent people returned per
+  10,000 searches, or "not measurable with this data".
 
 Searches are exact (FAISS or NumPy, identical candidates and scores; see :func:`search`).
 
@@ -31,6 +33,8 @@ from ._extrapolate import (
     deployment_whatif,
     extrapolate_fpir,
     impostor_rates,
+    needed_fmr,
+    operating_points,
     predict_fpir,
 )
 from ._identification_audit import (
@@ -87,7 +91,9 @@ __all__ = [
     "identification_rate",
     "identify",
     "impostor_rates",
+    "needed_fmr",
     "nested_gallery_order",
+    "operating_points",
     "predict_fpir",
     "rate_table",
     "run_searches",

@@ -21,8 +21,10 @@ inequality heterogeneous per-probe FMRs make the formula *overestimate* FPIR
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ from .._errors import ConfigError, check_range
 from .._templates import Templates
 from ..metrics import CONFIDENCE
 from ._search import count_at_or_above
+from ._searches import Searches
 from ._split import GallerySplit
 from ._stats import OVERALL, clopper_pearson
 
@@ -371,3 +374,218 @@ def deployment_whatif(
                   {lab: float(x) for lab, x in zip(labels, m, strict=True)},
                   {lab: float(x) for lab, x in zip(labels, pi, strict=True)},
                   ws_df, fw_df, text, assumptions, confidence)
+
+
+# ---------------------------------------------------------------------- operating points
+TARGET_FPIRS = (0.003, 0.01)
+"""FPIR levels at which FRVT 1:N reports FNIR (NIST IR 8271)."""
+
+
+def needed_fmr(target_fpir: float | np.ndarray, gallery_size: float | np.ndarray) -> np.ndarray:
+    r"""Per-comparison FMR that gives ``target_fpir`` at ``gallery_size`` under independence.
+
+    .. math:: \mathrm{FMR}^* = 1 - (1 - \mathrm{FPIR})^{1/N}
+
+    (the inverse of :func:`predict_fpir`).
+
+    >>> float(needed_fmr(0.01, 1e6)) < 1.01e-8
+    True
+    """
+    t = np.asarray(target_fpir, dtype=np.float64)
+    n = np.asarray(gallery_size, dtype=np.float64)
+    return -np.expm1(np.log1p(-t) / n)
+
+
+def _nonmated_counts(s: Searches, threshold: float) -> np.ndarray:
+    """Gallery people scoring ``>= threshold`` for each non-mated search (from its list)."""
+    nm = s.nonmate_scores[~s.mated]
+    return (nm >= threshold).sum(axis=1).astype(np.int64)
+
+
+ASSUMPTIONS = (
+    "comparisons of one probe with different gallery people are independent: "
+    "FPIR(N) = 1 - (1 - FMR)^N",
+    "the gallery at scale has the measured gallery's demographic mix",
+    "every search is of someone not in the gallery (every candidate is innocent)",
+    "a person returned by several searches is counted once per search",
+)
+"""What :func:`operating_points` assumes, in words (also in the table's ``attrs``)."""
+
+
+def _check_operating_args(searches: Searches, list_length: int, per_searches: float,
+                          min_errors: int, confidence: float,
+                          target_fpir: Sequence[float]) -> None:
+    check_range("list_length", list_length, low=1)
+    check_range("per_searches", per_searches, low=0, low_open=True)
+    check_range("min_errors", min_errors, low=0)
+    check_range("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
+    for t in target_fpir:
+        check_range("target_fpir", t, low=0, high=1, low_open=True, high_open=True)
+    if searches.n_gallery == 0:
+        raise ConfigError("operating_points needs searches against a gallery (n_gallery > 0); "
+                          "searches built from score lists have none")
+    if not (~searches.mated).any():
+        raise ConfigError("operating_points needs non-mated searches; got none")
+
+
+def _candidates(scores: np.ndarray, n_gal: int,
+                list_length: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Candidate thresholds (every non-mated candidate score and one above the top), the
+    number of candidates at or above each, and the floor below which full candidate lists
+    hide counts."""
+    full = (np.isfinite(scores[:, -1]) & (n_gal > list_length) if list_length
+            else np.zeros(len(scores), bool))
+    floor = float(scores[full, -1].max()) if full.any() else -np.inf
+    cand = np.unique(scores[np.isfinite(scores)])
+    top = cand[-1] if len(cand) else 0.0
+    cand = np.append(cand, np.nextafter(top, np.inf))
+    flat = np.sort(scores[np.isfinite(scores)])
+    return cand, len(flat) - np.searchsorted(flat, cand, side="left"), floor
+
+
+def _not_measurable(f_star: float, min_errors: int, n_cmp: int, thr: float, floor: float,
+                    list_length: int) -> str | None:
+    """Why the FMR a target needs cannot be measured with this data (None: it can)."""
+    if f_star < min_errors / n_cmp:
+        return (f"not measurable with this data: the FMR needed ({f_star:.2g}) is below "
+                f"{min_errors} false matches in the {n_cmp:,} comparisons measured")
+    if not thr > floor:
+        return ("not measurable with this data: the threshold falls where candidate "
+                f"lists of {list_length} are full; search with a longer list")
+    return None
+
+
+def _group_figures(k: np.ndarray, pidx: np.ndarray, *, n_people: int, n_gal: int, size: float,
+                   weights: np.ndarray | None, confidence: float, list_length: int,
+                   search_list_length: int, per_searches: float,
+                   measured: bool) -> dict[str, Any]:
+    """One group's row of :func:`operating_points` at gallery size ``size``: ``k`` false
+    matches of each of its non-mated searches at the threshold, ``pidx`` their probe people."""
+    from ..metrics import PersonCounts, rate_interval
+
+    e = np.bincount(pidx, k, minlength=n_people).astype(np.int64)
+    n = np.bincount(pidx, minlength=n_people).astype(np.int64) * n_gal
+    people = PersonCounts.genuine(e, n)
+    reps = people.replicates(weights) if weights is not None else None
+    r = rate_interval(people.errors, people.trials, confidence=confidence,
+                      people=people, replicates=reps)
+    cap = list_length
+    rec: dict[str, Any] = {
+        "fmr": r.value, "fmr_k": r.errors, "fmr_n": r.trials,
+        "fmr_low": r.low, "fmr_high": r.high,
+        "fpir_pred": float(predict_fpir(r.value, size)),
+        "fpir_pred_low": float(predict_fpir(r.low, size)),
+        "fpir_pred_high": float(predict_fpir(r.high, size)),
+        "innocent": per_searches * _expected_capped(size, r.value, cap),
+        "innocent_low": per_searches * _expected_capped(size, r.low, cap),
+        "innocent_high": per_searches * _expected_capped(size, r.high, cap),
+    }
+    if measured:
+        hit = k > 0
+        lo, hi = clopper_pearson(int(hit.sum()), len(k), confidence)
+        rec.update({"fpir_measured": float(hit.mean()), "fpir_measured_low": lo,
+                    "fpir_measured_high": hi,
+                    "innocent_measured": per_searches * float(
+                        np.minimum(k, min(cap, search_list_length)).mean())})
+    return rec
+
+
+def operating_points(
+    searches: Searches,
+    *,
+    gallery_sizes: Sequence[float] = (1e5, 1e6, 1e7),
+    target_fpir: Sequence[float] = TARGET_FPIRS,
+    list_length: int = 50,
+    per_searches: float = 10_000,
+    min_errors: int = 3,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    r"""A deployment table: at each gallery size and target FPIR, the threshold an operator
+    would set and the innocent people returned per ``per_searches`` searches, per probe group.
+
+    For gallery size :math:`N` (the measured gallery is always included) and target
+    :math:`\tau`:
+
+    1. the per-comparison FMR the target needs, :math:`f^* = 1 - (1-\tau)^{1/N}`
+       (:func:`needed_fmr`, independence as in :func:`predict_fpir`);
+    2. **measurable?** The data hold :math:`n = ` non-mated searches × measured gallery people
+       comparisons. If :math:`f^* < m/n` (``min_errors`` :math:`m = 3`: fewer than three
+       false matches expected at that FMR, the rule of three's resolution) the FMR cannot be
+       told apart from 0 and the row says ``"not measurable with this data"`` instead of
+       extrapolating. It is also not measurable when the threshold would fall where some
+       search's candidate list (``searches.list_length``) is full, so its count is unknown;
+    3. the threshold :math:`T`: the smallest candidate score whose pooled FMR (every
+       non-mated search against every gallery person) is at most :math:`f^*`;
+    4. per probe group :math:`g`: :math:`\mathrm{FMR}_g(T)` with its
+       :func:`~faceaudit.metrics.rate_interval` (exact, design-effect over probe people, and
+       the bootstrap over probe people); the predicted FPIR :math:`1-(1-\mathrm{FMR}_g)^N`;
+       and the expected innocent people returned per ``per_searches`` searches with a
+       candidate list of ``list_length``:
+       :math:`\text{per\_searches} \cdot E[\min(L, X)],\ X \sim \mathrm{Bin}(N,
+       \mathrm{FMR}_g)`. Intervals map the FMR interval through these increasing functions.
+    5. at the measured gallery size the measured FPIR at :math:`T` (share of the group's
+       non-mated searches returning anyone :math:`\ge T`, Clopper–Pearson) and the
+       measured innocent people per ``per_searches`` searches are added: the check of the
+       prediction where both exist.
+
+    Assumptions: :data:`ASSUMPTIONS`.
+
+    Returns
+    -------
+    DataFrame
+        One row per ``gallery_size × target_fpir × group`` (groups and ``"overall"``):
+        ``gallery_size, measured, target_fpir, fmr_needed, n_comparisons, measurable,
+        reason, threshold, group, fmr, fmr_k, fmr_n, fmr_low, fmr_high, fpir_pred,
+        fpir_pred_low, fpir_pred_high, innocent, innocent_low, innocent_high``, and at the
+        measured size ``fpir_measured, fpir_measured_low, fpir_measured_high,
+        innocent_measured``. ``attrs`` hold the parameters and the assumptions.
+    """
+    from ..metrics import draw_weights
+
+    _check_operating_args(searches, list_length, per_searches, min_errors, confidence,
+                          target_fpir)
+    n_gal = searches.n_gallery
+    nm = ~searches.mated
+    sizes = sorted({float(n_gal)} | {float(x) for x in gallery_sizes})
+    for x in sizes:
+        check_range("gallery_size", x, low=1)
+    L_s = searches.list_length
+    cand, counts, floor = _candidates(searches.nonmate_scores[nm], n_gal, L_s)
+    n_cmp = int(nm.sum()) * n_gal
+    groups = searches.probe_group[nm]
+    person = searches.probe_cluster[nm]
+    labels = searches.group_labels
+    _, pidx = np.unique(person, return_inverse=True)
+    n_people = int(pidx.max()) + 1
+    weights = draw_weights([n_people], n_boot, seed)[0] if n_boot else None
+    rows = []
+    for N in sizes:
+        measured = N == n_gal
+        for tau in target_fpir:
+            f_star = float(needed_fmr(tau, N))
+            base = {"gallery_size": N, "measured": measured, "target_fpir": float(tau),
+                    "fmr_needed": f_star, "n_comparisons": n_cmp}
+            ok = counts <= f_star * n_cmp * (1 + 1e-12)
+            thr = float(cand[np.argmax(ok)]) if ok.any() else math.nan
+            reason = _not_measurable(f_star, min_errors, n_cmp, thr, floor, L_s)
+            k_p = _nonmated_counts(searches, thr) if reason is None else None
+            for g, lab in [*enumerate(labels), (None, OVERALL)]:
+                rec: dict[str, Any] = {**base, "measurable": reason is None, "reason": reason,
+                                       "threshold": thr if reason is None else math.nan,
+                                       "group": lab}
+                sel = np.ones(len(groups), bool) if g is None else groups == g
+                if k_p is not None and sel.any():
+                    rec.update(_group_figures(
+                        k_p[sel], pidx[sel], n_people=n_people, n_gal=n_gal, size=N,
+                        weights=weights, confidence=confidence, list_length=int(list_length),
+                        search_list_length=L_s, per_searches=per_searches, measured=measured))
+                rows.append(rec)
+    df = pd.DataFrame(rows)
+    df.attrs.update({
+        "confidence": confidence, "list_length": int(list_length), "per_searches": per_searches,
+        "min_errors": min_errors, "n_boot": n_boot, "seed": seed,
+        "measured_gallery_size": n_gal, "search_list_length": L_s,
+        "assumptions": ASSUMPTIONS})
+    return df

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from .._errors import InexactMetricWarning
 from ._audit_result import AuditResult
+from ._clustered import GroupErrors, RateInterval, effective_clopper_pearson, rate_interval
 from ._counting import ErrorCounts, error_counts
+from ._disparity import UNBOUNDED_REASONS, RatioInterval, ratio_interval, ratio_to_best
 from ._evidence import (
     CONFIDENCE,
     MIN_PEOPLE,
@@ -36,8 +38,15 @@ from ._evidence import (
     thin_reasons,
 )
 from ._fairness import FairnessSummary, fdr, garbe, gini, inequity_rate, ser
-from ._intervals import clopper_pearson, cross_denominator, within_denominator
+from ._intervals import (
+    clopper_pearson,
+    cross_denominator,
+    draw_weights,
+    within_denominator,
+    zero_upper_bound,
+)
 from ._operating_point import TARGET_FMR, choose_threshold, rates_at
+from ._people import PersonCounts, person_counts
 from ._rates import (
     det_curve,
     eer,
@@ -54,6 +63,15 @@ from ._rates import (
     threshold_at_fmr,
     threshold_at_fnmr,
 )
+from ._summaries import (
+    CombinedSummary,
+    DisparitySummary,
+    Measure,
+    Ranking,
+    combined_summaries,
+    disparity_summary,
+    rank_groups,
+)
 
 __all__ = [
     "CONFIDENCE",
@@ -63,16 +81,29 @@ __all__ = [
     "SEED",
     "TARGET_FMR",
     "THIN_RULE",
+    "UNBOUNDED_REASONS",
     "AuditResult",
+    "CombinedSummary",
+    "DisparitySummary",
     "ErrorCounts",
     "FairnessSummary",
+    "GroupErrors",
     "InexactMetricWarning",
+    "Measure",
+    "PersonCounts",
+    "Ranking",
+    "RateInterval",
+    "RatioInterval",
     "choose_threshold",
     "clopper_pearson",
+    "combined_summaries",
     "cross_denominator",
     "det_curve",
+    "disparity_summary",
+    "draw_weights",
     "eer",
     "eer_threshold",
+    "effective_clopper_pearson",
     "error_counts",
     "fdr",
     "fmr",
@@ -83,7 +114,12 @@ __all__ = [
     "gini",
     "hter",
     "inequity_rate",
+    "person_counts",
+    "rank_groups",
+    "rate_interval",
     "rates_at",
+    "ratio_interval",
+    "ratio_to_best",
     "roc_auc",
     "roc_curve",
     "roc_for_far",
@@ -96,6 +132,7 @@ __all__ = [
     "threshold_at_fmr",
     "threshold_at_fnmr",
     "within_denominator",
+    "zero_upper_bound",
 ]
 
 for _name in __all__:

@@ -19,7 +19,8 @@ from .._errors import (
     check_range,
 )
 from .._summary import ScoreSet, ScoreSummary
-from ._counting import hist_bounds
+from ._clustered import GroupErrors
+from ._counting import error_counts, hist_bounds
 from ._evidence import CONFIDENCE, N_BOOT, fmr_thin_reason, thin_reasons
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
 from ._intervals import (
@@ -31,6 +32,7 @@ from ._intervals import (
     quantiles,
 )
 from ._operating_point import choose_threshold, rates_at, ratio
+from ._people import person_counts
 
 _METHODS = ("between_groups", "to_overall")
 
@@ -67,12 +69,15 @@ class AuditResult:
         Group (index, label or values) that ratios ``*_ratio_to_reference`` divide by.
     n_boot : int, default :data:`~faceaudit.metrics._evidence.N_BOOT` (200)
         Subject-level bootstrap replicates (0 = none). Adds ``*_boot_q<quantile>`` columns.
-    ci_quantiles : sequence of float, default (0.025, 0.975)
+    ci_quantiles : sequence of float, optional
+        Bootstrap quantiles; default ``((1 - confidence) / 2, (1 + confidence) / 2)``, so the
+        bootstrap intervals have the same level as the Clopper–Pearson ones.
     seed : int, optional
         Seed of the bootstrap (one child seed per replicate). ``random_state`` is accepted as
         a deprecated alias.
     confidence : float, default 0.95
-        Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...).
+        Confidence of the Clopper–Pearson intervals (``fmr_ci_low`` ...) and, unless
+        ``ci_quantiles`` is given, of the bootstrap intervals.
 
     Attributes
     ----------
@@ -103,7 +108,7 @@ class AuditResult:
         target_fmr: float | None = None,
         reference_group: int | str | tuple[str, ...] | None = None,
         n_boot: int = N_BOOT,
-        ci_quantiles: Sequence[float] = (0.025, 0.975),
+        ci_quantiles: Sequence[float] | None = None,
         seed: int | None = None,
         confidence: float = CONFIDENCE,
         alpha: float = 0.5,
@@ -130,6 +135,8 @@ class AuditResult:
         self.summary = summary
         self.target_fmr = None if target_fmr is None else float(target_fmr)
         self.n_boot = int(n_boot)
+        if ci_quantiles is None:
+            ci_quantiles = (round((1 - confidence) / 2, 12), round((1 + confidence) / 2, 12))
         self.ci_quantiles = check_quantiles(ci_quantiles)
         self.seed = seed
         self.confidence = float(confidence)
@@ -328,6 +335,32 @@ class AuditResult:
                 self._by_group[f"{name}_boot_q{qq:g}"] = qs[k]
 
     # ------------------------------------------------------------------ reading
+    def group_errors(self, rate: str = "fmr") -> list[GroupErrors]:
+        """Each group's errors at :attr:`threshold` for ``rate`` ("fmr" or "fnmr"), with the
+        per-person counts, in group order.
+
+        The input of :func:`~faceaudit.metrics.rate_interval`,
+        :func:`~faceaudit.metrics.ratio_interval`, :func:`~faceaudit.metrics.disparity_summary`
+        and :func:`~faceaudit.metrics.rank_groups`; pass ``replicates=self.boot_fmr`` (or
+        ``boot_fnmr``) for the bootstrap part. An FMR count read inside a histogram bin is a
+        bound (``errors_low`` < ``errors``) and has no per-person counts.
+        """
+        check_option("rate", rate, ("fmr", "fnmr"))
+        out = []
+        for i, lab in enumerate(self._labels):
+            c = error_counts(self._diag[i], thresholds=self.threshold)
+            gen, imp = person_counts(self.summary, i, self.threshold)
+            if rate == "fnmr":
+                out.append(GroupErrors(int(c.false_non_matches[0]), int(c.n_mated), people=gen,
+                                       label=lab))
+                continue
+            hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
+            ok = (imp is not None and lo == hi and imp.errors == hi
+                  and imp.trials == c.n_nonmated)
+            out.append(GroupErrors(hi, int(c.n_nonmated), errors_low=None if lo == hi else lo,
+                                   people=imp if ok else None, label=lab))
+        return out
+
     @property
     def by_group(self) -> pd.DataFrame:
         """Per-group figures (a copy), indexed by a MultiIndex over the grouping's attributes.

@@ -6,13 +6,14 @@ too narrow; the bootstrap here resamples **subjects** (within each group), not c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse, stats
+from scipy import sparse, special
 
-from .._errors import ConfigError, check_range
+from .._errors import ConfigError, check_option, check_range
 from .._summary import ScoreSummary
 
 RULE_OF_THREE = 3.0
@@ -24,8 +25,73 @@ PRECISE_ERRORS = 10
 group whose FMR is far *above* the target is not thin merely for having few comparisons."""
 
 
+ZERO_RULES = ("two-sided", "one-sided")
+
+
+def beta_bounds(
+    k: np.ndarray | float, n: np.ndarray | float, confidence: float, *, zero: str = "two-sided"
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Clopper–Pearson bounds for (possibly non-integer) ``k`` of ``n``, no argument checks.
+
+    .. math::
+
+        p_{lo} = B^{-1}\!\left(\tfrac{\alpha}{2};\, k,\, n-k+1\right), \qquad
+        p_{hi} = B^{-1}\!\left(1-\tfrac{\alpha}{2};\, k+1,\, n-k\right)
+
+    with :math:`p_{lo} = 0` at :math:`k = 0` and :math:`p_{hi} = 1` at :math:`k = n`. With
+    ``zero="one-sided"`` and :math:`k = 0` the upper bound is the one-sided exact bound
+    :math:`1 - \alpha^{1/n}` (:func:`zero_upper_bound`). ``n = 0`` gives :math:`[0, 1]` (no
+    information); NaN inputs give NaN. Used with the effective counts of
+    :func:`~faceaudit.metrics.effective_clopper_pearson` too, hence real-valued ``k, n``.
+    """
+    if np.ndim(k) == 0 and np.ndim(n) == 0:
+        return _beta_bounds_scalar(float(k), float(n), confidence, zero)
+    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, dtype=np.float64),
+                                       np.asarray(n, dtype=np.float64))
+    a = 1.0 - confidence
+    with np.errstate(all="ignore"):
+        safe_n = np.where(n_arr > 0, n_arr, 1.0)
+        lo = special.betaincinv(np.where(k_arr > 0, k_arr, 1.0), n_arr - k_arr + 1, a / 2)
+        hi = special.betaincinv(k_arr + 1, np.where(n_arr > k_arr, n_arr - k_arr, 1.0), 1 - a / 2)
+        lo = np.where(k_arr >= n_arr, (a / 2) ** (1.0 / safe_n), lo)
+        hi = np.where(k_arr <= 0, 1.0 - (a / 2) ** (1.0 / safe_n), hi)
+        if zero == "one-sided":
+            hi = np.where(k_arr <= 0, 1.0 - a ** (1.0 / safe_n), hi)
+        lo = np.where(k_arr <= 0, 0.0, lo)
+        hi = np.where(k_arr >= n_arr, 1.0, hi)
+    empty = n_arr <= 0
+    lo = np.where(empty, 0.0, lo)
+    hi = np.where(empty, 1.0, hi)
+    bad = np.isnan(k_arr) | np.isnan(n_arr)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def _beta_bounds_scalar(k: float, n: float, confidence: float,
+                        zero: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`beta_bounds` for one ``k, n`` (the same rules, without array overhead)."""
+    if math.isnan(k) or math.isnan(n):
+        return np.float64(np.nan), np.float64(np.nan)
+    if n <= 0:
+        return np.float64(0.0), np.float64(1.0)
+    a = 1.0 - confidence
+    if k <= 0:
+        lo = 0.0
+    elif k >= n:
+        lo = (a / 2) ** (1.0 / n)
+    else:
+        lo = float(special.betaincinv(k, n - k + 1, a / 2))
+    if k >= n:
+        hi = 1.0
+    elif k <= 0:
+        hi = -math.expm1(math.log(a if zero == "one-sided" else a / 2) / n)
+    else:
+        hi = float(special.betaincinv(k + 1, n - k, 1 - a / 2))
+    return np.float64(lo), np.float64(hi)
+
+
 def clopper_pearson(
-    k: int | np.ndarray, n: int | np.ndarray, confidence: float = 0.95
+    k: int | np.ndarray, n: int | np.ndarray, confidence: float = 0.95, *,
+    zero: str = "two-sided",
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
     r"""Exact (Clopper–Pearson) two-sided interval for a binomial proportion ``k / n``.
 
@@ -36,14 +102,17 @@ def clopper_pearson(
 
     with :math:`\alpha = 1 - \text{confidence}` and :math:`B^{-1}` the beta quantile;
     :math:`p_{lo} = 0` when :math:`k = 0` and :math:`p_{hi} = 1` when :math:`k = n`. For
-    :math:`k = 0` the upper bound is :math:`1 - (\alpha/2)^{1/n}` (≈ 3.7/n at 95%; the
-    one-sided "rule of three" gives 3/n). ``n = 0`` gives NaN.
+    :math:`k = 0` the two-sided upper bound is :math:`1 - (\alpha/2)^{1/n}` (≈ 3.7/n at 95%);
+    with ``zero="one-sided"`` it is the one-sided exact bound :math:`1 - \alpha^{1/n}`
+    (:func:`zero_upper_bound`; the "rule of three", ≈ 3/n at 95%). ``n = 0`` gives NaN.
 
     Parameters
     ----------
     k, n : int or array of int
         Errors and trials (broadcast together).
     confidence : float in (0, 1)
+    zero : {"two-sided", "one-sided"}
+        The upper bound at ``k = 0``.
 
     Returns
     -------
@@ -54,29 +123,43 @@ def clopper_pearson(
     >>> lo, hi = clopper_pearson(0, 10)
     >>> float(lo), round(float(hi), 4)
     (0.0, 0.3085)
+    >>> round(float(clopper_pearson(0, 10, zero="one-sided")[1]), 4)
+    0.2589
     """
     check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_option("zero", zero, ZERO_RULES)
     k_arr = np.asarray(k, dtype=np.float64)
     n_arr = np.asarray(n, dtype=np.float64)
     k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
     if ((k_arr < 0) | (k_arr > n_arr)).any():
         raise ConfigError(f"k must satisfy 0 <= k <= n; got k={k!r}, n={n!r}")
-    a = 1.0 - confidence
-    lo = np.full(k_arr.shape, np.nan)
-    hi = np.full(k_arr.shape, np.nan)
-    ok = n_arr > 0
-    kk, nn = k_arr[ok], n_arr[ok]
-    with np.errstate(all="ignore"):
-        lo_ok = np.where(kk == 0, 0.0, stats.beta.ppf(a / 2, np.maximum(kk, 1), nn - kk + 1))
-        hi_ok = np.where(kk == nn, 1.0,
-                         stats.beta.ppf(1 - a / 2, kk + 1, np.maximum(nn - kk, 1)))
-        hi_ok = np.where(kk == 0, 1.0 - (a / 2) ** (1.0 / np.maximum(nn, 1)), hi_ok)
-        lo_ok = np.where(kk == nn, (a / 2) ** (1.0 / np.maximum(nn, 1)), lo_ok)
-        lo_ok = np.where(kk == 0, 0.0, lo_ok)
-    lo[ok], hi[ok] = lo_ok, hi_ok
+    lo, hi = beta_bounds(k_arr, n_arr, confidence, zero=zero)
+    lo = np.where(n_arr > 0, lo, np.nan)
+    hi = np.where(n_arr > 0, hi, np.nan)
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
+
+
+def zero_upper_bound(n: int | np.ndarray, confidence: float = 0.95) -> np.ndarray | float:
+    r"""One-sided exact upper confidence bound on a rate when 0 errors were seen in ``n`` trials.
+
+    .. math::
+
+        p_{hi} = 1 - \alpha^{1/n} \approx \frac{-\ln \alpha}{n}
+
+    (:math:`\alpha = 1 - \text{confidence}`): the largest rate at which seeing no error has
+    probability at least :math:`\alpha`. At 95% this is the "rule of three",
+    :math:`\approx 3/n` (:math:`-\ln 0.05 = 2.996`). ``n = 0`` gives NaN.
+
+    >>> round(float(zero_upper_bound(1000)), 6)
+    0.002991
+    """
+    check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    n_arr = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(n_arr > 0, -np.expm1(np.log(1.0 - confidence) / n_arr), np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 # ---------------------------------------------------------------------- bootstrap
@@ -142,12 +225,16 @@ def group_resampling(summary: ScoreSummary, group: int) -> GroupResampling:
     )
 
 
-def _pair_weight_sums(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``sum_p w[:, a_p] * w[:, b_p]`` for each replicate row of ``w`` (B, S)."""
+def pair_weight_sums(
+    a: np.ndarray, b: np.ndarray, w: np.ndarray, data: np.ndarray | None = None
+) -> np.ndarray:
+    """``sum_p data_p * w[:, a_p] * w[:, b_p]`` for each replicate row of ``w`` (B, S);
+    ``data`` defaults to ones."""
     if len(a) == 0:
         return np.zeros(w.shape[0])
     s = w.shape[1]
-    c = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(s, s)).tocsr()
+    d = np.ones(len(a)) if data is None else np.asarray(data, dtype=np.float64)
+    c = sparse.coo_matrix((d, (a, b)), shape=(s, s)).tocsr()
     cw = c @ w.T  # (S, B)
     return np.einsum("sb,bs->b", cw, w)
 
@@ -220,9 +307,9 @@ def bootstrap_rates(
             fmr = np.full(w.shape[0], np.nan)
         else:
             acc = r.tail_scores >= threshold
-            num = _pair_weight_sums(r.tail_a[acc], r.tail_b[acc], w)
+            num = pair_weight_sums(r.tail_a[acc], r.tail_b[acc], w)
             if r.tail_floor == -np.inf:
-                den = _pair_weight_sums(r.tail_a, r.tail_b, w)
+                den = pair_weight_sums(r.tail_a, r.tail_b, w)
             else:
                 den = within_denominator(r.n_samples, w)
             fmr = num / den
@@ -238,6 +325,30 @@ def quantiles(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
     ok = ~np.isnan(x).all(axis=0)
     if np.any(ok):
         out[:, ok] = np.nanquantile(x[:, ok], q, axis=0)
+    return out
+
+
+def replicate_quantiles(
+    x: np.ndarray, q: Sequence[float], undefined: tuple[float, float] = (0.0, np.inf)
+) -> np.ndarray:
+    """Quantiles of bootstrap replicates along axis 0, keeping every replicate.
+
+    ``inf`` replicates (a ratio whose denominator is 0 in that resample) stay in, so a quantile
+    can be ``inf``; an undefined (NaN) replicate could be anything and is counted at the far
+    end: as ``undefined[0]`` for quantiles below 0.5 and ``undefined[1]`` for the others.
+    Quantiles below 0.5 take the order statistic below (``method="lower"``), the others the
+    one above (``"higher"``): conservative, and exact with infinities. A column whose
+    replicates are all NaN (no bootstrap possible) gives NaN.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full((len(q), *x.shape[1:]), np.nan)
+    ok = ~np.isnan(x).all(axis=0)
+    if len(x) == 0 or not np.any(ok):
+        return out
+    for i, qq in enumerate(q):
+        low = qq < 0.5
+        filled = np.where(np.isnan(x[:, ok]), undefined[0] if low else undefined[1], x[:, ok])
+        out[i, ok] = np.quantile(filled, qq, axis=0, method="lower" if low else "higher")
     return out
 
 
