@@ -165,6 +165,21 @@ def test_clean_level_reproduces_the_clean_audit_counts(probe_run) -> None:  # ty
     assert none["overall"]["fnmr_trials"] > 0 and none["overall"]["fmr_trials"] > 0
 
 
+def test_clean_level_reproduces_the_clean_one_to_many_counts(probe_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = probe_run
+    rates = {r["group"]: r for r in out.results["identification"]["raw"]["rates"]}
+    rows = out.results["probe_conditions"]["rows"]
+    for r in rows:
+        if r["condition"] != "none":
+            continue
+        c = rates[r["group"]]
+        assert (r["fnir_errors"], r["fnir_trials"]) == (c["false_negatives"], c["n_mated"])
+        assert (r["fpir_errors"], r["fpir_trials"]) == (c["false_positives"], c["n_nonmated"])
+        assert r["fpir"] == c["fpir"] and r["n_searches_lost"] == 0
+    assert {r["fnir_trials"] for r in rows if r["group"] == "overall"} == {
+        rates["overall"]["n_mated"]}  # detector "none" loses no probe at any level
+
+
 def test_degraded_levels_are_embedded_then_cached(probe_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg, out = probe_run
     levels = {lv["condition"]: lv for lv in out.results["probe_conditions"]["levels"]}
@@ -190,20 +205,20 @@ def test_results_json_report_and_compare(probe_run, tmp_path: Path) -> None:  # 
     sec = saved["probe_conditions"]
     assert set(sec) >= {"threshold", "levels", "rows", "findings", "protocol", "n_probe_people"}
     for r in sec["rows"]:
-        for k in ("fta", "fnmr", "fmr", "fmr_cross"):
+        for k in ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir"):
             assert {f"{k}_low", f"{k}_high", f"{k}_errors", f"{k}_trials", f"{k}_thin"} <= set(r)
             assert r[k] is None or (r[f"{k}_low"] <= r[k] <= r[f"{k}_high"])
     html = out.report.read_text()
     assert "When the probe photo is poor" in html and 'id="probe-table"' in html
     assert html.count('<img src="data:image/png;base64,') >= 4
-    for m in ("fta", "fnmr", "fmr", "fmr_cross"):
+    for m in ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir"):
         assert (Path(cfg.out) / "figures" / f"probe_{m}.png").is_file()
     r = CliRunner().invoke(cli, ["compare", cfg.out, cfg.out, "--html", str(tmp_path / "c.html"),
                                  "--json", str(tmp_path / "c.json")])
     assert r.exit_code == 0, r.output
     c = json.loads((tmp_path / "c.json").read_text())
     n_rows = len(sec["rows"])
-    assert len(c["probe_rows"]) == 4 * n_rows
+    assert len(c["probe_rows"]) == 6 * n_rows
     assert {x["verdict"] for x in c["probe_rows"]} <= {"no clear change", "no interval"}
     assert "jpeg:10 · F" in {x["group"] for x in c["probe_rows"]}
     assert 'id="probe-comparison"' in (tmp_path / "c.html").read_text()

@@ -302,7 +302,7 @@ def probe_under_conditions(cfg: Any, env: Any, data: Loaded, embed: Embedded,
         model=cfg.model, detector=cfg.detector, face_policy=cfg.face_policy,
         people=cfg.probe_people, n_boot=cfg.n_boot, seed=cfg.seed, confidence=cfg.confidence,
         target_fmr=None if cfg.threshold is not None else cfg.target_fmr,
-        reference_group=cfg.reference_group,
+        reference_group=cfg.reference_group, identification=cfg.identification,
     ))
 
 

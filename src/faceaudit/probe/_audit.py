@@ -11,6 +11,7 @@ from .._manifest import Grouping, Manifest
 from .._templates import Templates
 from ._conditions import NONE, Condition, parse_conditions, severity
 from ._degraded import degraded_templates, pipeline_config
+from ._identify import clean_split
 from ._measure import ProbeAudit, measure_probes, probe_people
 
 
@@ -31,12 +32,15 @@ def probe_audit(
     confidence: float = 0.95,
     target_fmr: float | None = None,
     reference_group: str | None = None,
+    identification: bool = True,
 ) -> ProbeAudit:
     """Degrade the probe photos under each condition and measure FTA, FNMR and FMR per group.
 
     ``templates`` are the clean audit's (same manifest order, made by the pipeline ``model`` /
     ``detector`` / ``face_policy`` with results in ``store``); ``threshold`` is the clean
     audit's. The ``none`` level is always measured first (it reproduces the clean counts).
+    With ``identification``, FNIR/FPIR of the degraded probes against the clean gallery of the
+    clean audit's split are added (:mod:`faceaudit.probe._identify`).
     See :mod:`faceaudit.probe._measure` for the protocol and :mod:`faceaudit.probe._degraded`
     for the cache.
     """
@@ -54,10 +58,11 @@ def probe_audit(
     sets = degraded_templates([paths[i] for i in idx], templates.vectors[idx],
                               templates.ok[idx], config, levels, store,
                               clean_pipeline_id=templates.model_id, seed=seed)
+    split = clean_split(manifest, templates, grouping, seed) if identification else None
     return measure_probes(manifest, manifest.groups(grouping), mask, templates.vectors,
                           templates.ok, templates.similarity, sets, threshold, n_boot=n_boot,
                           seed=seed, confidence=confidence, target_fmr=target_fmr,
-                          reference_group=reference_group)
+                          reference_group=reference_group, split=split)
 
 
 def display_order(conditions: Sequence[Condition]) -> tuple[Condition, ...]:

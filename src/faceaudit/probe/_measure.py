@@ -53,9 +53,11 @@ from .._manifest import GroupAssignment, Manifest
 from .._similarity import exact_block_scores, prepare
 from ..metrics import PersonCounts, draw_weights, fmr_thin_reason, rate_interval, thin_reasons
 from ._degraded import DegradedSet
+from ._identify import identification_rows
 
-RATES = ("fta", "fnmr", "fmr", "fmr_cross")
-"""The measures of every row: failure to acquire, FNMR, same-group FMR, cross-group FMR."""
+RATES = ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir")
+"""The measures of the rows: failure to acquire, FNMR, same-group FMR, cross-group FMR, and
+(when the 1:N split exists) FNIR and FPIR against the clean gallery."""
 
 _CHUNK = 256
 
@@ -134,8 +136,9 @@ class ProbeAudit:
 
     Columns of ``rows``: ``condition``, ``kind``, ``level``, ``group``, ``n_people``,
     ``n_probes``; for each rate ``r`` in :data:`RATES`: ``r`` (value), ``r_low``, ``r_high``
-    (the interval shown), ``r_errors``, ``r_trials``, ``r_thin`` (bool) and ``r_thin_reason``.
-    Each level also has a pooled row ``group == "overall"``.
+    (the interval shown), ``r_errors``, ``r_trials``, ``r_thin`` (bool) and ``r_thin_reason``
+    (``fnir``/``fpir`` and ``n_searches_lost`` only with a 1:N split). Each level also has a
+    pooled row ``group == "overall"``.
     """
 
     rows: pd.DataFrame
@@ -209,21 +212,30 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
                    clean_vectors: np.ndarray, clean_ok: np.ndarray, similarity: str,
                    levels: Sequence[DegradedSet], threshold: float, *, n_boot: int = 0,
                    seed: int = 0, confidence: float = 0.95, target_fmr: float | None = None,
-                   reference_group: str | None = None) -> ProbeAudit:
+                   reference_group: str | None = None, split: Any = None) -> ProbeAudit:
     """Every level's rows (see the module docstring); ``levels`` are aligned with the probe
-    samples ``np.flatnonzero(probe_mask)``."""
+    samples ``np.flatnonzero(probe_mask)``. With ``split`` (the clean audit's
+    :class:`~faceaudit.identify.GallerySplit`) the rows also carry FNIR and FPIR of the degraded
+    probes against the clean gallery (:mod:`faceaudit.probe._identify`)."""
     probe_idx = np.flatnonzero(probe_mask)
     subjects = manifest.subject_codes
     keys = orientation_keys(list(manifest.sample_ids), seed)
     rows: list[dict[str, Any]] = []
     conds: list[dict[str, Any]] = []
+    clean = templates_of(manifest, clean_vectors, clean_ok, similarity)
     for lv in levels:
         counts = count_comparisons(probe_idx, lv.vectors, lv.ok, clean_vectors, clean_ok,
                                    subjects, groups.codes, probe_mask, keys, similarity,
                                    threshold)
-        rows += group_rows(lv, counts, subjects[probe_idx], groups.codes[probe_idx],
-                           groups.labels, n_boot=n_boot, seed=seed, confidence=confidence,
-                           target_fmr=target_fmr)
+        level_rows = group_rows(lv, counts, subjects[probe_idx], groups.codes[probe_idx],
+                                groups.labels, n_boot=n_boot, seed=seed, confidence=confidence,
+                                target_fmr=target_fmr)
+        if split is not None:
+            ident = identification_rows(split, clean, probe_mask, lv, threshold,
+                                        n_boot=n_boot, seed=seed, confidence=confidence)
+            for r in level_rows:
+                r.update(ident.get(r["group"], {}))
+        rows += level_rows
         conds.append({"condition": lv.condition.condition_id, "kind": lv.condition.kind,
                       "level": None if math.isnan(lv.condition.level) else lv.condition.level,
                       "steps": [list(s) for s in lv.condition.steps],
@@ -233,3 +245,13 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
     return ProbeAudit(pd.DataFrame(rows), float(threshold), tuple(conds),
                       len(np.unique(subjects[probe_idx])), len(probe_idx),
                       reference_group, confidence)
+
+
+def templates_of(manifest: Manifest, vectors: np.ndarray, ok: np.ndarray,
+                 similarity: str) -> Any:
+    """Clean :class:`~faceaudit.Templates` rebuilt from the arrays (``model_id`` "clean")."""
+    from .._templates import Templates
+
+    status = np.where(ok, "ok", "no_face").astype(str)
+    return Templates(np.asarray(manifest.sample_ids), vectors, status,
+                     np.full(len(ok), "", dtype=str), "clean", similarity)

@@ -23,7 +23,10 @@
 
 with ``<r>`` each of ``fta`` (failure to acquire), ``fnmr``, ``fmr`` (same-group impostors)
 and ``fmr_cross`` (impostors of other groups); ``_low``/``_high`` are the interval shown
-(:func:`faceaudit.metrics.rate_interval`). NaN is written as null.
+(:func:`faceaudit.metrics.rate_interval`). With the one-to-many part, also ``fnir`` and
+``fpir`` (degraded probes searched against the clean gallery; the interval shown is
+:func:`faceaudit.metrics.shown_interval` of the identification audit's) and
+``n_searches_lost`` (searches whose probe was lost at the level). NaN is written as null.
 
 Findings are stated only where the intervals support them: a group's interval at a level lies
 wholly above the reference group's at the same level, or wholly above its own interval on the
@@ -46,8 +49,9 @@ from . import _plots as P
 PROBE_KEY = "probe_conditions"
 """The key of the section in ``results.json``."""
 
-RATES = ("fta", "fnmr", "fmr", "fmr_cross")
-"""The measures of each row (as :data:`faceaudit.probe.RATES`)."""
+RATES = ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir")
+"""The measures of the rows (as :data:`faceaudit.probe.RATES`; ``fnir``/``fpir`` only when
+the audit ran its one-to-many part)."""
 
 MEASURES = {
     "fta": ("Failure to acquire (no usable face found in the probe)", "the detector missed"),
@@ -57,6 +61,10 @@ MEASURES = {
             "the system falsely matched"),
     "fmr_cross": ("False match rate: probe vs clean photos of people of other groups",
                   "the system falsely matched (other groups)"),
+    "fnir": ("One-to-many: the enrolled person is not the top candidate above the threshold "
+             "(FNIR)", "a search missed the enrolled person in"),
+    "fpir": ("One-to-many: a search for someone not enrolled returns a candidate (FPIR)",
+             "a search returned an innocent candidate in"),
 }
 """Each measure's figure title and the verb of its finding."""
 
@@ -120,6 +128,12 @@ def _says(m: str, r: Mapping[str, Any]) -> str:
             f"{F.count(r[f'{m}_errors'])} of {F.count(r[f'{m}_trials'])})")
 
 
+def measures_of(section: Mapping[str, Any]) -> list[str]:
+    """The measures the section's rows carry, in :data:`MEASURES` order."""
+    rows = section.get("rows") or []
+    return [m for m in MEASURES if rows and all(m in r for r in rows)]
+
+
 def probe_findings(section: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Plain sentences the intervals support (see the module docstring)."""
     ref = section.get("reference_group")
@@ -130,7 +144,8 @@ def probe_findings(section: Mapping[str, Any]) -> list[dict[str, Any]]:
         cond = lv["condition"]
         if cond == "none":
             continue
-        for m, (_, verb) in MEASURES.items():
+        for m in measures_of(section):
+            verb = MEASURES[m][1]
             for g in groups:
                 r, clean = _row(section, cond, g), _row(section, "none", g)
                 if r is None:
@@ -203,7 +218,7 @@ def probe_figures(folder: str | Path, section: Mapping[str, Any],
     """Draw and save one figure per measure (``probe_<measure>``); adds their files to
     ``files`` and returns figure name -> PNG."""
     figures: dict[str, Path] = {}
-    for m in MEASURES:
+    for m in measures_of(section):
         name = f"probe_{m}"
         paths = P.save_figure(plot_probe_measure(section, m), folder, name)
         files[f"{name}_png"], files[f"{name}_svg"] = paths["png"], paths["svg"]
@@ -216,15 +231,17 @@ def probe_context(section: Mapping[str, Any] | None,
     """What the HTML template shows of the section (None: no section)."""
     if not section:
         return None
-    header = ["Condition", "Group", "People", "Probes", "FTA", "FNMR", "FMR (same group)",
-              "FMR (other groups)"]
+    names = {"fta": "FTA", "fnmr": "FNMR", "fmr": "FMR (same group)",
+             "fmr_cross": "FMR (other groups)", "fnir": "FNIR (1:N)", "fpir": "FPIR (1:N)"}
+    shown = measures_of(section)
+    header = ["Condition", "Group", "People", "Probes", *(names[m] for m in shown)]
     rows = []
     for cond in level_order(section):
         for r in section["rows"]:
             if r["condition"] != cond:
                 continue
             cells = [cond, F.label(r["group"]), F.count(r["n_people"]), F.count(r["n_probes"])]
-            for m in ("fta", "fnmr", "fmr", "fmr_cross"):
+            for m in shown:
                 cells.append(f"{_says(m, r)}" + (" thin" if r.get(f"{m}_thin") else ""))
             rows.append(cells)
     levels = [[lv["condition"], F.count(lv["n_probes"]), F.count(lv["n_acquired"]),
@@ -232,7 +249,7 @@ def probe_context(section: Mapping[str, Any] | None,
                f"{float(lv['seconds']):.1f} s"] for lv in section["levels"]]
     figs = [{"data": figure_data.get(f"probe_{m}"), "alt": title, "caption": (
         "Lines: each group's rate at each probe condition; bands: 95% intervals; hollow "
-        "markers: too little data.")} for m, (title, _) in MEASURES.items()]
+        "markers: too little data.")} for m, (title, _) in MEASURES.items() if m in shown]
     return {
         "threshold": F.score(section.get("threshold")),
         "n_people": F.count(section.get("n_probe_people")),
