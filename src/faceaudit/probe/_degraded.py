@@ -111,6 +111,10 @@ def degraded_templates(
     if config.pipeline_id != clean_pipeline_id:
         raise ConfigError(f"the probe pipeline must be the clean audit's; got "
                           f"{config.pipeline_id!r} for templates of {clean_pipeline_id!r}")
+    eyes = [c.condition_id for c in conditions if c.needs_eyes]
+    if eyes and not config.detector.has_landmarks:
+        raise ConfigError(f"detector must give eye landmarks for the probe conditions {eyes}; "
+                          f"got {config.detector.detector_id!r} (use detector='centerface')")
     shas: list[str | None] = []
     for p in paths:
         try:
