@@ -75,8 +75,8 @@ def _brute(m, clean, ok, probe, deg, deg_ok, keys, thr, groups):  # type: ignore
 @pytest.mark.parametrize("n_people", [0, 5])
 def test_counts_equal_a_brute_force_recount(n_people: int) -> None:
     m, clean, ok = _population()
-    probe = probe_people(m, n_people, seed=1)
-    assert probe.sum() == (len(m) if n_people == 0 else probe.sum())
+    probe = probe_people(m, n_people, seed=1, groups=m.groups("sex"))
+    assert probe.all() == (n_people == 0)
     idx = np.flatnonzero(probe)
     rng = np.random.default_rng(9)
     deg = clean[idx] + 0.6 * rng.standard_normal((len(idx), 8)).astype(np.float32)
@@ -104,17 +104,21 @@ def test_counts_equal_a_brute_force_recount(n_people: int) -> None:
         rows.loc[list(groups.labels), "fnmr_trials"])
 
 
-def test_probe_people_are_whole_seeded_people_with_pairs_first() -> None:
+def test_probe_people_are_whole_seeded_people_per_group_with_pairs_first() -> None:
     m, _, _ = _population()
-    a = probe_people(m, 4, seed=0)
-    assert np.array_equal(a, probe_people(m, 4, seed=0))
+    groups = m.groups("sex")
+    a = probe_people(m, 3, seed=0, groups=groups)
+    assert np.array_equal(a, probe_people(m, 3, seed=0, groups=groups))
     subj = m.subject_codes
     chosen = np.unique(subj[a])
-    assert len(chosen) == 4
     assert all(a[subj == s].all() for s in chosen)  # whole people
+    per_group = {lab: len(np.unique(subj[a & (groups.codes == k)]))
+                 for k, lab in enumerate(groups.labels)}
+    assert per_group == {"F": 3, "M": 3}  # stratified: each group gets its people
     counts = np.bincount(subj)
-    assert (counts[chosen] >= 2).all()
-    assert not np.array_equal(a, probe_people(m, 4, seed=5))
+    assert (counts[chosen] >= 2).all()  # people with pairs first (each group has >= 3)
+    assert not np.array_equal(a, probe_people(m, 3, seed=5, groups=groups))
+    assert probe_people(m, 0, seed=0).all()
 
 
 # ---------------------------------------------------------------------------- end to end

@@ -51,7 +51,8 @@ def probe_audit(
                                  else [str(c) for c in conditions])
     levels = display_order(conds)
     templates = templates.align(manifest.sample_ids)
-    mask = probe_people(manifest, people, seed)
+    groups = manifest.groups(grouping)
+    mask = probe_people(manifest, people, seed, groups)
     idx = np.flatnonzero(mask)
     paths = manifest.paths()
     config = pipeline_config(model, detector, face_policy)
@@ -59,7 +60,7 @@ def probe_audit(
                               templates.ok[idx], config, levels, store,
                               clean_pipeline_id=templates.model_id, seed=seed)
     split = clean_split(manifest, templates, grouping, seed) if identification else None
-    return measure_probes(manifest, manifest.groups(grouping), mask, templates.vectors,
+    return measure_probes(manifest, groups, mask, templates.vectors,
                           templates.ok, templates.similarity, sets, threshold, n_boot=n_boot,
                           seed=seed, confidence=confidence, target_fmr=target_fmr,
                           reference_group=reference_group, split=split)

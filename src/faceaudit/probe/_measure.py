@@ -1,7 +1,8 @@
 r"""Per-group error rates of degraded probes against clean references, at a fixed threshold.
 
-**Probes.** A seeded subset of whole people (:func:`probe_people`; people with two or more
-photos first, so that FNMR has mated pairs); every photo of a probe person is a probe.
+**Probes.** A seeded subset of whole people, up to ``people`` per group
+(:func:`probe_people`; people with two or more photos first, so that FNMR has mated pairs);
+every photo of a probe person is a probe.
 
 **Comparisons.** Each unordered pair of samples :math:`\{i, j\}` of the clean audit is made
 at most once, with one side as the degraded probe and the other as the clean reference:
@@ -62,18 +63,31 @@ RATES = ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir")
 _CHUNK = 256
 
 
-def probe_people(manifest: Manifest, n_people: int, seed: int) -> np.ndarray:
-    """Mask of the probe samples: every photo of ``n_people`` people (0: everyone), chosen
-    in a seeded order with people of two or more photos first."""
+def probe_people(manifest: Manifest, n_people: int, seed: int,
+                 groups: GroupAssignment | None = None) -> np.ndarray:
+    """Mask of the probe samples: every photo of up to ``n_people`` people **per group**
+    (0: everyone), chosen in a seeded order with people of two or more photos first.
+
+    A person's group is the most frequent group among their photos (ties: the first group), as
+    in the 1:N split; stratifying keeps small groups in the probe set (a uniform draw of people
+    would leave them with a handful of probes).
+    """
     codes = manifest.subject_codes
-    if n_people <= 0 or n_people >= manifest.n_subjects:
+    if n_people <= 0:
         return np.ones(len(manifest), bool)
-    counts = np.bincount(codes, minlength=manifest.n_subjects)
+    n_subj = manifest.n_subjects
+    counts = np.bincount(codes, minlength=n_subj)
+    g = groups.codes if groups is not None else np.zeros(len(manifest), np.int64)
+    per = np.zeros((n_subj, int(g.max(initial=0)) + 1), np.int64)
+    np.add.at(per, (codes, g), 1)
+    person_group = per.argmax(axis=1)
     keys = [hashlib.sha256(f"{seed}:probe-people:{s}".encode()).hexdigest()
             for s in manifest.subject_ids]
-    order = sorted(range(manifest.n_subjects), key=lambda i: (counts[i] < 2, keys[i]))
-    keep = np.zeros(manifest.n_subjects, bool)
-    keep[order[:n_people]] = True
+    keep = np.zeros(n_subj, bool)
+    for k in np.unique(person_group):
+        members = np.flatnonzero(person_group == k)
+        order = sorted(members, key=lambda i: (counts[i] < 2, keys[i]))
+        keep[order[:n_people]] = True
     return keep[codes]
 
 

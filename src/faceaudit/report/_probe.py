@@ -69,8 +69,9 @@ MEASURES = {
 """Each measure's figure title and the verb of its finding."""
 
 PROTOCOL = (
-    "Probe photos of a seeded subset of whole people are degraded on their decoded pixels "
-    "before face detection; reference photos stay clean. Each pair of photos is compared once, "
+    "Probe photos of a seeded subset of whole people (up to a set number per group) are "
+    "degraded on their decoded pixels before face detection; reference photos stay clean. "
+    "Each pair of photos is compared once, "
     "one side degraded (a seeded tournament decides when both are probes), so the clean level "
     "reproduces the clean audit's counts. Every level uses the clean audit's threshold. FTA "
     "counts probes with no usable face at that level (including those that failed on the clean "
