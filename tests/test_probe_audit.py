@@ -251,3 +251,39 @@ def test_findings_need_separated_intervals() -> None:
     assert len(got) == 1 and "up from 2%" in got[0]["text"]
     sec["rows"][3] = row("cctv", "F", 0.12, 0.07, 0.16, thin=True)
     assert probe_findings(sec) == []
+
+
+def test_lfw_faces_lost_at_low_resolution_are_failures_to_acquire(lfw_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Real photos, the real detector: at 2 px between the eyes some faces are lost (CenterFace
+    still finds a face in most bicubic-enlarged blobs), and every lost probe is counted in FTA
+    and leaves FNMR's denominator, never the probe count."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    people = {"Serena_Williams": "F", "Jennifer_Lopez": "F", "Tony_Blair": "M",
+              "Abdullah_Gul": "M", "Colin_Powell": "M"}
+    root = tmp_path / "faces"
+    for person in people:
+        (root / person).mkdir(parents=True)
+        for src in sorted((lfw_dir / "lfw-deepfunneled" / person).glob("*.jpg"))[:3]:
+            shutil.copy(src, root / person / src.name)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"subject_id": list(people), "sex": list(people.values())}).to_csv(
+        labels, index=False)
+    cfg = AuditConfig(dataset=str(root), labels=str(labels), model="fake", detector="centerface",
+                      group_by=["sex"], reference_group="M", target_fmr=0.1, n_boot=0,
+                      workers=1, out=str(tmp_path / "out"), identification=False,
+                      probe_conditions=["resolution:32,2"])
+    sec = run_audit(cfg).results["probe_conditions"]
+    lv = {x["condition"]: x for x in sec["levels"]}
+    assert lv["resolution:2"]["n_acquired"] < lv["none"]["n_acquired"] == 15
+    assert lv["resolution:32"]["n_embedded"] + lv["resolution:32"]["n_unchanged"] == 15
+    rows = {(r["condition"], r["group"]): r for r in sec["rows"]}
+    for g in ("F", "M", "overall"):
+        lost, clean = rows[("resolution:2", g)], rows[("none", g)]
+        assert lost["n_probes"] == clean["n_probes"] == lost["fta_trials"]
+        assert clean["fta_errors"] == 0
+        assert (lost["fnmr_trials"] < clean["fnmr_trials"]) == (lost["fta_errors"] > 0)
+    assert "fnir" not in rows[("none", "F")]  # identification off: no 1:N columns
+    assert rows[("resolution:2", "overall")]["fta_errors"] == 15 - lv["resolution:2"]["n_acquired"]
