@@ -287,3 +287,30 @@ def test_lfw_faces_lost_at_low_resolution_are_failures_to_acquire(lfw_dir: Path,
         assert (lost["fnmr_trials"] < clean["fnmr_trials"]) == (lost["fta_errors"] > 0)
     assert "fnir" not in rows[("none", "F")]  # identification off: no 1:N columns
     assert rows[("resolution:2", "overall")]["fta_errors"] == 15 - lv["resolution:2"]["n_acquired"]
+
+
+def test_probe_section_renders_in_headless_chromium(probe_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The section alone (the report's own styles) in Chromium; its screenshot is kept in
+    test-artifacts/probe_section.png."""
+    from test_report_html import ARTIFACTS, CHROMIUM, _chromium, _console_errors
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (run scripts/install_chromium.sh)")
+    _, out = probe_run
+    html = out.report.read_text()
+    start = html.index('<section id="probe-quality">')
+    end = html.index("</section>", start) + len("</section>")
+    page = tmp_path / "probe.html"
+    page.write_text(html[:html.index("<body")] + "<body><main>" + html[start:end]
+                    + "</main></body></html>")
+    dom = _chromium(["--dump-dom", page.as_uri()], tmp_path)
+    assert dom.returncode == 0 and "When the probe photo is poor" in dom.stdout
+    assert _console_errors(dom.stderr) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "probe_section.png"
+    r = _chromium([f"--screenshot={shot}", "--window-size=1200,3000", "--hide-scrollbars",
+                   page.as_uri()], tmp_path)
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    with PIL.open(shot) as im:
+        px = np.asarray(im.convert("L"), dtype=float)
+    assert px.std() > 10 and (px < 80).mean() > 0.002  # not blank, has text

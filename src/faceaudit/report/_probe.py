@@ -193,7 +193,7 @@ def plot_probe_measure(section: Mapping[str, Any], measure: str):  # -> Figure
     groups = [g for g in dict.fromkeys(r["group"] for r in section["rows"]) if g != "overall"]
     size = {r["group"]: r["n_probes"] for r in section["rows"] if r["condition"] == conds[0]}
     groups = sorted(groups, key=lambda g: (g != ref, -size.get(g, 0)))[:MAX_LINES]
-    fig = Figure(figsize=(8.5, 4.6), dpi=100, layout="constrained")
+    fig = Figure(figsize=(8.5, 3.8), dpi=100, layout="constrained")
     ax = fig.subplots()
     for i, g in enumerate(groups):
         st = P.REFERENCE_STYLE if g == ref else P.style(i)
