@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -238,6 +239,7 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
     conds: list[dict[str, Any]] = []
     clean = templates_of(manifest, clean_vectors, clean_ok, similarity)
     for lv in levels:
+        t0 = time.perf_counter()
         counts = count_comparisons(probe_idx, lv.vectors, lv.ok, clean_vectors, clean_ok,
                                    subjects, groups.codes, probe_mask, keys, similarity,
                                    threshold)
@@ -255,7 +257,8 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
                       "steps": [list(s) for s in lv.condition.steps],
                       "n_probes": len(probe_idx), "n_acquired": int(lv.ok.sum()),
                       "n_unchanged": lv.n_unchanged, "n_embedded": lv.n_computed,
-                      "n_cached": lv.n_cached, "seconds": round(lv.seconds, 3)})
+                      "n_cached": lv.n_cached, "seconds": round(lv.seconds, 3),
+                      "seconds_measure": round(time.perf_counter() - t0, 3)})
     return ProbeAudit(pd.DataFrame(rows), float(threshold), tuple(conds),
                       len(np.unique(subjects[probe_idx])), len(probe_idx),
                       reference_group, confidence)

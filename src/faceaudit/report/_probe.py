@@ -11,7 +11,10 @@
       "levels": [                    # in display order: "none" first, then by kind and severity
         {"condition": "resolution:16", "kind": "resolution", "level": 16.0,
          "steps": [["resolution", 16.0]], "n_probes": int, "n_acquired": int,
-         "n_unchanged": int, "n_embedded": int, "n_cached": int, "seconds": float}, ...],
+         "n_unchanged": int, "n_embedded": int, "n_cached": int,
+         "seconds": float,           # wall time of degrading + detecting + embedding
+         "seconds_measure": float},  # wall time of the comparisons and intervals
+        ...],
       "rows": [                      # one per (level, group), plus group "overall" per level
         {"condition": str, "kind": str, "level": float | null, "group": str,
          "n_people": int, "n_probes": int,
@@ -247,7 +250,8 @@ def probe_context(section: Mapping[str, Any] | None,
             rows.append(cells)
     levels = [[lv["condition"], F.count(lv["n_probes"]), F.count(lv["n_acquired"]),
                F.count(lv["n_unchanged"]), F.count(lv["n_embedded"]), F.count(lv["n_cached"]),
-               f"{float(lv['seconds']):.1f} s"] for lv in section["levels"]]
+               f"{float(lv['seconds']):.1f} s",
+               f"{float(lv.get('seconds_measure') or 0):.1f} s"] for lv in section["levels"]]
     figs = [{"data": figure_data.get(f"probe_{m}"), "alt": title, "caption": (
         "Lines: each group's rate at each probe condition; bands: 95% intervals; hollow "
         "markers: too little data.")} for m, (title, _) in MEASURES.items() if m in shown]
@@ -258,7 +262,7 @@ def probe_context(section: Mapping[str, Any] | None,
         "findings": [f["text"] for f in section.get("findings") or []],
         "header": header, "rows": rows,
         "level_header": ["Condition", "Probes", "Acquired", "Unchanged", "Embedded now",
-                         "From cache", "Wall time"],
+                         "From cache", "Embedding time", "Measuring time"],
         "levels": levels,
         "figures": [f for f in figs if f["data"]],
         "protocol": section.get("protocol", ""),
