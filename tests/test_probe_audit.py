@@ -117,6 +117,11 @@ def test_probe_people_are_whole_seeded_people_per_group_with_pairs_first() -> No
     assert per_group == {"F": 3, "M": 3}  # stratified: each group gets its people
     counts = np.bincount(subj)
     assert (counts[chosen] >= 2).all()  # people with pairs first (each group has >= 3)
+    # people with more photos than max_photos come after everyone else of their group
+    b = probe_people(m, 3, seed=0, groups=groups, max_photos=2)
+    assert (counts[np.unique(subj[b])] <= 2).all()
+    big = probe_people(m, 100, seed=0, groups=groups, max_photos=2)
+    assert big.all()
     assert not np.array_equal(a, probe_people(m, 3, seed=5, groups=groups))
     assert probe_people(m, 0, seed=0).all()
 
