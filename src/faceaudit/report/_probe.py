@@ -57,19 +57,23 @@ RATES = ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir")
 the audit ran its one-to-many part)."""
 
 MEASURES = {
-    "fta": ("Failure to acquire (no usable face found in the probe)", "the detector missed"),
+    "fta": ("Failure to acquire (no usable face found in the probe)",
+            "the detector found no usable face in {v} of {g} probe photos"),
     "fnmr": ("False non-match rate: probe vs the same person's clean photos",
-             "the system failed to match"),
+             "{v} of {g} probes' comparisons with the same person's clean photos failed to "
+             "match"),
     "fmr": ("False match rate: probe vs clean photos of other people of the same group",
-            "the system falsely matched"),
+            "{v} of {g} probes' comparisons with other people of the same group falsely "
+            "matched"),
     "fmr_cross": ("False match rate: probe vs clean photos of people of other groups",
-                  "the system falsely matched (other groups)"),
+                  "{v} of {g} probes' comparisons with people of other groups falsely "
+                  "matched"),
     "fnir": ("One-to-many: the enrolled person is not the top candidate above the threshold "
-             "(FNIR)", "a search missed the enrolled person in"),
+             "(FNIR)", "{v} of {g} searches missed the enrolled person"),
     "fpir": ("One-to-many: a search for someone not enrolled returns a candidate (FPIR)",
-             "a search returned an innocent candidate in"),
+             "{v} of {g} searches for someone not enrolled returned a candidate"),
 }
-"""Each measure's figure title and the verb of its finding."""
+"""Each measure's figure title and its finding ({v}: the rate, {g}: the group)."""
 
 PROTOCOL = (
     "Probe photos of a seeded subset of whole people (up to a set number per group) are "
@@ -149,21 +153,21 @@ def probe_findings(section: Mapping[str, Any]) -> list[dict[str, Any]]:
         if cond == "none":
             continue
         for m in measures_of(section):
-            verb = MEASURES[m][1]
             for g in groups:
                 r, clean = _row(section, cond, g), _row(section, "none", g)
                 if r is None:
                     continue
+                said = MEASURES[m][1].format(v=_says(m, r), g=F.label(g))
                 base = _row(section, cond, ref) if ref and g != ref else None
                 if base is not None and _above(r, base, m):
-                    out.append({"measure": m, "condition": cond, "group": g, "text": (
-                        f"At probe quality {cond}, {verb} {_says(m, r)} of {F.label(g)} probes "
-                        f"against {_says(m, base)} for {F.label(ref)} (the intervals do not "
-                        "overlap).")})
+                    text = (f"At probe quality {cond}, {said}, against {_says(m, base)} for "
+                            f"{F.label(ref)} (the 95% intervals do not overlap).")
                 elif clean is not None and _above(r, clean, m):
-                    out.append({"measure": m, "condition": cond, "group": g, "text": (
-                        f"For {F.label(g)}, at probe quality {cond} {verb} {_says(m, r)} of "
-                        f"probes, up from {_says(m, clean)} with the clean photo.")})
+                    text = (f"At probe quality {cond}, {said}, up from {_says(m, clean)} with "
+                            "the clean photo (the 95% intervals do not overlap).")
+                else:
+                    continue
+                out.append({"measure": m, "condition": cond, "group": g, "text": text})
     return out
 
 
