@@ -217,6 +217,9 @@ def test_results_json_report_and_compare(probe_run, tmp_path: Path) -> None:  # 
         for k in ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir"):
             assert {f"{k}_low", f"{k}_high", f"{k}_errors", f"{k}_trials", f"{k}_thin"} <= set(r)
             assert r[k] is None or (r[f"{k}_low"] <= r[k] <= r[f"{k}_high"])
+    table = pd.read_csv(Path(cfg.out) / "probe_conditions.csv")
+    assert len(table) == len(sec["rows"]) and out.files["probe_conditions"].is_file()
+    assert table["fnmr_errors"].tolist() == [r["fnmr_errors"] for r in sec["rows"]]
     html = out.report.read_text()
     assert "When the probe photo is poor" in html and 'id="probe-table"' in html
     assert html.count('<img src="data:image/png;base64,') >= 4
