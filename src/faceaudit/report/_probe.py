@@ -32,8 +32,10 @@ and ``fmr_cross`` (impostors of other groups); ``_low``/``_high`` are the interv
 ``n_searches_lost`` (searches whose probe was lost at the level). NaN is written as null.
 
 Findings are stated only where the intervals support them: a group's interval at a level lies
-wholly above the reference group's at the same level, or wholly above its own interval on the
-clean photo; thin figures and the missing-label group ``unknown`` make no finding.
+wholly above the reference group's at the same level while it did not with the clean photo (a
+gap the poor photo opens; a gap already there is the clean audit's finding), or wholly above
+its own interval with the clean photo; thin figures and the missing-label group ``unknown``
+make no finding.
 """
 
 from __future__ import annotations
@@ -159,9 +161,14 @@ def probe_findings(section: Mapping[str, Any]) -> list[dict[str, Any]]:
                     continue
                 said = MEASURES[m][1].format(v=_says(m, r), g=F.label(g))
                 base = _row(section, cond, ref) if ref and g != ref else None
-                if base is not None and _above(r, base, m):
+                base_clean = _row(section, "none", ref) if base is not None else None
+                gap_new = (base is not None and _above(r, base, m)
+                           and not (clean is not None and base_clean is not None
+                                    and _above(clean, base_clean, m)))
+                if gap_new:
                     text = (f"At probe quality {cond}, {said}, against {_says(m, base)} for "
-                            f"{F.label(ref)} (the 95% intervals do not overlap).")
+                            f"{F.label(ref)} (the 95% intervals do not overlap; with the clean "
+                            "photo they did).")
                 elif clean is not None and _above(r, clean, m):
                     text = (f"At probe quality {cond}, {said}, up from {_says(m, clean)} with "
                             "the clean photo (the 95% intervals do not overlap).")
@@ -269,5 +276,9 @@ def probe_context(section: Mapping[str, Any] | None,
                          "From cache", "Embedding time", "Measuring time"],
         "levels": levels,
         "figures": [f for f in figs if f["data"]],
+        "unchanged": [f"{lv['condition']} left {F.count(lv['n_unchanged'])} of "
+                      f"{F.count(lv['n_probes'])} probe photos unchanged (their eyes were "
+                      "already that close or closer)" for lv in section["levels"]
+                      if lv.get("n_unchanged")],
         "protocol": section.get("protocol", ""),
     }
