@@ -1,8 +1,8 @@
 """The streaming comparison engine: templates + manifest -> :class:`~faceaudit.ScoreSummary`.
 
 The similarity matrix of the enrolled samples is computed tile by tile (upper triangle only;
-every element is *the* score of its pair, as :mod:`faceaudit._similarity` defines it, through
-:func:`faceaudit._similarity.exact_block_scores`) and folded into per-cell
+every element counts as *the* score of its pair, as :mod:`faceaudit._similarity` defines it:
+see :mod:`faceaudit._tiles`) and folded into per-cell
 accumulators as it goes, so memory grows with ``N·d`` and the number of cells, never with the
 number of pairs. See :func:`score_templates`.
 
@@ -36,8 +36,9 @@ Parallelism: worker threads (``n_workers``, default 2), each running single-thre
 ``astype``, ``flatnonzero``, ``bincount``, ``partition``, fancy indexing) release the GIL, so
 the threads run concurrently; only the short Python glue per 512×512 tile holds it.
 
-Cost per pair: a float64 GEMM and the rounding proof of
-:func:`~faceaudit._similarity.exact_block_scores`, then ``bincount`` and the tail steps; see
+Cost per pair: a float64 GEMM (:func:`~faceaudit._similarity.block_values`), then a few
+vectorised passes that read each element's bin off the float64 value with a proof
+(:mod:`faceaudit._tiles`), ``bincount`` and the tail steps; see
 ``benchmarks/bench_scorer.py`` for the measured rate.
 
 Explicit pair lists (``pairs=``) and sampled cells are scored with
