@@ -278,10 +278,15 @@ def plan_units(
 
 
 def run_units(
-    engine: TileEngine, units: list[Unit], n_workers: int, progress: bool
-) -> list[WorkerState]:
-    """Run every unit on ``n_workers`` threads (single-threaded BLAS each); their states."""
-    states = [WorkerState() for _ in range(max(1, min(n_workers, len(units))))]
+    engine: Any, units: list[Unit], n_workers: int, progress: bool, state: Any = None
+) -> list[Any]:
+    """Run every unit on ``n_workers`` threads (single-threaded BLAS each); their states.
+
+    ``engine.run_unit(unit, state)`` folds a unit into a worker's state, made by ``state()``
+    (default :class:`WorkerState`; the second pass uses its own, see :mod:`faceaudit._recount`).
+    """
+    make = WorkerState if state is None else state
+    states = [make() for _ in range(max(1, min(n_workers, len(units))))]
     lock = threading.Lock()
     it = iter(units)
     done = [0]

@@ -1,0 +1,117 @@
+"""Second pass (exact counts at chosen thresholds) vs brute force over all pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from faceaudit import Manifest, Templates, _tiles
+from faceaudit._recount import (
+    RecountState,
+    apply_recount,
+    merge_recount,
+    plan_requests,
+    recount_templates,
+)
+from faceaudit._scorer import score_templates
+from faceaudit._similarity import prepare, prepared_pair_scores
+from faceaudit.metrics import error_counts
+
+
+def make(n=260, dim=24, n_subj=50, n_groups=3, seed=0, similarity="cosine"):
+    rng = np.random.default_rng(seed)
+    subj = rng.integers(0, n_subj, n)
+    grp = rng.integers(0, n_groups, n_subj)[subj]
+    df = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)],
+                       "subject_id": [f"p{s}" for s in subj], "grp": [f"g{g}" for g in grp]})
+    centres = rng.standard_normal((n_subj, dim))
+    x = centres[subj] + 1.5 * rng.standard_normal((n, dim))
+    x[::9] = np.round(x[::9])  # exactly representable rows: ties and duplicates
+    x[3] = x[4]
+    if similarity == "euclidean":
+        x *= 0.3
+    m = Manifest(df)
+    status = np.where(rng.random(n) < 0.05, "no_face", "ok").astype("<U16")
+    vec = x.astype(np.float32)
+    vec[status != "ok"] = np.nan
+    return m, Templates(m.sample_ids, vec, status, np.full(n, ""), "t", similarity)
+
+
+def brute_impostors(m, tpl):
+    """Every impostor score (the definition), with its cell."""
+    ga = m.groups("grp")
+    g, subj, ok = ga.codes, m.subject_codes, tpl.ok
+    x, _ = prepare(np.where(ok[:, None], tpl.vectors, 0), tpl.similarity)
+    a, b = np.triu_indices(len(subj), 1)
+    keep = ok[a] & ok[b] & (subj[a] != subj[b])
+    a, b = a[keep], b[keep]
+    s = prepared_pair_scores(x[a], x[b], tpl.similarity)
+    return s, np.minimum(g[a], g[b]), np.maximum(g[a], g[b]), ga.n_groups
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+def test_counts_at_thresholds_equal_brute_force(similarity, monkeypatch):
+    monkeypatch.setattr(_tiles, "TILE", 32)
+    m, tpl = make(similarity=similarity)
+    s, ci, cj, G = brute_impostors(m, tpl)
+    summ = score_templates(tpl, m, grouping="grp", min_exact=20, exact_fmr=1e-9, n_bins=64,
+                           block_size=1, progress=False)
+    rng = np.random.default_rng(1)
+    lo, hi = np.quantile(s, [0.05, 0.995])
+    ts = np.r_[rng.uniform(lo, hi, 6), s[rng.choice(len(s), 4)]]  # 4 ties: a score exactly at t
+    ts = np.r_[ts, ts[0], summ.hist_edges[20]]  # a duplicate, an edge (already exact)
+    before = error_counts(summ.scores("all"), thresholds=ts)
+    assert not before.exact.all()  # the test must exercise inexact counts
+    reqs = plan_requests(summ, ts)
+    assert reqs and all(r.t < summ.tail_floor[r.g, r.h] for r in reqs)
+    out = recount_templates(tpl, m, summ, ts, n_workers=2, block_size=1)
+    # every edge, genuine score and tail of the first pass is kept
+    assert set(summ.hist_edges) <= set(out.hist_edges)
+    np.testing.assert_array_equal(out.tail_scores, summ.tail_scores)
+    np.testing.assert_array_equal(out.genuine_scores, summ.genuine_scores)
+    np.testing.assert_array_equal(out.impostor_total, summ.impostor_total)
+    for i in range(G):
+        for j in range(i, G):
+            c = error_counts(out.scores((i, j)), thresholds=ts)
+            assert c.exact.all()
+            want = [int((s[(ci == i) & (cj == j)] >= t).sum()) for t in ts]
+            np.testing.assert_array_equal(c.false_matches, want)
+            # and still exact (and right) at every first-pass edge
+            e = summ.hist_edges[1:-1:7]
+            ce = error_counts(out.scores((i, j)), thresholds=e)
+            np.testing.assert_array_equal(
+                ce.false_matches, [int((s[(ci == i) & (cj == j)] >= t).sum()) for t in e])
+    pooled = error_counts(out.scores("all"), thresholds=ts)
+    assert pooled.exact.all()
+    np.testing.assert_array_equal(pooled.false_matches, [int((s >= t).sum()) for t in ts])
+
+
+def test_any_split_same_bits(monkeypatch):
+    monkeypatch.setattr(_tiles, "TILE", 16)
+    m, tpl = make(n=200, seed=3)
+    summ = score_templates(tpl, m, grouping="grp", min_exact=10, exact_fmr=1e-9, n_bins=32,
+                           progress=False)
+    ts = [0.05, 0.11, 0.2]
+    base = recount_templates(tpl, m, summ, ts, n_workers=1, block_size=1)
+    for bs, nw in ((16, 2), (1000, 3)):
+        other = recount_templates(tpl, m, summ, ts, n_workers=nw, block_size=bs)
+        np.testing.assert_array_equal(other.impostor_hist, base.impostor_hist)
+        np.testing.assert_array_equal(other.hist_edges, base.hist_edges)
+
+
+def test_merge_is_pure_and_additive():
+    a = RecountState({(0, 0, 0.5): 3, (0, 1, 0.5): 1})
+    b = RecountState({(0, 0, 0.5): 2})
+    c = merge_recount(a, b)
+    assert c.counts == {(0, 0, 0.5): 5, (0, 1, 0.5): 1}
+    assert a.counts == {(0, 0, 0.5): 3, (0, 1, 0.5): 1} and b.counts == {(0, 0, 0.5): 2}
+    assert merge_recount(b, a).counts == c.counts
+
+
+def test_nothing_to_recount_returns_the_summary():
+    m, tpl = make(n=60)
+    summ = score_templates(tpl, m, grouping="grp", progress=False)  # tails complete
+    assert plan_requests(summ, [0.3]) == []
+    assert recount_templates(tpl, m, summ, [0.3]) is summ
+    assert apply_recount(summ, [], RecountState()) is summ
