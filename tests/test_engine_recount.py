@@ -115,3 +115,91 @@ def test_nothing_to_recount_returns_the_summary():
     assert plan_requests(summ, [0.3]) == []
     assert recount_templates(tpl, m, summ, [0.3]) is summ
     assert apply_recount(summ, [], RecountState()) is summ
+
+
+def test_vendor_file_recount_equals_brute_force(tmp_path):
+    from faceaudit._vendor import read_scores, recount_scores
+
+    m, _ = make(n=150, seed=5)
+    rng = np.random.default_rng(6)
+    a, b = np.triu_indices(len(m), 1)
+    score = np.round(rng.normal(size=len(a)), 3)  # many ties
+    path = tmp_path / "scores.csv"
+    pd.DataFrame({"sample_a": m.sample_ids[a], "sample_b": m.sample_ids[b],
+                  "score": score}).to_csv(path, index=False)
+    summ = read_scores(path, m, grouping="grp", min_exact=10, n_bins=32)
+    ts = np.r_[score[:3], 0.01234, -0.3]
+    assert not error_counts(summ.scores("all"), thresholds=ts).exact.all()
+    out = recount_scores(path, m, summ, ts)
+    g = m.groups("grp").codes
+    subj = m.subject_codes
+    imp = subj[a] != subj[b]
+    ci, cj = np.minimum(g[a], g[b]), np.maximum(g[a], g[b])
+    for i in range(3):
+        for j in range(i, 3):
+            c = error_counts(out.scores((i, j)), thresholds=ts)
+            assert c.exact.all()
+            sel = imp & (ci == i) & (cj == j)
+            np.testing.assert_array_equal(c.false_matches, [int((score[sel] >= t).sum())
+                                                            for t in ts])
+    # a file changed since the first pass is refused
+    pd.DataFrame({"sample_a": m.sample_ids[a[:-5]], "sample_b": m.sample_ids[b[:-5]],
+                  "score": score[:-5]}).to_csv(path, index=False)
+    from faceaudit import ScoreFileError
+
+    with pytest.raises(ScoreFileError, match="differ from the first pass"):
+        recount_scores(path, m, summ, ts)
+
+
+def _all_exact(node) -> list[bool]:
+    """Every value under a key named ``exact`` or ``fmr_exact`` in a results.json tree."""
+    out: list[bool] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("exact", "fmr_exact"):
+                out += [bool(x) for x in np.ravel(v)]
+            else:
+                out += _all_exact(v)
+    elif isinstance(node, list):
+        for v in node:
+            out += _all_exact(v)
+    return out
+
+
+def test_audit_recount_stage_makes_every_count_exact(tmp_path):
+    """A vendor audit whose threshold falls inside histogram bins (small tails, 16 bins):
+    the recount stage re-reads the file and every count in results.json is exact and equal
+    to a brute-force count."""
+    from faceaudit.audit import AuditConfig, run_audit
+    from faceaudit.audit._backend import InProcess
+
+    class SmallTails(InProcess):
+        def read_scores(self, path, manifest, **options):
+            return super().read_scores(path, manifest, min_exact=5, n_bins=16, **options)
+
+    m, _ = make(n=180, seed=8)
+    m.write(tmp_path / "manifest.csv")
+    rng = np.random.default_rng(9)
+    a, b = np.triu_indices(len(m), 1)
+    subj = m.subject_codes
+    score = np.round(np.where(subj[a] == subj[b], 0.6, 0.0) + rng.normal(0, 0.3, len(a)), 4)
+    pd.DataFrame({"sample_a": m.sample_ids[a], "sample_b": m.sample_ids[b],
+                  "score": score}).to_csv(tmp_path / "scores.csv", index=False)
+    cfg = AuditConfig(scores=str(tmp_path / "scores.csv"), manifest=str(tmp_path / "manifest.csv"),
+                      group_by=["grp"], threshold=0.41234, n_boot=20, identification=False,
+                      out=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))
+    res = run_audit(cfg, backend=SmallTails())
+    assert res.summary.protocol.get("recount")  # the second pass ran
+    flags = _all_exact(res.results)
+    assert flags and all(flags)
+    assert not any("InexactMetricWarning" in w for w in res.results["warnings"])
+    t = res.audit.threshold
+    g = m.groups("grp").codes
+    imp = subj[a] != subj[b]
+    same = g[a] == g[b]
+    by = res.audit.by_group
+    for k, lab in enumerate(m.groups("grp").labels):
+        sel = imp & same & (g[a] == k)
+        row = by.loc[by["label"] == lab].iloc[0] if "label" in by else by.iloc[k]
+        assert int(row["false_matches"]) == int((score[sel] >= t).sum())
+        assert int(row["n_nonmated"]) == int(sel.sum())

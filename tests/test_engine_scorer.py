@@ -105,7 +105,7 @@ def check_against_brute(summary: ScoreSummary, ref, exact_fmr, min_exact):
             sel = im & (ref["ci"] == i) & (ref["cj"] == j)
             s = ref["s"][sel]
             n = len(s)
-            cap = max(min_exact, int(np.ceil(exact_fmr * n)))
+            cap = max(min_exact, int(np.ceil(exact_fmr * n)), 1)
             floor = summary.tail_floor[i, j]
             in_cell = (ti == i) & (tj == j)
             if n <= cap:
@@ -424,7 +424,7 @@ def test_argument_errors():
     with pytest.raises(ConfigError, match="n_bins must be a power of two"):
         score_templates(tpl, manifest, n_bins=1000)
     with pytest.raises(ConfigError, match="exact_fmr must satisfy"):
-        score_templates(tpl, manifest, exact_fmr=0)
+        score_templates(tpl, manifest, exact_fmr=-0.1)
     with pytest.raises(ConfigError, match="n_workers must be an integer >= 1; got 0"):
         score_templates(tpl, manifest, n_workers=0)
 

@@ -12,7 +12,8 @@ Exactness contract (the one of :mod:`faceaudit._summary`):
 - per cell, the impostor *tail* is every impostor score ``>= tail_floor`` (kept exactly, with
   its pair) and the *histogram* counts every other impostor score. The tail's capacity is
 
-  .. math:: K = \\max(\\mathtt{min\\_exact},\\ \\lceil \\mathtt{exact\\_fmr} \\cdot n_{imp} \\rceil)
+  .. math:: K = \\max(\\mathtt{min\\_exact},\\ \\lceil \\mathtt{exact\\_fmr}
+            \\cdot n_{imp} \\rceil,\\ 1)
 
   and ``tail_floor`` is the ``K``-th largest impostor score of the cell; every score equal to
   it is kept too (ties), so the tail may hold more than ``K`` scores. A cell with
@@ -119,9 +120,12 @@ def score_templates(
         Compare only these pairs (LFW ``pairs.txt`` style) instead of all pairs. A label that
         contradicts the manifest, or an unknown sample id, is an :class:`InputError` naming
         the row. ``impostors`` is ignored.
-    exact_fmr : float in (0, 1]
+    exact_fmr : float in [0, 1]
         Keep, per cell, at least the top ``ceil(exact_fmr · n_impostor)`` impostor scores
         exactly (the *tail*), so every threshold with FMR <= ``exact_fmr`` is counted exactly.
+        Default 0: a tail of ``min_exact`` scores per cell, memory independent of the number
+        of pairs; :func:`faceaudit.recount_templates` makes the counts at chosen thresholds
+        exact (the audit's second pass).
     min_exact : int >= 0
         ... and at least this many; a cell with at most ``min_exact`` impostor scores is
         kept entirely (``tail_floor = -inf``).
@@ -290,7 +294,7 @@ def _check_args(templates: Any, manifest: Any, impostors: str, exact_fmr: float,
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
     check_option("impostors", impostors, IMPOSTOR_MODES)
-    check_range("exact_fmr", exact_fmr, low=0.0, high=1.0, low_open=True)
+    check_range("exact_fmr", exact_fmr, low=0.0, high=1.0)
     check_integer("min_exact", min_exact, 0)
     check_n_bins(n_bins)
     check_integer("block_size", block_size, 1)

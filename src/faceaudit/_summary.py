@@ -39,7 +39,7 @@ from ._io import load_npz, save_npz
 from ._manifest import GroupAssignment, Grouping, Manifest, find_group
 
 FORMAT_VERSION = 1
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 """Bump whenever the scorer or a score reader changes the numbers a summary holds, so caches
 keyed on it (``faceaudit audit``'s summary cache) are not reused across such a change."""
 
