@@ -504,3 +504,33 @@ def test_random_floats_equal_the_definition_pair_by_pair(similarity, inflate, mo
                                exact_fmr=exact_fmr, n_bins=n_bins, block_size=1, n_workers=2,
                                progress=False)
         check_against_brute(summ, ref, exact_fmr, min_exact)
+
+
+def test_merge_states_tree_equals_merging_the_list(monkeypatch):
+    """The pure pairwise merge (a cluster backend's reduce) gives the in-process summary."""
+    from functools import reduce
+
+    from faceaudit import _scorer
+
+    monkeypatch.setattr(_tiles, "TILE", 16)
+    rng = np.random.default_rng(21)
+    n = 150
+    manifest, tpl = make_case(rng.integers(0, 30, n), rng.integers(0, 3, n), rng.random(n) < 0.05,
+                              rng.standard_normal((n, 12)), "cosine")
+    kw = dict(grouping="grp", min_exact=20, n_bins=64, block_size=16, progress=False)
+    base = score_templates(tpl, manifest, n_workers=3, **kw)
+    real = _tiles.run_units
+    seen = []
+
+    def tree(engine, units, n_workers, progress, state=None):
+        states = [real(engine, [u], 1, False) for u in units]  # one state per unit
+        flat = [s for group in states for s in group]
+        before = [dict(st.hist) for st in flat]
+        merged = reduce(_tiles.merge_states, flat[::-1])  # any order
+        assert all(st.hist.keys() == b.keys() for st, b in zip(flat, before, strict=True))
+        seen.append(len(flat))
+        return [merged]
+
+    monkeypatch.setattr(_scorer, "run_units", tree)
+    same_summary(base, score_templates(tpl, manifest, n_workers=1, **kw))
+    assert seen and seen[0] > 3

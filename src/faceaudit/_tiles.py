@@ -335,6 +335,36 @@ def run_units(
     return states
 
 
+def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
+    """Two workers' states as one (pure: ``a`` and ``b`` are not changed; order-independent).
+
+    Histograms add; genuine scores concatenate; per cell, tail candidates concatenate under
+    the higher of the two floors (each floor is at most the cap-th largest score its worker
+    saw, so at most the cap-th largest of the union: nothing of the final tail is dropped).
+    A tree of merges gives the same :func:`merge_cells` / :func:`merge_genuine` result as the
+    list of states, so a cluster backend can reduce states in any order.
+    """
+    if a.error is not None or b.error is not None:
+        raise RuntimeError("cannot merge the state of a worker that failed")
+    out = WorkerState()
+    for st in (a, b):
+        for cell, h in st.hist.items():
+            out.hist[cell] = out.hist[cell] + h if cell in out.hist else h.copy()
+        out.gen_s += st.gen_s
+        out.gen_i += st.gen_i
+        out.gen_j += st.gen_j
+    for cell in set(a.tails) | set(b.tails):
+        bufs = [st.tails[cell] for st in (a, b) if cell in st.tails]
+        buf = TailBuffer(bufs[0].cap)
+        buf.floor = max(x.floor for x in bufs)
+        for x in bufs:
+            s, i, j = x.arrays()
+            keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
+            buf.add(s[keep], i[keep], j[keep])
+        out.tails[cell] = buf
+    return out
+
+
 def merge_cells(
     states: list[WorkerState],
     stream: np.ndarray,
