@@ -123,9 +123,8 @@ def score_templates(
     exact_fmr : float in [0, 1]
         Keep, per cell, at least the top ``ceil(exact_fmr · n_impostor)`` impostor scores
         exactly (the *tail*), so every threshold with FMR <= ``exact_fmr`` is counted exactly.
-        Default 0: a tail of ``min_exact`` scores per cell, memory independent of the number
-        of pairs; :func:`faceaudit.recount_templates` makes the counts at chosen thresholds
-        exact (the audit's second pass).
+        Default 0: a tail of ``min_exact`` per cell, memory independent of the pairs;
+        :func:`faceaudit.recount_templates` makes counts at chosen thresholds exact.
     min_exact : int >= 0
         ... and at least this many; a cell with at most ``min_exact`` impostor scores is
         kept entirely (``tail_floor = -inf``).
