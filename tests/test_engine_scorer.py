@@ -534,3 +534,30 @@ def test_merge_states_tree_equals_merging_the_list(monkeypatch):
     monkeypatch.setattr(_scorer, "run_units", tree)
     same_summary(base, score_templates(tpl, manifest, n_workers=1, **kw))
     assert seen and seen[0] > 3
+
+
+def test_tail_candidates_stay_within_the_stated_bound(monkeypatch):
+    """Memory per worker does not grow with the pairs: each cell's tail buffer holds at most
+    max(2K, K + 65536) candidates plus one tile's (the bound in ``_tiles``'s docstring), and
+    the final tail is K (+ ties) whatever the number of impostor pairs."""
+    from faceaudit import _accumulate
+
+    monkeypatch.setattr(_tiles, "TILE", 64)
+    peak = {}
+    real_add = _accumulate.TailBuffer.add
+
+    def add(self, s, a, b):
+        real_add(self, s, a, b)
+        peak[id(self)] = max(peak.get(id(self), (0, 0))[0], self.n), self.cap
+
+    monkeypatch.setattr(_accumulate.TailBuffer, "add", add)
+    rng = np.random.default_rng(5)
+    tails = []
+    for n in (600, 1200):
+        peak.clear()
+        manifest, tpl = make_case(rng.integers(0, n // 4, n), np.zeros(n, int), np.zeros(n, bool),
+                                  rng.standard_normal((n, 8)), "cosine")
+        s = score_templates(tpl, manifest, grouping="grp", min_exact=150, progress=False)
+        assert peak and all(m <= max(2 * k, k + 65536) + 64 * 64 for m, k in peak.values())
+        tails.append(len(s.tail_scores))
+    assert tails[0] == tails[1] == 150  # no ties in random floats: exactly K, for 4x the pairs

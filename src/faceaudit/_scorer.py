@@ -42,6 +42,14 @@ vectorised passes that read each element's bin off the float64 value with a proo
 (:mod:`faceaudit._tiles`), ``bincount`` and the tail steps; see
 ``benchmarks/bench_scorer.py`` for the measured rate.
 
+Memory (does not grow with the number of pairs): the prepared templates in layout order
+(``N·d`` float32, shared by the workers) and the genuine scores (24 bytes per genuine pair),
+plus per worker two ``TILE``² float64 scratch tiles, an intp buffer and a few ``TILE``²
+temporaries (~12 MiB at ``TILE`` = 512), and per streamed cell an int64 histogram
+(``8·n_bins`` bytes) and at most ``max(2K, K + 65536) + TILE²`` tail candidates (20 bytes
+each; ``K`` = the tail capacity, ``min_exact`` = 50,000 by default since ``exact_fmr`` = 0).
+Tested in ``tests/test_engine_scorer.py``; measured by ``benchmarks/bench_scorer.py``.
+
 Explicit pair lists (``pairs=``) and sampled cells are scored with
 :func:`faceaudit._similarity.pair_scores` (one dot product per pair): the same definition,
 so the same bits as the tiles.
