@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceaudit import Manifest, Templates, _tiles
+from faceaudit import Manifest, ScoreSummary, Templates, _tiles
 from faceaudit._recount import (
     RecountState,
     apply_recount,
@@ -203,3 +203,41 @@ def test_audit_recount_stage_makes_every_count_exact(tmp_path):
         row = by.loc[by["label"] == lab].iloc[0] if "label" in by else by.iloc[k]
         assert int(row["false_matches"]) == int((score[sel] >= t).sum())
         assert int(row["n_nonmated"]) == int(sel.sum())
+
+
+def test_people_pairs_feed_the_subject_bootstrap(monkeypatch, tmp_path):
+    """Below the tail, the second pass lists the accepted pairs by pair of people: the
+    per-person counts and the bootstrap FMR equal those of a summary whose tail holds every
+    score (brute-force people pairs too)."""
+    from faceaudit.metrics import AuditResult
+    from faceaudit.metrics._people import person_counts
+
+    monkeypatch.setattr(_tiles, "TILE", 32)
+    m, tpl = make(n=240, seed=12)
+    full = score_templates(tpl, m, grouping="grp", progress=False)  # tails complete
+    small = score_templates(tpl, m, grouping="grp", min_exact=15, n_bins=64, progress=False)
+    t = 0.1234567
+    assert (t < np.diag(small.tail_floor)).all()
+    out = recount_templates(tpl, m, small, [t], n_workers=2, block_size=1)
+    assert len(out.accepted_t) and set(out.accepted_t) == {t}
+    out.save(tmp_path / "s.npz")
+    back = ScoreSummary.load(tmp_path / "s.npz")
+    for k in "tgabn":
+        np.testing.assert_array_equal(getattr(back, f"accepted_{k}"), getattr(out, f"accepted_{k}"))
+    s, ci, cj, G = brute_impostors(m, tpl)
+    for g in range(G):
+        _, want = person_counts(full, g, t)
+        _, got = person_counts(out, g, t)
+        assert got is not None and want is not None
+        np.testing.assert_array_equal(got.person_errors, want.person_errors)
+        assert got.errors == int((s[(ci == g) & (cj == g)] >= t).sum()) == want.errors
+        assert person_counts(small, g, t)[1] is None  # without the second pass: unknown
+    kw = dict(threshold=t, n_boot=60, seed=4)
+    a_full, a_out = AuditResult(full, **kw), AuditResult(out, **kw)
+    np.testing.assert_allclose(a_out.boot_fmr, a_full.boot_fmr, rtol=1e-12)
+    assert not np.isnan(a_out.boot_fmr).all()
+    import warnings
+
+    with warnings.catch_warnings():  # inexact counts, no bootstrap: warned, as expected
+        warnings.simplefilter("ignore")
+        assert np.isnan(AuditResult(small, **kw).boot_fmr).all()

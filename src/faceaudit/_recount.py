@@ -17,13 +17,20 @@ Once the audit has chosen its thresholds, this pass makes every such count exact
 3. :func:`apply_recount` inserts each such ``t`` as a histogram edge and splits bin ``k``
    with the counts (``[e_k, t)`` gets ``H - A``, ``[t, e_{k+1})`` gets ``A``), so ``t`` is
    an edge and every count at ``t`` is exact by the summary's own contract; metrics, the
-   report and ``results.json`` need no other change.
+   report and ``results.json`` need no other change;
+4. for the per-person counts and the subject bootstrap of a group whose threshold lies below
+   its own cell's tail (:func:`plan_people`), the same pass lists every accepted impostor
+   comparison of cell ``(g, g)`` *by pair of people* (``a < b``, how many), which
+   :func:`apply_people` stores in the summary's ``accepted_*`` fields and
+   :mod:`faceaudit.metrics` reads (``GroupResampling.accepted``).
 
 Memory per worker (independent of the number of pairs): the prepared templates (``N·d``
 float32, shared), two ``TILE``² float64 scratch tiles and a few ``TILE``² masks (~6 MiB at
-``TILE`` = 512), and one int64 per request; the state a worker returns
-(:class:`RecountState`) is one integer per request, so merging is adding
-(:func:`merge_recount`), pure and order-independent, hence bit-identical for any split.
+``TILE`` = 512), and one int64 per count request; for a people request, the distinct pairs
+of people with an accepted comparison (16 bytes each, at most ~2x that while accumulating:
+reduced every 64 tiles) — bounded by the people of the group (:math:`P^2/2`), not by the
+comparisons. Merging (:func:`merge_recount`) adds counts and joins pair lists: pure and
+order-independent, hence bit-identical for any split.
 
 The seam for a cluster backend: :func:`plan_requests` + :func:`recount_units` (work units,
 the first pass's :class:`faceaudit._tiles.Unit`), :meth:`RecountEngine.run_unit` into a
@@ -53,12 +60,14 @@ Key = tuple[int, int, float]
 
 @dataclass(frozen=True)
 class Request:
-    """Count the impostor scores ``s`` of cell ``(g, h)`` with ``t <= s < upper``."""
+    """Count the impostor scores ``s`` of cell ``(g, h)`` with ``t <= s < upper``; or, with
+    ``kind="people"`` (a same-group cell), list the pairs of people with scores ``>= t``."""
 
     g: int
     h: int
     t: float
     upper: float
+    kind: str = "count"
 
     @property
     def key(self) -> Key:
@@ -70,15 +79,51 @@ class RecountState:
     """What one worker counted: ``counts[(g, h, t)]`` impostor scores in ``[t, upper)``."""
 
     counts: dict[Key, int] = field(default_factory=dict)
+    people: dict[Key, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     error: BaseException | None = None
+
+    def add_people(self, key: Key, pairs: np.ndarray) -> None:
+        """Add accepted pairs of people (``a·S + b`` codes); reduced to distinct pairs and
+        counts whenever the list grows, so it holds at most ~2x the distinct pairs seen."""
+        if not len(pairs):
+            return
+        k, n = np.unique(pairs, return_counts=True)
+        parts = self.people.setdefault(key, [])
+        parts.append((k, n))
+        if len(parts) > 64:
+            self.people[key] = [reduce_pairs(parts)]
+
+
+def reduce_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pair codes and their summed counts."""
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = np.concatenate([p[0] for p in parts])
+    n = np.concatenate([p[1] for p in parts])
+    uk, inv = np.unique(k, return_inverse=True)
+    return uk, np.bincount(inv, weights=n, minlength=len(uk)).astype(np.int64)
 
 
 def merge_recount(a: RecountState, b: RecountState) -> RecountState:
-    """The union of two workers' counts (added per request); ``a`` and ``b`` are unchanged."""
+    """The union of two workers' states (counts added, people pairs joined); ``a`` and ``b``
+    are unchanged."""
     out = dict(a.counts)
     for k, v in b.counts.items():
         out[k] = out.get(k, 0) + v
-    return RecountState(out)
+    people = {k: list(v) for k, v in a.people.items()}
+    for k, v in b.people.items():
+        people[k] = people.get(k, []) + list(v)
+    return RecountState(out, people)
+
+
+def plan_people(summary: ScoreSummary, thresholds: Any) -> list[Request]:
+    """Same-group cells whose accepted impostor pairs at ``t`` are not all in the tail (the
+    per-person counts and the subject bootstrap need them, by pair of people)."""
+    t_all = np.unique(np.asarray(thresholds, dtype=np.float64).ravel())
+    tot = summary.impostor_total
+    return [Request(g, g, float(t), np.inf, "people") for t in t_all
+            for g in range(summary.n_groups)
+            if t < summary.tail_floor[g, g] and tot[g, g] > 0]
 
 
 def plan_requests(summary: ScoreSummary, thresholds: Any) -> list[Request]:
@@ -151,18 +196,43 @@ def apply_recount(summary: ScoreSummary, requests: list[Request],
                                impostor_hist=hist, protocol=protocol)
 
 
+def apply_people(summary: ScoreSummary, requests: list[Request],
+                 state: RecountState) -> ScoreSummary:
+    """The summary with the accepted pairs of people of each ``people`` request
+    (``accepted_*`` fields; an earlier entry for the same group and threshold is replaced)."""
+    if not requests:
+        return summary
+    n_subj = int(summary.subject_codes.max()) + 1 if summary.n_samples else 1
+    done = {(r.g, r.t) for r in requests}
+    keep = np.array([(int(g), float(t)) not in done
+                     for g, t in zip(summary.accepted_g, summary.accepted_t, strict=True)], bool)
+    cols = {k: [getattr(summary, f"accepted_{k}")[keep]] for k in "tgabn"}
+    for r in requests:
+        k, n = reduce_pairs(state.people.get(r.key, []))
+        cols["t"].append(np.full(len(k), r.t))
+        cols["g"].append(np.full(len(k), r.g, np.int32))
+        cols["a"].append(k // n_subj)
+        cols["b"].append(k % n_subj)
+        cols["n"].append(n)
+    return dataclasses.replace(summary, **{f"accepted_{k}": np.concatenate(v)
+                                           for k, v in cols.items()})
+
+
 # ---------------------------------------------------------------------------- templates
 class RecountEngine:
     """Pass 2 over templates: counts ``A(c, t)`` tile by tile (same tiles as pass 1)."""
 
     def __init__(self, x: np.ndarray, sq: np.ndarray | None, similarity: str,
-                 subjects: np.ndarray, binning: Binning, requests: list[Request]) -> None:
+                 subjects: np.ndarray, binning: Binning, requests: list[Request],
+                 n_subjects: int | None = None) -> None:
         self.x, self.sq, self.similarity, self.subjects = x, sq, similarity, subjects
         self.binning = binning
         self.by_cell: dict[tuple[int, int], list[Request]] = {}
         for r in requests:
             self.by_cell.setdefault((r.g, r.h), []).append(r)
         self.half_ulp = max(abs(binning.lo), abs(binning.hi)) * 2.0**-24
+        # pairs of people are coded a·S + b with S = n_subjects (the summary's subject count)
+        self.n_subjects = n_subjects or (int(subjects.max()) + 1 if len(subjects) else 1)
 
     def run_unit(self, u: Unit, st: Any) -> None:
         """Count the unit's tiles into ``st`` (a :class:`RecountState`)."""
@@ -185,6 +255,9 @@ class RecountEngine:
         margin = err + self.half_ulp * scale + 2.0**-30
         tri = np.triu(np.ones(v.shape, bool), 1) if r0 == c0 else None
         for req in self.by_cell[(u.g, u.h)]:
+            if req.kind == "people":
+                self.people(st, req, v, err, margin, tri, a_rows, b_rows, r0, c0)
+                continue
             cand = v >= req.t * scale - margin
             if np.isfinite(req.upper):
                 cand &= v < req.upper * scale + margin
@@ -199,6 +272,33 @@ class RecountEngine:
                              self.similarity).astype(np.float64)
             n = int(((s >= req.t) & (s < req.upper)).sum())
             st.counts[req.key] = st.counts.get(req.key, 0) + n
+
+
+    def people(self, st: RecountState, req: Request, v: np.ndarray,
+                err: float | np.ndarray, margin: float | np.ndarray, tri: np.ndarray | None,
+                a_rows: np.ndarray, b_rows: np.ndarray, r0: int, c0: int) -> None:
+        """The tile's impostor pairs with score ``>= t``, as pairs of people: sure when
+        ``v - margin >= t·scale``, scored exactly when ``v`` is within ``margin`` of it."""
+        scale = self.binning.scale
+        cand = v >= req.t * scale - margin
+        if tri is not None:
+            cand &= tri
+        idx = np.flatnonzero(cand)
+        ii, jj = np.divmod(idx, v.shape[1])
+        sa, sb = self.subjects[ii + r0], self.subjects[jj + c0]
+        imp = sa != sb
+        ii, jj, sa, sb = ii[imp], jj[imp], sa[imp], sb[imp]
+        vals = v[ii, jj]
+        m = margin[ii, jj] if isinstance(margin, np.ndarray) else margin
+        near = np.flatnonzero(vals - m < req.t * scale)
+        ok = np.ones(len(ii), bool)
+        if len(near):
+            e = err[ii[near], jj[near]] if isinstance(err, np.ndarray) else err
+            s = round_proven(vals[near] / scale, e / scale, a_rows, b_rows, ii[near], jj[near],
+                             self.similarity)
+            ok[near] = s.astype(np.float64) >= req.t
+        lo, hi = np.minimum(sa[ok], sb[ok]), np.maximum(sa[ok], sb[ok])
+        st.add_people(req.key, lo * self.n_subjects + hi)
 
 
 def recount_units(summary: ScoreSummary, requests: list[Request], bounds: np.ndarray,
@@ -216,7 +316,9 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
                       progress: bool = False) -> ScoreSummary:
     """``summary`` (from :func:`faceaudit.score_templates` on these templates and manifest)
     with every impostor count at ``thresholds`` made exact (module docstring)."""
-    requests = plan_requests(summary, thresholds)
+    counts = plan_requests(summary, thresholds)
+    people = plan_people(summary, thresholds)
+    requests = counts + people
     if not requests:
         return summary
     if summary.protocol.get("source") != "templates" or summary.protocol.get("impostors") \
@@ -241,12 +343,13 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
     if not np.array_equal(binning.edges, edges):
         raise ConfigError("the summary's histogram was already refined; recount the "
                           "summary that score_templates returned")
-    engine = RecountEngine(x, sq, tpl.similarity, layout.subjects, binning, requests)
+    engine = RecountEngine(x, sq, tpl.similarity, layout.subjects, binning, requests,
+                           int(summary.subject_codes.max()) + 1 if summary.n_samples else 1)
     units = recount_units(summary, requests, layout.bounds, block_size)
     states = run_units(engine, units, n_workers, progress, state=RecountState)
     total = RecountState()
     for st in states:
         total = merge_recount(total, st)
-    for r in requests:
+    for r in counts:
         total.counts.setdefault(r.key, 0)
-    return apply_recount(summary, requests, total)
+    return apply_people(apply_recount(summary, counts, total), people, total)
