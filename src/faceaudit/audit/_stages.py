@@ -228,7 +228,7 @@ class Recounted:
     def describe(self) -> str:
         if not self.n_recounted:
             return "every count was already exact"
-        return (f"{self.n_recounted} cell count(s) inside a histogram bin made exact at "
+        return (f"{self.n_recounted} cell count(s) or per-person list(s) made exact at "
                 f"threshold {self.audit.threshold:.10g}")
 
 
@@ -240,10 +240,12 @@ def recount_at_threshold(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embe
     The first measurement's inexact-count warnings are withdrawn from the run log (the new
     measurement warns again about any count that is still a bound).
     """
-    from .._recount import plan_requests
+    from .._recount import plan_people, plan_requests
 
     t = [metrics.audit.threshold]
     n = len(plan_requests(score.summary, t))
+    if embed is not None:  # per-person counts below the tail (all-pairs template protocols)
+        n += len(plan_people(score.summary, t))
     if n == 0:
         return Recounted(score.summary, metrics.audit, 0)
     if embed is None:
