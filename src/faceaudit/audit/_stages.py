@@ -237,8 +237,8 @@ def recount_at_threshold(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embe
     """Second pass: re-score only the cells whose count at the chosen threshold lies inside a
     histogram bin, count them exactly, and measure again at the same threshold.
 
-    The first measurement's inexact-count warnings are withdrawn from the run log (the new
-    measurement warns again about any count that is still a bound).
+    The first measurement's warnings about counts and pairs below the exact tail are
+    withdrawn from the run log (the new measurement warns again about any that still hold).
     """
     from .._recount import plan_people, plan_requests
 
@@ -255,7 +255,8 @@ def recount_at_threshold(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embe
     else:
         summary = env.backend.recount(embed.templates, data.manifest, score.summary, t,
                                       n_workers=cfg.workers, progress=env.show_bars)
-    log.warnings[:] = [w for w in log.warnings if not w.startswith("InexactMetricWarning")]
+    log.warnings[:] = [w for w in log.warnings if not w.startswith("InexactMetricWarning")
+                       and "below the exact tail" not in w]
     audit = measure(cfg, Scored(summary)).audit
     if audit.threshold != metrics.audit.threshold:  # pragma: no cover - defensive
         raise RuntimeError(f"internal error: the recounted summary moved the threshold from "
