@@ -101,10 +101,11 @@ def command(config: Path | None, download: bool, **opts: Any) -> None:
     if config is not None:
         cfg = AuditConfig.from_toml(config, **fields)
     else:
-        if "dataset" not in fields and "scores" not in fields:
+        if not {"dataset", "scores", "manifest"} & set(fields):
             raise ConfigError(
                 "dataset must be given (a CONFIG.toml, --dataset lfw, a folder or a "
-                "manifest file), or --scores with --manifest; got neither"
+                "manifest file), or --manifest (with --scores for a vendor's scores); "
+                "got none of them"
             )
         cfg = AuditConfig(**fields)
     if cfg.dataset is not None and cfg.dataset.lower() == "lfw" and cfg.scores is None:
