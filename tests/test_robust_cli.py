@@ -3,7 +3,9 @@ never a traceback (issue 13). Tiny generated data; the fake embedder."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,117 @@ def test_audit_of_a_manifest_without_scores(world: Path) -> None:
     res = json.loads((world / "a" / "results.json").read_text())
     assert res["dataset"]["n_samples"] == 32
     assert res["verification"]["reference_group"] == "M"
+
+
+AUDIT = ["audit", "--dataset", "path/to/root", "--labels", "labels.csv", "--group-by", "sex",
+         *FAST_EMBED, "--n-boot", "0", "--no-identification"]
+
+
+def read_only(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``folder`` read-only. As root (who may write anyway), every create inside it
+    fails with EACCES as it would for anyone else, by wrapping ``os.open`` / ``os.mkdir``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o555)
+    if os.geteuid() == 0:
+        inside = str(folder.resolve()) + os.sep
+
+        def deny(real):  # type: ignore[no-untyped-def]
+            def wrapped(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+                if os.path.abspath(os.fspath(path)).startswith(inside):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+                return real(path, *args, **kwargs)
+            return wrapped
+
+        monkeypatch.setattr(os, "open", deny(os.open))
+        monkeypatch.setattr(os, "mkdir", deny(os.mkdir))
+    return folder
+
+
+def test_audit_out_is_a_file_is_refused_before_any_work(world: Path) -> None:
+    (world / "taken").write_text("mine")
+    code, out = run(*AUDIT, "--store", "store", "--out", "taken")
+    assert code == 3, out
+    assert "out must be a folder" in out and "'taken'" in out and "is a file" in out
+    assert "embed" not in out and not (world / "store").exists()
+    assert (world / "taken").read_text() == "mine"
+
+
+def test_audit_out_in_a_read_only_folder_is_refused_before_any_work(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only(world / "locked", monkeypatch)
+    try:
+        code, out = run(*AUDIT, "--store", "store", "--out", "locked/audit")
+    finally:
+        (world / "locked").chmod(0o755)
+    assert code == 7, out
+    assert "cannot write locked/audit: Permission denied" in out
+    assert "choose a folder you can write to" in out
+    assert "embed" not in out and not (world / "store").exists()
+    assert list((world / "locked").iterdir()) == []
+
+
+def test_audit_read_only_store_is_refused_before_any_work(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only(world / "store", monkeypatch)
+    try:
+        code, out = run(*AUDIT, "--store", "store", "--out", "a")
+    finally:
+        (world / "store").chmod(0o755)
+    assert code == 7, out
+    assert "cannot write store: Permission denied" in out
+    assert not (world / "a").exists()
+
+
+def test_disk_full_while_writing_is_exit_7_naming_the_file(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    code, out = run(*AUDIT, "--store", "store", "--out", "a")
+    assert code == 7, out
+    assert "cannot write " in out and "No space left on device" in out
+    assert "the disk is full" in out
+    assert not (world / "a" / "results.json").exists()
+    print(out)
+
+
+def test_embed_out_in_a_read_only_folder_is_refused_before_any_work(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only(world / "locked", monkeypatch)
+    try:
+        code, out = run("embed", "manifest.csv", "--out", "locked/t.npz", *FAST_EMBED,
+                        "--store", "store", "--no-progress")
+    finally:
+        (world / "locked").chmod(0o755)
+    assert code == 7, out
+    assert "cannot write locked/t.npz: Permission denied" in out
+    assert not (world / "store").exists()
+
+
+def test_template_store_on_a_full_disk_is_an_output_error(tmp_path: Path) -> None:
+    """SQLite's 'database or disk is full' while storing templates: exit 7 naming the store."""
+    import sqlite3
+
+    import numpy as np
+
+    from faceaudit import OutputError
+    from faceaudit.pipeline._store import StoredResult, TemplateStore
+
+    store = TemplateStore(tmp_path / "s")
+
+    class Full:
+        def execute(self, sql: str, *a: object) -> None:
+            return None
+
+        def executemany(self, *a: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    store._con = Full()  # type: ignore[assignment]
+    row = StoredResult("ab" * 32, "ok", "", np.ones(4, np.float32), None)
+    with pytest.raises(OutputError, match=r"cannot write the template store .*disk is full"):
+        store.put_many("p", [row])

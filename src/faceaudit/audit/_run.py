@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._io import check_writable
 from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
@@ -101,6 +102,15 @@ class AuditOutput:
 
 
 
+def check_outputs(cfg: AuditConfig, env: Environment) -> None:
+    """Before any work: the output folder, the cache and (when images are embedded) the
+    template store can be written (:func:`faceaudit._io.check_writable`)."""
+    check_writable(env.out, "out")
+    check_writable(env.cache_dir, "cache_dir")
+    if cfg.scores is None:
+        check_writable(cfg.store or Path(env.cache_dir) / "store", "store")
+
+
 def run_audit(
     config: AuditConfig | Mapping[str, Any] | str | Path,
     *,
@@ -128,10 +138,14 @@ def run_audit(
     ------
     ConfigError, InputError
         Invalid configuration or input; the message names the field, file or row.
+    OutputError
+        The output folder, cache or store cannot be written (checked before any work), or a
+        write failed (disk full); the message names the path.
     """
     cfg = AuditConfig.coerce(config)
     env = Environment(out=Path(cfg.out).expanduser(), cache_dir=default_cache_dir(cfg.cache_dir),
                       backend=backend or InProcess(), show_bars=show_bars)
+    check_outputs(cfg, env)
     done, log = run_stages(STAGES, cfg, env, progress)
     report = done["report"]
     return AuditOutput(report.folder, report.results, report.files, done["score"].summary,
