@@ -152,3 +152,52 @@ def test_template_store_on_a_full_disk_is_an_output_error(tmp_path: Path) -> Non
     row = StoredResult("ab" * 32, "ok", "", np.ones(4, np.float32), None)
     with pytest.raises(OutputError, match=r"cannot write the template store .*disk is full"):
         store.put_many("p", [row])
+
+
+def test_embed_prints_what_the_scan_left_out(world: Path) -> None:
+    root = world / "path" / "to" / "root"
+    (root / "F25p0" / "notes.txt").write_text("not a photo")
+    (root / "nobody").mkdir()
+    (root / "loose.png").write_bytes(b"")
+    code, out = run("embed", "path/to/root", "--out", "t.npz", *FAST_EMBED, "--store", "store",
+                    "--no-progress")
+    assert code == 0, out
+    assert "Left out of the dataset before embedding: 3 file(s) or folder(s)" in out
+    for text in ("not an image", "F25p0/notes.txt", "not inside a subject folder", "loose.png",
+                 "subject folder holds no image", "nobody/"):
+        assert text in out, (text, out)
+
+
+def test_threshold_inf_is_refused_for_every_source(world: Path) -> None:
+    """``--threshold inf`` was accepted for a bob file (every comparison rejected, FNMR 100%)
+    and written to JSON as null."""
+    assert run("score", "--scores", "vendor_scores.csv", "--manifest", "m.csv", "--group-by",
+               "sex", "--out", "s.npz")[0] == 0
+    for source in ("dev-1.txt", "s.npz"):
+        for value in ("inf", "-inf", "nan"):
+            code, out = run("metrics", source, "--threshold", value, "--json", "m.json")
+            assert code == 3, out
+            assert f"threshold must be a finite number; got {float(value)!r}" in out
+            assert not (world / "m.json").exists()
+
+
+def test_ambiguous_reference_group_is_an_error(world: Path) -> None:
+    """Values holding ' / ' make 'M / caucasian / x' name two groups: refused, listing both
+    labels (it was refused only as 'not one of' the labels, without saying why)."""
+    import pandas as pd
+
+    m = pd.read_csv("manifest.csv")
+    m["race"] = m["race"].map({"white": "caucasian / x", "black": "x"})
+    m.loc[(m["race"] == "x") & (m["sex"] == "M"), "sex"] = "M / caucasian"
+    m.to_csv("odd.csv", index=False)
+    args = ["audit", "--scores", "vendor_scores.csv", "--manifest", "odd.csv", "--group-by",
+            "sex,race", "--n-boot", "0", "--out", "a", "--reference-group"]
+    code, out = run(*args, "M / caucasian / x")
+    assert code == 3, out
+    assert "reference_group 'M / caucasian / x' is ambiguous" in out
+    assert """'M / "caucasian / x"'""" in out and """'"M / caucasian" / x'""" in out
+    assert not (world / "a").exists()
+    code, out = run(*args, "M / none")
+    assert code == 3 and "reference_group must be one of" in out
+    code, out = run(*args, 'M / "caucasian / x"')
+    assert code == 0, out

@@ -37,10 +37,7 @@ def handle_errors(fn: F) -> F:
 
 def print_exclusions(report: Any, examples: int = 3) -> None:
     """What a dataset adapter left out at scan time (a :class:`~faceaudit.datasets.LoadReport`),
-    as a table by reason with a count and examples; nothing when it left nothing out."""
-    from rich.table import Table
-    from rich.text import Text
-
+    one line per reason with a count and examples; nothing when it left nothing out."""
     from .._format import label
 
     records = list(getattr(report, "exclusions", ()) or ())
@@ -49,13 +46,10 @@ def print_exclusions(report: Any, examples: int = 3) -> None:
     by_reason: dict[str, list[Any]] = {}
     for e in records:
         by_reason.setdefault(e.reason, []).append(e)
-    table = Table(title=f"left out of the dataset before embedding: {len(records)}")
-    table.add_column("reason")
-    table.add_column("files or folders", justify="right")
-    table.add_column("examples")
+    lines = [f"Left out of the dataset before embedding: {len(records)} file(s) or folder(s)"]
     for reason, recs in sorted(by_reason.items()):
         shown = [label(e.path, 60) + (f" ({e.detail})" if e.detail else "")
                  for e in recs[:examples]]
         more = f", ... ({len(recs) - examples} more)" if len(recs) > examples else ""
-        table.add_row(Text(reason), str(len(recs)), Text(", ".join(shown) + more))
-    console.print(table)
+        lines.append(f"  {reason}: {len(recs)}: " + ", ".join(shown) + more)
+    console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .. import _format as F
-from .._errors import ConfigError
+from .._errors import ConfigError, check_range
 from ..metrics import N_BOOT
 from . import _options as O
 from ._console import console, handle_errors
@@ -148,6 +148,8 @@ def command(source: Path, threshold: float | None, target_fmr: float | None,
 
     if threshold is not None and target_fmr is not None:
         raise ConfigError("give at most one of --threshold and --target-fmr; got both")
+    if threshold is not None:
+        check_range("threshold", threshold)
     if _is_summary(source):
         from .._summary import ScoreSummary
         from ..metrics import AuditResult

@@ -120,11 +120,9 @@ def load_data(cfg: Any) -> Loaded:
     full_n = len(manifest)
     manifest = quick_subset(manifest, cfg.limit, cfg.seed)
     grouping = Grouping.parse(cfg.group_by)
-    labels = manifest.groups(grouping).labels  # validates the attribute names early
-    if cfg.reference_group is not None and cfg.reference_group not in labels:
-        raise ConfigError(
-            f"reference_group must be one of {list(labels)}; got {cfg.reference_group!r}"
-        )
+    groups = manifest.groups(grouping)  # validates the attribute names early
+    if cfg.reference_group is not None:  # unknown or ambiguous: an error listing the labels
+        groups.index_of(cfg.reference_group, "reference_group")
     return Loaded(manifest, name, grouping, full_n, notes)
 
 
