@@ -201,3 +201,41 @@ def test_ambiguous_reference_group_is_an_error(world: Path) -> None:
     assert code == 3 and "reference_group must be one of" in out
     code, out = run(*args, 'M / "caucasian / x"')
     assert code == 0, out
+
+
+def test_audit_folder_lists_every_failure_in_failures_csv(world: Path) -> None:
+    import pandas as pd
+
+    root = world / "path" / "to" / "root"
+    (root / "F25p0" / "notes.txt").write_text("not a photo")
+    (root / "nobody").mkdir()
+    (root / "M70p1" / "broken.png").write_bytes(b"\x89PNG not really")
+    code, out = run(*AUDIT, "--out", "a")
+    assert code == 0, out
+    f = pd.read_csv(world / "a" / "failures.csv", dtype=str, keep_default_na=False)
+    assert list(f.columns) == ["sample", "reason", "detail", "stage"]
+    got = sorted(zip(f["sample"], f["reason"], f["stage"], strict=True))
+    assert got == [
+        ("F25p0/notes.txt", "not an image", "dataset scan"),
+        ("M70p1/broken.png", "unreadable", "enrolment"),
+        ("nobody/", "subject folder holds no image", "dataset scan"),
+    ]
+    res = json.loads((world / "a" / "results.json").read_text())
+    assert res["dataset"]["fte_reasons"] == {"unreadable": 1}
+
+
+def test_vendor_audit_failures_csv_counts_excluded_lines(world: Path) -> None:
+    import pandas as pd
+
+    lines = (world / "vendor_scores.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",oops"
+    lines[5] = "F25p0_0,nobody_0,0.5"
+    (world / "bad.csv").write_text("\n".join(lines) + "\n")
+    (world / "cfg.toml").write_text(
+        '[scores]\nfile = "bad.csv"\nmanifest = "m.csv"\non_error = "exclude"\n'
+        '[analysis]\ngroup_by = ["sex"]\nn_boot = 0\n[output]\ndir = "a"\n')
+    code, out = run("audit", "cfg.toml")
+    assert code == 0, out
+    f = pd.read_csv(world / "a" / "failures.csv", dtype=str, keep_default_na=False)
+    assert set(f["stage"]) == {"score file"}
+    assert sorted(f["detail"]) == ["1 line(s)", "1 line(s)"]

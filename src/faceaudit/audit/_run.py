@@ -14,7 +14,8 @@ summary and skips what does not apply:
    the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
 5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
 6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
-   ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
+   ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
+   score-file line the audit could not use, with the reason), all written atomically.
 
 Conventions: scores are similarities; a comparison is accepted iff ``score >= threshold``.
 """
@@ -74,7 +75,8 @@ class AuditOutput:
     results : dict
         The content of ``results.json``.
     files : dict of str to Path
-        Every file written (``report``, ``results``, ``config``, ``manifest``, tables and
+        Every file written (``report``, ``results``, ``config``, ``manifest``, ``failures``,
+        tables and
         figures ``<name>_png`` / ``<name>_svg``).
     summary : ScoreSummary
     audit : AuditResult
