@@ -239,3 +239,57 @@ def test_vendor_audit_failures_csv_counts_excluded_lines(world: Path) -> None:
     f = pd.read_csv(world / "a" / "failures.csv", dtype=str, keep_default_na=False)
     assert set(f["stage"]) == {"score file"}
     assert sorted(f["detail"]) == ["1 line(s)", "1 line(s)"]
+
+
+KILLED_RUN = """
+import os, sys
+from faceaudit.audit import _stages
+real = _stages.write_html
+
+def write_then_die(path, *args, **kwargs):
+    real(path, *args, **kwargs)  # the last file of the report: everything else is written
+    os._exit(9)                  # killed like kill -9: no clean-up runs
+
+_stages.write_html = write_then_die
+from faceaudit._cli._app import cli
+cli(sys.argv[1:])
+"""
+
+
+def test_killed_rerun_never_leaves_a_mixed_folder(world: Path) -> None:
+    """A re-run killed while writing its report leaves the previous audit whole (it was: new
+    results.json beside the old report.html and config); the next run cleans up."""
+    import subprocess
+    import sys
+
+    import faceaudit
+
+    args = ["audit", "--scores", "vendor_scores.csv", "--manifest", "m.csv", "--group-by",
+            "sex", "--n-boot", "0", "--out", "a"]
+    assert run(*args, "--target-fmr", "0.01")[0] == 0
+    before = {p.name: p.read_bytes() for p in (world / "a").rglob("*") if p.is_file()}
+    env = {**os.environ, "PYTHONPATH": str(Path(faceaudit.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", KILLED_RUN, *args, "--target-fmr", "0.1"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 9, done.stderr
+    after = {p.name: p.read_bytes() for p in (world / "a").rglob("*") if p.is_file()}
+    assert after == before  # the previous audit, whole
+    assert json.loads(after["results.json"])["config"]["analysis"]["target_fmr"] == 0.01
+    assert [p.name for p in world.glob(".a.partial-*")]  # the killed run's half-written folder
+    assert run(*args, "--target-fmr", "0.1")[0] == 0
+    res = json.loads((world / "a" / "results.json").read_text())
+    assert res["config"]["analysis"]["target_fmr"] == 0.1
+    assert "0.1" in (world / "a" / "config.resolved.toml").read_text()
+    assert not list(world.glob(".a.*"))
+
+
+def test_out_folder_with_other_files_is_refused(world: Path) -> None:
+    """The audit replaces its folder as a whole, so it refuses one holding other files."""
+    (world / "mine").mkdir()
+    (world / "mine" / "thesis.tex").write_text("years of work")
+    code, out = run("audit", "--scores", "vendor_scores.csv", "--manifest", "m.csv",
+                    "--group-by", "sex", "--n-boot", "0", "--out", "mine")
+    assert code == 3, out
+    assert "out must be a new folder, an empty one or an earlier audit's folder" in out
+    assert "'thesis.tex'" in out
+    assert (world / "mine" / "thesis.tex").read_text() == "years of work"

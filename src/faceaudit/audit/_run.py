@@ -15,7 +15,9 @@ summary and skips what does not apply:
 5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
 6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
-   score-file line the audit could not use, with the reason), all written atomically.
+   score-file line the audit could not use, with the reason), each file written atomically
+   and the folder as a unit (built beside ``out``, then swapped in:
+   :mod:`faceaudit.audit._folder`), so a killed run never leaves a mix of two runs.
 
 Conventions: scores are similarities; a comparison is accepted iff ``score >= threshold``.
 """
@@ -32,6 +34,7 @@ from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
 from ._config import AuditConfig
+from ._folder import check_out_folder
 from ._provenance import data_inputs, embed_inputs
 from ._runner import Environment, Progress, Stage, run_stages
 from ._stages import (
@@ -108,6 +111,7 @@ def check_outputs(cfg: AuditConfig, env: Environment) -> None:
     """Before any work: the output folder, the cache and (when images are embedded) the
     template store can be written (:func:`faceaudit._io.check_writable`)."""
     check_writable(env.out, "out")
+    check_out_folder(env.out)
     check_writable(env.cache_dir, "cache_dir")
     if cfg.scores is None:
         check_writable(cfg.store or Path(env.cache_dir) / "store", "store")

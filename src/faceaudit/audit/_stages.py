@@ -36,6 +36,7 @@ from ..report import (
     write_html,
     write_results,
 )
+from ._folder import report_folder
 
 
 # ---------------------------------------------------------------------------- data
@@ -344,17 +345,31 @@ def write_failures(path: Path, rows: list[dict[str, str]]) -> Path:
 
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
                  score: Scored, metrics: Measured, identification: Identified | None) -> Reported:
+    """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
+    it, then swapped in; a killed run never leaves a mix of two runs)."""
+    final = Path(env.out)
+    with report_folder(final) as build:
+        rep = write_report_files(build, final, cfg, env, log, data, embed, score, metrics,
+                                 identification)
+    return Reported(final, rep.results,
+                    {k: final / p.relative_to(build) for k, p in rep.files.items()})
+
+
+def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
+                       embed: Embedded | None, score: Scored, metrics: Measured,
+                       identification: Identified | None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
-    failures.csv."""
-    out = Path(env.out)
+    failures.csv, written into ``out`` for the folder ``final`` (the paths the files name)."""
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
     data.manifest.write(files["manifest"])
     files["failures"] = write_failures(out / "failures.csv", failure_rows(data, embed, score))
     ident = identification
     resolved = cfg.resolved().to_mapping()
+    manifest_used = {**file_record(files["manifest"]),
+                     "path": str((final / "manifest.csv").resolve())}
     results = results_document(
         config=resolved,
-        inputs={**log.inputs, "manifest_used": file_record(files["manifest"])},
+        inputs={**log.inputs, "manifest_used": manifest_used},
         seed=cfg.seed,
         n_boot=cfg.n_boot,
         dataset=dataset_view(name=data.name, manifest=data.manifest,
@@ -382,7 +397,8 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
     write_text(
         files["config"],
         "# faceaudit audit configuration, every default filled in.\n"
-        f"# Re-run with: faceaudit audit {files['config']}\n" + dumps_toml(resolved),
+        f"# Re-run with: faceaudit audit {final / 'config.resolved.toml'}\n"
+        + dumps_toml(resolved),
     )
     files["report"] = write_html(out / "report.html", results, figures)
     return Reported(out, results, files)
