@@ -293,3 +293,46 @@ def test_out_folder_with_other_files_is_refused(world: Path) -> None:
     assert "out must be a new folder, an empty one or an earlier audit's folder" in out
     assert "'thesis.tex'" in out
     assert (world / "mine" / "thesis.tex").read_text() == "years of work"
+
+
+def test_long_and_bracketed_labels_are_shown_capped_and_as_text(world: Path) -> None:
+    """A 1,000-character attribute value (the longest a manifest takes) is shortened in the
+    HTML report and on the console, kept whole in results.json; a label such as '[/x]' is
+    printed as text (rich read it as markup: MarkupError traceback from score and metrics)."""
+    import pandas as pd
+
+    long = "Q" * 999 + "E"
+    m = pd.read_csv("m.csv")
+    m["race"] = m["race"].map({"white": long, "black": "[/x]"})
+    m.to_csv("odd.csv", index=False)
+    code, out = run("audit", "--scores", "vendor_scores.csv", "--manifest", "odd.csv",
+                    "--group-by", "sex,race", "--n-boot", "0", "--out", "a")
+    assert code == 0, out
+    assert long not in out and "QQQ…" in out
+    html = (world / "a" / "report.html").read_text()
+    assert long not in html and "[/x]" in html
+    assert html.count("Q" * 30) == 0 and "#" + _fingerprint(f"F / {long}") in html
+    assert long in (world / "a" / "results.json").read_text()
+    code, out = run("score", "--scores", "vendor_scores.csv", "--manifest", "odd.csv",
+                    "--group-by", "sex,race", "--out", "s.npz")
+    assert code == 0 and "[/x]" in out and long not in out, out
+    code, out = run("metrics", "s.npz", "--target-fmr", "0.05", "--n-boot", "0")
+    assert code == 0 and "M / [/x]" in out and long not in out, out
+
+
+def _fingerprint(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def test_absurd_field_is_refused_naming_row_and_column(world: Path) -> None:
+    import pandas as pd
+
+    m = pd.read_csv("m.csv")
+    m.loc[3, "race"] = "Z" * 100_000
+    m.to_csv("odd.csv", index=False)
+    code, out = run("audit", "--scores", "vendor_scores.csv", "--manifest", "odd.csv",
+                    "--group-by", "sex,race", "--n-boot", "0", "--out", "a")
+    assert code == 2, out
+    assert "odd.csv: data row 4, column 'race': the value is 100,000 characters long" in out

@@ -35,6 +35,21 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def cell(text: Any) -> Any:
+    """User-given text (a group label, a file name) as a table cell: shortened for display
+    (:func:`faceaudit._format.label`) and never read as rich markup (``"[/x]"`` is text)."""
+    from rich.text import Text
+
+    from .._format import label
+
+    return Text(label(text))
+
+
+def plain(text: Any) -> str:
+    """User-given text inside a markup string: escaped, so brackets print as they are."""
+    return escape(str(text))
+
+
 def print_exclusions(report: Any, examples: int = 3) -> None:
     """What a dataset adapter left out at scan time (a :class:`~faceaudit.datasets.LoadReport`),
     one line per reason with a count and examples; nothing when it left nothing out."""

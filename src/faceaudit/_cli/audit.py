@@ -35,14 +35,18 @@ def _print_findings(out: Any) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
+    from .._format import shorten_labels
+    from ..report import group_labels
+
+    labels = group_labels(out.results)
     lines = Text()
     for k, f in enumerate(out.findings[:6], start=1):
         lines.append(f"{k}. ", style="bold")
-        lines.append(str(f["text"]))
+        lines.append(shorten_labels(str(f["text"]), labels))
         if f.get("thin"):
             lines.append("  [thin data]", style="bold yellow")
         if f.get("note"):
-            lines.append("\n   " + str(f["note"]), style="dim")
+            lines.append("\n   " + shorten_labels(str(f["note"]), labels), style="dim")
         lines.append("\n")
     console.print(Panel(lines, title="Top findings", expand=False))
 

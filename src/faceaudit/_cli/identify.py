@@ -10,7 +10,7 @@ from .. import _format as F
 from .._errors import ConfigError
 from ..identify import METHODS, identify
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors
 from ._options import library_default
 
 
@@ -124,14 +124,14 @@ def _print_tables(audit: Any, confidence: float) -> None:
     for c in counts.columns:
         t.add_column(c, justify="right")
     for g, row in counts.iterrows():
-        t.add_row(str(g), *[str(int(v)) for v in row])
+        t.add_row(cell(g), *[str(int(v)) for v in row])
     console.print(t)
 
     t = Table(title=f"Error rates by probe group ({pct} Clopper-Pearson; bootstrap over subjects)")
     for c in ("group", "mated", "FNIR", "CI", "FTE", "non-mated", "FPIR", "CI", "FTE", "IR(R)"):
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
-        t.add_row(str(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
+        t.add_row(cell(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
                   _ci(r["fnir_ci_low"], r["fnir_ci_high"]), _i(r["n_mated_fte"]),
                   _i(r["n_nonmated"]), f"{_f(r['fpir'])} ({_i(r['false_positives'])})",
                   _ci(r["fpir_ci_low"], r["fpir_ci_high"]), _i(r["n_nonmated_fte"]),
@@ -145,7 +145,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
               "per-person rate", "CI"):
         t.add_column(c, justify="left" if c == "returned group" else "right")
     for g, r in mix.by_gallery_group.iterrows():
-        t.add_row(str(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
+        t.add_row(cell(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
                   _f(r["representation"], 3), _f(r["per_person_rate"]),
                   _ci(r["per_person_rate_ci_low"], r["per_person_rate_ci_high"]))
     console.print(t)
@@ -159,7 +159,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
                   "discrepancy", "consistent"):
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
-            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_nonmated"]),
+            t.add_row(_i(r["gallery_size"]), cell(r["group"]), _i(r["n_nonmated"]),
                       _f(r["fpir"]), _ci(r["fpir_ci_low"], r["fpir_ci_high"]),
                       _f(r["fpir_pred"]), _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]),
                       _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
@@ -169,7 +169,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
     for c in ("group", "N", "FMR (k/n)", "FPIR predicted", "CI"):
         t.add_column(c, justify="right")
     for _, r in audit.extrapolation.iterrows():
-        t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
+        t.add_row(cell(r["group"]), f"{r['gallery_size']:,.0f}",
                   f"{_f(r['fmr'])} ({int(r['false_matches'])}/{int(r['n_nonmated'])})",
                   _f(r["fpir_pred"]),
                   _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]))

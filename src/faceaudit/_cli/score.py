@@ -10,7 +10,7 @@ import click
 from .._accumulate import DEFAULT_MIN_EXACT
 from .._errors import ConfigError
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors, plain
 
 
 def summary_table(summary: Any) -> Any:
@@ -38,7 +38,7 @@ def summary_table(summary: Any) -> Any:
                 continue
             floor = float(summary.tail_floor[i, j])
             exact = "all" if floor == float("-inf") else f"scores ≥ {floor:.6g}"
-            name = labels[i] if i == j else f"{labels[i]} × {labels[j]}"
+            name = cell(labels[i]) if i == j else cell(labels[i]) + " × " + cell(labels[j])
             t.add_row(
                 name, f"{int(gen[i, j]):,}", f"{int(imp[i, j]):,}", f"{gf:,}", f"{imf:,}", exact
             )
@@ -74,7 +74,7 @@ def command(out: Path, **opts: Any) -> None:
     console.print(summary_table(summary))
     if summary.exclusions:
         ex = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.exclusions.items()))
-        console.print(f"[yellow]excluded rows[/] — {ex}", highlight=False)
+        console.print(f"[yellow]excluded rows[/] — {plain(ex)}", highlight=False)
     console.print(f"wrote {out}", highlight=False)
 
 
