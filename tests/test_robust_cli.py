@@ -101,6 +101,20 @@ def test_audit_read_only_store_is_refused_before_any_work(
     assert not (world / "a").exists()
 
 
+def test_audit_read_only_cache_is_refused_before_any_work(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEAUDIT_CACHE", str(read_only(world / "cache", monkeypatch)))
+    try:
+        code, out = run("audit", "--scores", "vendor_scores.csv", "--manifest", "m.csv",
+                        "--group-by", "sex", "--n-boot", "0", "--out", "a")
+    finally:
+        (world / "cache").chmod(0o755)
+    assert code == 7, out
+    assert f"cannot write {world / 'cache'}: Permission denied" in out
+    assert "score" not in out and not (world / "a").exists()
+
+
 def test_disk_full_while_writing_is_exit_7_naming_the_file(
     world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
