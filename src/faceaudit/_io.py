@@ -123,6 +123,7 @@ def check_writable(path: str | os.PathLike[str], name: str, *, folder: bool = Tr
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
+        exc.filename = str(probe)  # the folder that refused, not the probe's random name
         raise output_error(target, exc) from exc
     return target
 
