@@ -350,3 +350,23 @@ def test_absurd_field_is_refused_naming_row_and_column(world: Path) -> None:
                     "--group-by", "sex,race", "--n-boot", "0", "--out", "a")
     assert code == 2, out
     assert "odd.csv: data row 4, column 'race': the value is 100,000 characters long" in out
+
+
+def test_audit_folder_manifest_feeds_back_into_embed(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit folder's manifest.csv finds every image from wherever it is read (its paths
+    were relative to the dataset root, so ``embed out/manifest.csv`` marked all missing)."""
+    import numpy as np
+
+    from faceaudit import Templates
+
+    code, out = run(*AUDIT, "--out", "deep/er/a")
+    assert code == 0, out
+    (world / "elsewhere").mkdir()
+    monkeypatch.chdir(world / "elsewhere")
+    code, out = run("embed", "../deep/er/a/manifest.csv", "--out", "t.npz", *FAST_EMBED,
+                    "--no-progress")
+    assert code == 0, out
+    t = Templates.load(world / "elsewhere" / "t.npz")
+    assert len(t) == 32 and bool(np.all(t.ok))
