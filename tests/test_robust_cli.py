@@ -370,3 +370,11 @@ def test_audit_folder_manifest_feeds_back_into_embed(
     assert code == 0, out
     t = Templates.load(world / "elsewhere" / "t.npz")
     assert len(t) == 32 and bool(np.all(t.ok))
+
+
+def test_score_out_under_a_file_is_refused_before_scoring(world: Path) -> None:
+    (world / "afile").write_text("x")
+    code, out = run("score", "--scores", "vendor_scores.csv", "--manifest", "m.csv",
+                    "--group-by", "sex", "--out", "afile/s.npz")
+    assert code == 3, out
+    assert "--out must be a file in a folder; got 'afile/s.npz', but 'afile' is a file" in out

@@ -80,13 +80,15 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     Gallery: one image per person (--n-enrol); a seeded fraction of each group's subjects is
     held out as non-mated probes. Give exactly one of --threshold and --target-fpir.
     """
-    from .._io import write_json
+    from .._io import check_writable, write_json
     from .._manifest import Manifest
     from .._templates import Templates
 
     if (searches_per_year is None) != (deploy_gallery_size is None):
         raise ConfigError("--searches-per-year and --deploy-gallery-size go together; got "
                           f"{searches_per_year!r} and {deploy_gallery_size!r}")
+    if json_path is not None:
+        check_writable(json_path, "--json", folder=False)  # before the search, not after
     manifest = Manifest.read(manifest_path)
     templates = Templates.load(templates_path)
     sizes = [int(x) for x in _floats("--gallery-sizes", gallery_sizes)]

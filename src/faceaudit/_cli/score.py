@@ -69,6 +69,9 @@ def summary_table(summary: Any) -> Any:
 @handle_errors
 def command(out: Path, **opts: Any) -> None:
     """Compare templates (or read vendor scores) and save a per-group score summary."""
+    from .._io import check_writable
+
+    check_writable(out, "--out", folder=False)  # before the work, not after
     summary = _summary(**opts)
     summary.save(out)
     console.print(summary_table(summary))
