@@ -16,6 +16,9 @@ summary and skips what does not apply:
    threshold lies inside a histogram bin are scored again and counted exactly
    (:mod:`faceaudit._recount`; a vendor's file is read again), so every count is exact;
 6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+6b. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+   and FMR per group of degraded probes against clean references at the same threshold, when
+   ``probe_conditions`` are given;
 7. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
 
@@ -40,10 +43,12 @@ from ._stages import (
     embed_templates,
     load_data,
     measure,
+    probe_under_conditions,
     recount_at_threshold,
     score_comparisons,
     search_one_to_many,
     why_no_identification,
+    why_no_probe_conditions,
     write_report,
 )
 
@@ -63,6 +68,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda: "second pass: exact counts at the threshold"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
+    Stage("probe_conditions", probe_under_conditions, skip=why_no_probe_conditions,
+          says=lambda cfg: f"degraded probes: {', '.join(cfg.probe_conditions)}"),
     Stage("report", write_report, says=lambda env: f"writing {env.out}"),
 )
 """The stages of an audit, in order (see the module docstring)."""
