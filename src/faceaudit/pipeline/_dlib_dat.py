@@ -113,7 +113,7 @@ class _Reader:
 
     def take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
-            raise self.fail(f"the file ends {self.pos + n - len(self.data):,} bytes early")
+            raise self.fail(f"the file ends early (it has {len(self.data):,} bytes)")
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out

@@ -101,7 +101,7 @@ def _pad_to(g: _Graph, x: str, shape: tuple[int, int, int], target: tuple[int, i
     if shape == target:
         return x
     ends = [0] + [t - s for s, t in zip(shape, target, strict=True)]
-    pads = np.array([0, 0, 0, 0] + ends, dtype=np.int64)
+    pads = np.array([0, 0, 0, 0, *ends], dtype=np.int64)
     return g.op("Pad", [x, g.const("pads", pads)], mode="constant")
 
 
@@ -310,7 +310,8 @@ class DlibOnnxEmbedder(DlibEmbedder):
             self._sess = ort.InferenceSession(graph, opts, providers=[PROVIDERS[self.device]])
         return self._sess
 
-    def embed_faces(self, faces: list[tuple[np.ndarray, Detection]]) -> list[np.ndarray | Exception]:
+    def embed_faces(self, faces: list[tuple[np.ndarray, Detection]],
+                    ) -> list[np.ndarray | Exception]:
         """One descriptor (or the exception that prevented it) per ``(image, detection)``; the
         chips go through the network as one batch."""
         out: list[np.ndarray | Exception | None] = []
@@ -344,6 +345,8 @@ class DlibOnnxEmbedder(DlibEmbedder):
     def face_chip(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The 150×150 RGB chip of the face (dlib landmarks + ``get_face_chip``)."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"the image must be RGB (height, width, 3); got {image.shape}")
         return np.asarray(self.chip(image, self.landmarks(image, detection)), np.uint8)
 
     def _recogniser(self, dlib: Any) -> object:

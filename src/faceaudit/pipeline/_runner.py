@@ -12,7 +12,10 @@ problem: it stops the run (results committed so far are kept) and reaches the ca
 Results go to a :class:`~faceaudit.pipeline.TemplateStore` as they arrive (see there for the
 crash-safety and keying rules), so a re-run skips finished work and identical files are
 embedded once. Results do not depend on the number of workers: each image is processed
-independently, single-threaded, and the output is assembled in manifest order.
+independently, and the output is assembled in manifest order. Workers are single-threaded,
+except an embedder with its own thread pool (``with_threads``: dlib on onnxruntime), which
+gets cores ÷ workers threads and, through ``embed_faces``, each chunk's faces as one batch;
+its vectors do not depend on either (bit-identical, tests/test_pipeline_dlib_onnx.py).
 """
 
 from __future__ import annotations
@@ -335,8 +338,9 @@ def embed_manifest(
         Folder of the persistent :class:`TemplateStore` (resumable, shared between runs).
         ``None`` uses a temporary store deleted at the end.
     n_workers : int
-        Worker processes (each single-threaded, models loaded once per worker). ``1`` runs in
-        this process. The result is identical for any value.
+        Worker processes (models loaded once per worker). ``1`` runs in this process. The
+        result is identical for any value. An embedder with ``with_threads`` (``"dlib"``)
+        runs its network on usable cores ÷ ``n_workers`` threads.
     progress : bool
         Show a rich progress bar (rate, ETA) on stderr when it is a terminal.
     face_policy : {"central", "largest", "fail"}
