@@ -236,12 +236,15 @@ BUILTIN_CARDS = ("dlib", "sface")
 
 
 def model_card(name: str) -> ModelCard:
-    """The :class:`ModelCard` of a built-in recogniser.
+    """The :class:`ModelCard` of a built-in recogniser (``"dlib-reference"`` and
+    ``"dlib-cuda"`` run the same network and files as ``"dlib"``: they share its card).
 
     >>> model_card("sface").vendor_threshold
     0.363
     >>> model_card("dlib").similarity
     'euclidean'
     """
+    if name in ("dlib-reference", "dlib-cuda"):
+        name = "dlib"
     check_option("name", name, BUILTIN_CARDS)
     return _cards()[name]
