@@ -64,9 +64,14 @@ class PipelineConfig:
                 f":min={self.min_face_size:g}:maxpx={self.max_pixels}")
 
 
-def _find_face(config: PipelineConfig, sha: str,
-               path: Path) -> StoredResult | tuple[np.ndarray, Detection]:
-    """Read, check, decode and detect: a failure to enrol, or the pixels and the chosen face."""
+Transform = Callable[[np.ndarray], np.ndarray]
+"""Maps decoded RGB ``uint8`` pixels to new pixels of any size (probe conditions)."""
+
+
+def _find_face(config: PipelineConfig, sha: str, path: Path, transform: Transform | None = None,
+               ) -> StoredResult | tuple[np.ndarray, Detection]:
+    """Read, check, decode, transform and detect: a failure to enrol, or the pixels and the
+    chosen face."""
     try:  # only a regular file is opened: the path may have become a FIFO since the scan
         data = read_regular(path)
     except OSError as exc:
@@ -79,12 +84,13 @@ def _find_face(config: PipelineConfig, sha: str,
                        min_size=max(1, int(np.ceil(config.min_face_size))))
     if isinstance(img, DecodeFailure):
         return StoredResult(sha, img.status, img.reason)
-    dets = config.detector.detect(img.pixels)
-    face = select_face(dets, img.pixels.shape, policy=config.face_policy,
+    pixels = img.pixels if transform is None else transform(img.pixels)
+    dets = config.detector.detect(pixels)
+    face = select_face(dets, pixels.shape, policy=config.face_policy,
                        min_face_size=config.min_face_size)
     if isinstance(face, FaceFailure):
         return StoredResult(sha, face.status, face.reason)
-    return img.pixels, face
+    return pixels, face
 
 
 def _embedded(sha: str, vec: np.ndarray, face: Detection) -> StoredResult:
@@ -95,10 +101,15 @@ def _embedded(sha: str, vec: np.ndarray, face: Detection) -> StoredResult:
     return StoredResult(sha, OK, "", vec, face.as_array())
 
 
-def process_image(config: PipelineConfig, sha: str, path: Path) -> StoredResult:
-    """Run the whole pipeline on one file; never raises for a bad image."""
+def process_image(config: PipelineConfig, sha: str, path: Path, *,
+                  transform: Transform | None = None) -> StoredResult:
+    """Run the whole pipeline on one file; never raises for a bad image.
+
+    ``transform`` (optional) maps the decoded RGB ``uint8`` pixels to new pixels of any size
+    before detection (the probe conditions of :mod:`faceaudit.probe`).
+    """
     try:
-        found = _find_face(config, sha, path)
+        found = _find_face(config, sha, path, transform)
         if isinstance(found, StoredResult):
             return found
         pixels, face = found
