@@ -189,7 +189,8 @@ class AuditResult:
             self._warn(
                 f"{label}: the threshold {self.threshold:.6g} lies inside a histogram bin below "
                 f"the exact tail; FMR is reported as its upper bound {fmr:.3g} (at least "
-                f"{fmr_lo_bound:.3g}); re-score with a lower tail floor for an exact figure",
+                f"{fmr_lo_bound:.3g}); faceaudit.recount_templates / recount_scores (the "
+                f"audit's second pass) make it exact",
                 InexactMetricWarning)
         reason = fmr_thin_reason(nn, fm, self.target_fmr)
         if reason:
@@ -303,7 +304,7 @@ class AuditResult:
         fnmr = np.empty((self.n_boot, sm.n_groups))
         for i, (r, w) in enumerate(zip(res, ws, strict=True)):
             fmr[:, i], fnmr[:, i] = bootstrap_rates(r, w, self.threshold)
-            if self.threshold < r.tail_floor:
+            if r.accepted_pairs(self.threshold) is None:
                 self._warn(
                     f"group {self._labels[i]!r}: no bootstrap interval for FMR (the threshold "
                     "is below the exact tail, where pairs are not listed)")
