@@ -252,6 +252,33 @@ def run_units(
     return states
 
 
+def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
+    """One state holding what ``a`` and ``b`` hold (pure: neither input is changed).
+
+    Histograms add; a cell's tail candidates are concatenated under the higher of the two
+    floors (each floor is at most the cell's final floor, so :func:`merge_cells` cuts the same
+    tail from the merged candidates); genuine scores are concatenated. The merge is
+    order-independent up to the order of list entries, which :func:`merge_cells` and
+    :func:`merge_genuine` do not depend on, so a cluster can reduce per-task states in any tree.
+    """
+    if a.error is not None or b.error is not None:
+        raise RuntimeError("cannot merge a worker state that holds an error")
+    out = WorkerState()
+    for cell in a.hist.keys() | b.hist.keys():
+        parts = [st.hist[cell] for st in (a, b) if cell in st.hist]
+        out.hist[cell] = parts[0] + parts[1] if len(parts) == 2 else parts[0].copy()
+    for cell in a.tails.keys() | b.tails.keys():
+        bufs = [st.tails[cell] for st in (a, b) if cell in st.tails]
+        buf = TailBuffer(bufs[0].cap)
+        buf.floor = max(x.floor for x in bufs)
+        for x in bufs:
+            buf.add(*x.arrays())
+        out.tails[cell] = buf
+    for name in ("gen_s", "gen_i", "gen_j"):
+        setattr(out, name, [*getattr(a, name), *getattr(b, name)])
+    return out
+
+
 def merge_cells(
     states: list[WorkerState],
     stream: np.ndarray,

@@ -36,6 +36,9 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     [identification]
     enabled = true
 
+    [cluster]                    # optional: run the heavy steps on Dask (faceaudit[cluster])
+    address = "local:4"          # 4 local worker processes, or "tcp://scheduler:8786"
+
     [output]
     dir = "audit-out"
 """
@@ -56,6 +59,7 @@ from .._errors import ConfigError, check_option, check_range
 from .._manifest import Grouping
 from .._protocol import IMPOSTOR_MODES
 from .._vendor import ON_ERROR
+from ..cluster import parse_cluster
 from ..datasets import LABELS_BY, dataset_key
 from ..metrics import CONFIDENCE, N_BOOT, SEED, TARGET_FMR
 from ..pipeline import DETECTORS, MODEL_NAMES, POLICIES
@@ -93,6 +97,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "confidence": "confidence",
     },
     "identification": {"enabled": "identification"},
+    "cluster": {"address": "cluster"},
     "output": {"dir": "out", "cache_dir": "cache_dir"},
 }
 
@@ -157,6 +162,11 @@ class AuditConfig:
         Level of the Clopper–Pearson intervals.
     identification : bool
         Run the 1:N analysis when :mod:`faceaudit.identify` is available.
+    cluster : str, optional
+        Run embedding, scoring and the 1:N search on a Dask cluster: ``"local:N"`` (N local
+        worker processes, one thread each) or a scheduler address ``"tcp://host:8786"``
+        (:func:`faceaudit.cluster.parse_cluster`). Default: in this process. Results are
+        identical either way.
     out : str
         Output folder.
     cache_dir : str, optional
@@ -189,6 +199,7 @@ class AuditConfig:
     exact_fmr: float = EXACT_FMR
     confidence: float = CONFIDENCE
     identification: bool = True
+    cluster: str | None = None
     out: str = "audit-out"
     cache_dir: str | None = None
 
@@ -236,6 +247,8 @@ class AuditConfig:
             )
         if not isinstance(self.identification, bool):
             raise ConfigError(f"identification must be true or false; got {self.identification!r}")
+        if self.cluster is not None:
+            parse_cluster(self.cluster)
         if not str(self.out):
             raise ConfigError("out must be a folder path; got ''")
         Grouping.parse(self.group_by)  # checks bin syntax

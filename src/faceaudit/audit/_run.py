@@ -21,11 +21,13 @@ Conventions: scores are similarities; a comparison is accepted iff ``score >= th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigError
 from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
@@ -100,6 +102,25 @@ class AuditOutput:
         return list(self.results.get("findings") or [])
 
 
+@contextmanager
+def _backend(cfg: AuditConfig, backend: Backend | None, client: Any) -> Iterator[Backend]:
+    """The backend given, else a Dask one on ``client`` or on ``cfg.cluster``, else in-process."""
+    if backend is not None and client is not None:
+        raise ConfigError("backend and client must not both be given; got both")
+    if backend is not None:
+        yield backend
+    elif client is not None:
+        from ..cluster import DaskBackend
+
+        yield DaskBackend(client)
+    elif cfg.cluster is not None:
+        from ..cluster import DaskBackend, connect
+
+        with connect(cfg.cluster) as opened:
+            yield DaskBackend(opened)
+    else:
+        yield InProcess()
+
 
 def run_audit(
     config: AuditConfig | Mapping[str, Any] | str | Path,
@@ -107,6 +128,7 @@ def run_audit(
     progress: Progress | None = None,
     show_bars: bool = False,
     backend: Backend | None = None,
+    client: Any = None,
 ) -> AuditOutput:
     """Run every stage of :data:`STAGES` and fill ``config.out`` (see the module docstring).
 
@@ -118,7 +140,11 @@ def run_audit(
     show_bars : bool
         Let the embedding and scoring stages draw their own progress bars on stderr.
     backend : Backend, optional
-        Where embedding, scoring and the 1:N search run (default :class:`InProcess`).
+        Where embedding, scoring and the 1:N search run (default :class:`InProcess`, or a
+        Dask cluster opened from ``config.cluster``).
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster (:class:`faceaudit.cluster.DaskBackend`); results are
+        identical to an in-process run.
 
     Returns
     -------
@@ -130,9 +156,11 @@ def run_audit(
         Invalid configuration or input; the message names the field, file or row.
     """
     cfg = AuditConfig.coerce(config)
-    env = Environment(out=Path(cfg.out).expanduser(), cache_dir=default_cache_dir(cfg.cache_dir),
-                      backend=backend or InProcess(), show_bars=show_bars)
-    done, log = run_stages(STAGES, cfg, env, progress)
+    with _backend(cfg, backend, client) as chosen:
+        env = Environment(out=Path(cfg.out).expanduser(),
+                          cache_dir=default_cache_dir(cfg.cache_dir), backend=chosen,
+                          show_bars=show_bars)
+        done, log = run_stages(STAGES, cfg, env, progress)
     report = done["report"]
     return AuditOutput(report.folder, report.results, report.files, done["score"].summary,
                        done["metrics"].audit, log.timings, log.cache_hits.get("score", False))

@@ -1,0 +1,29 @@
+"""Scale-out on Dask: the same exact audit on a cluster (optional extra ``faceaudit[cluster]``).
+
+- :func:`connect` opens a :class:`distributed.Client` from a ``cluster`` setting
+  (``"local:4"``, ``"tcp://host:8786"``); :func:`parse_cluster` checks one;
+- :class:`DaskBackend` is the audit's execution backend on a client
+  (``run_audit(cfg, client=client)``, or ``[cluster] address = "local:4"`` in the TOML, or
+  ``faceaudit audit --cluster local:4``);
+- :func:`dask_executor` runs :func:`faceaudit.score_templates`' work units on the cluster
+  (``score_templates(..., executor=dask_executor(client))``): bit-identical summaries.
+
+Nothing here imports Dask until it is used. See ``docs/scale-out.md`` for deployments.
+"""
+
+from __future__ import annotations
+
+from ._backend import DaskBackend
+from ._connect import SCHEMES, ClusterSpec, connect, is_client, parse_cluster, require_dask
+from ._score import dask_executor
+
+__all__ = [
+    "SCHEMES",
+    "ClusterSpec",
+    "DaskBackend",
+    "connect",
+    "dask_executor",
+    "is_client",
+    "parse_cluster",
+    "require_dask",
+]
