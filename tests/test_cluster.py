@@ -16,7 +16,15 @@ from faceaudit import ConfigError, MissingDependencyError, _tiles
 from faceaudit._cli._app import cli
 from faceaudit._scorer import score_templates
 from faceaudit.audit import AuditConfig, InProcess, run_audit
-from faceaudit.cluster import ClusterSpec, DaskBackend, connect, dask_executor, parse_cluster
+from faceaudit.cluster import (
+    ClusterSpec,
+    DaskBackend,
+    connect,
+    dask_executor,
+    merge_topk,
+    parse_cluster,
+    sharded_search,
+)
 from test_engine_scorer import exact_vectors, make_case, same_summary
 
 pytest.importorskip("distributed")
@@ -172,3 +180,30 @@ def test_run_audit_picks_the_backend(client, monkeypatch: pytest.MonkeyPatch) ->
     res = CliRunner().invoke(cli, ["audit", "--scores", "s.csv", "--manifest", "m.csv",
                                    "--cluster", "local:1"])
     assert res.exit_code == 3 and "backend was dask" in res.output, res.output
+
+
+def test_sharded_search_equals_the_single_machine_search(client) -> None:  # type: ignore[no-untyped-def]
+    """Gallery shards on 2 workers: the same top-k rows and scores, ties by the lower row."""
+    from faceaudit.identify import brute_force_search, search
+
+    rng = np.random.default_rng(8)
+    for similarity in ("cosine", "euclidean"):
+        gallery = exact_vectors(rng, 301, similarity)  # many exact ties, across shard edges
+        gallery[95:105] = gallery[190:200]
+        probes = np.vstack([gallery[[0, 95, 150, 199, 300]], exact_vectors(rng, 30, similarity)])
+        want = brute_force_search(gallery, probes, 12, similarity=similarity)
+        for method, n_shards in (("numpy", 2), ("faiss", 3), ("numpy", 7)):
+            got = sharded_search(client, n_shards=n_shards)(gallery, probes, 12,
+                                                           similarity=similarity, method=method)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            np.testing.assert_array_equal(got.scores, want.scores)
+            one = search(gallery, probes, 12, similarity=similarity, method=method)
+            np.testing.assert_array_equal(got.indices, one.indices)
+
+
+def test_merge_topk_tie_rule() -> None:
+    parts = [(np.array([[4, 7]]), np.array([[0.5, 0.25]])),
+             (np.array([[2, 9]]), np.array([[0.5, 0.5]]))]
+    i, s = merge_topk(parts, 3)
+    np.testing.assert_array_equal(i, [[2, 4, 9]])
+    np.testing.assert_array_equal(s, [[0.5, 0.5, 0.5]])

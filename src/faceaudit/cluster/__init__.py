@@ -6,7 +6,9 @@
   (``run_audit(cfg, client=client)``, or ``[cluster] address = "local:4"`` in the TOML, or
   ``faceaudit audit --cluster local:4``);
 - :func:`dask_executor` runs :func:`faceaudit.score_templates`' work units on the cluster
-  (``score_templates(..., executor=dask_executor(client))``): bit-identical summaries.
+  (``score_templates(..., executor=dask_executor(client))``): bit-identical summaries;
+- :func:`sharded_search` is :func:`faceaudit.identify.search` with the gallery sharded over the
+  workers (``identify(..., searcher=sharded_search(client))``): identical candidates.
 
 Nothing here imports Dask until it is used. See ``docs/scale-out.md`` for deployments.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from ._backend import DaskBackend
 from ._connect import SCHEMES, ClusterSpec, connect, is_client, parse_cluster, require_dask
 from ._score import dask_executor
+from ._search import merge_topk, sharded_search
 
 __all__ = [
     "SCHEMES",
@@ -24,6 +27,8 @@ __all__ = [
     "connect",
     "dask_executor",
     "is_client",
+    "merge_topk",
     "parse_cluster",
     "require_dask",
+    "sharded_search",
 ]

@@ -9,6 +9,7 @@ from .._summary import ScoreSummary
 from .._templates import Templates
 from ._connect import is_client, require_dask
 from ._score import dask_executor
+from ._search import sharded_search
 
 
 class DaskBackend:
@@ -52,6 +53,7 @@ class DaskBackend:
     ) -> Any:
         from ..identify import identify
 
+        options["searcher"] = sharded_search(self.client)
         return identify(templates, manifest, grouping, **options)
 
     def __repr__(self) -> str:
