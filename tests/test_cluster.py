@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -20,20 +21,25 @@ from faceaudit.cluster import (
     ClusterSpec,
     DaskBackend,
     connect,
+    dask_embed_runner,
     dask_executor,
     merge_topk,
     parse_cluster,
     sharded_search,
 )
 from test_engine_scorer import exact_vectors, make_case, same_summary
+from test_pipeline_runner import _image_tree, _png_bytes
 
 pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def client():  # type: ignore[no-untyped-def]
-    """A LocalCluster of 2 worker processes × 1 thread, shared by this module's tests."""
-    with connect("local:2") as c:
+    """A LocalCluster of 2 worker processes × 1 thread, shared by this module's tests; a task
+    whose worker dies is not re-run (allowed-failures 0) so that poisoned images fail fast."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), connect("local:2") as c:
         yield c
 
 
@@ -207,3 +213,88 @@ def test_merge_topk_tie_rule() -> None:
     i, s = merge_topk(parts, 3)
     np.testing.assert_array_equal(i, [[2, 4, 9]])
     np.testing.assert_array_equal(s, [[0.5, 0.5, 0.5]])
+
+
+# ---------------------------------------------------------------------------- embedding
+@pytest.fixture
+def images(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """16 photos of 4 people, a corrupt one, one whose embedding raises, one duplicate file."""
+    from faceaudit import Manifest
+
+    root = tmp_path / "imgs"
+    rows = _image_tree(root)
+    (root / "bad").mkdir()
+    (root / "bad" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    (root / "bad" / "boom_raise.png").write_bytes(_png_bytes(1))
+    rows += [{"sample_id": "corrupt", "subject_id": "x1", "path": "bad/corrupt.jpg"},
+             {"sample_id": "raiser", "subject_id": "x5", "path": "bad/boom_raise.png"},
+             {"sample_id": "again", "subject_id": "alice", "path": "alice/alice_0.png"}]
+    return Manifest(pd.DataFrame(rows), root=root, source="images.csv"), root
+
+
+def _same_templates(a, b) -> None:  # type: ignore[no-untyped-def]
+    for f in ("sample_ids", "vectors", "status", "detail"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert (a.model_id, a.similarity) == (b.model_id, b.similarity)
+
+
+def test_cluster_embedding_resumes_and_equals_in_process(client, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Interrupted after two stored shards, re-run: only the rest is embedded; same bits."""
+    from faceaudit.pipeline import FakeEmbedder, TemplateStore, embed_manifest
+
+    man, _ = images
+    kw = dict(embedder=FakeEmbedder(raise_on="raise"), detector="none", progress=False,
+              chunk_size=2)
+    want = embed_manifest(man, n_workers=1, **kw)
+    runner = dask_embed_runner(client)
+    todos: list[set[str]] = []
+    finished: set[str] = set()
+
+    def interrupted(config, todo, on_results, chunk_size):  # type: ignore[no-untyped-def]
+        todos.append({sha for sha, _ in todo})
+        n_batches = []
+
+        def on(batch):  # type: ignore[no-untyped-def]
+            on_results(batch)
+            finished.update(r.sha256 for r in batch if r.status != "error")  # stored
+            n_batches.append(len(batch))
+            if len(n_batches) == 2:
+                raise KeyboardInterrupt  # Ctrl-C after two shards were stored
+
+        runner(config, todo, on, chunk_size)
+
+    store = tmp_path / "store"
+    with pytest.raises(KeyboardInterrupt):
+        embed_manifest(man, store=store, runner=interrupted, **kw)
+    with TemplateStore(store) as st:
+        assert st.count() == len(finished) >= 3
+
+    def counted(config, todo, on_results, chunk_size):  # type: ignore[no-untyped-def]
+        todos.append({sha for sha, _ in todo})
+        runner(config, todo, on_results, chunk_size)
+
+    got = embed_manifest(man, store=store, runner=counted, **kw)
+    assert todos[1] == todos[0] - finished  # nothing stored is embedded again
+    _same_templates(want, got)
+    assert dict(zip(got.sample_ids, got.status, strict=True))["raiser"] == "error"
+
+
+def test_image_that_kills_workers_fails_alone(client, images) -> None:  # type: ignore[no-untyped-def]
+    """A poisoned image kills its worker: Dask replaces the worker, the image is 'error'."""
+    from faceaudit import Manifest
+    from faceaudit.pipeline import FakeEmbedder, embed_manifest
+
+    man, root = images
+    (root / "bad" / "kill_crash.png").write_bytes(_png_bytes(7))
+    df = man.samples
+    df.loc[len(df)] = {"sample_id": "crasher", "subject_id": "x6", "path": "bad/kill_crash.png"}
+    man2 = Manifest(df, root=root)
+    kw = dict(embedder=FakeEmbedder(crash_on="crash"), detector="none", progress=False,
+              chunk_size=3)
+    want = embed_manifest(man, n_workers=1, **kw)
+    got = embed_manifest(man2, runner=dask_embed_runner(client), **kw)
+    i = list(got.sample_ids).index("crasher")
+    assert got.status[i] == "error" and "died" in got.detail[i]
+    keep = np.arange(len(got)) != i
+    np.testing.assert_array_equal(got.vectors[keep], want.vectors)
+    np.testing.assert_array_equal(got.status[keep], want.status)

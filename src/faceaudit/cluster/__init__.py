@@ -7,6 +7,8 @@
   ``faceaudit audit --cluster local:4``);
 - :func:`dask_executor` runs :func:`faceaudit.score_templates`' work units on the cluster
   (``score_templates(..., executor=dask_executor(client))``): bit-identical summaries;
+- :func:`dask_embed_runner` embeds shards of the manifest on the workers (models loaded once
+  per worker), the driver storing each shard in the template store as it finishes (resumable);
 - :func:`sharded_search` is :func:`faceaudit.identify.search` with the gallery sharded over the
   workers (``identify(..., searcher=sharded_search(client))``): identical candidates.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from ._backend import DaskBackend
 from ._connect import SCHEMES, ClusterSpec, connect, is_client, parse_cluster, require_dask
+from ._embed import dask_embed_runner
 from ._score import dask_executor
 from ._search import merge_topk, sharded_search
 
@@ -25,6 +28,7 @@ __all__ = [
     "ClusterSpec",
     "DaskBackend",
     "connect",
+    "dask_embed_runner",
     "dask_executor",
     "is_client",
     "merge_topk",

@@ -8,6 +8,7 @@ from .._manifest import Grouping, Manifest
 from .._summary import ScoreSummary
 from .._templates import Templates
 from ._connect import is_client, require_dask
+from ._embed import dask_embed_runner
 from ._score import dask_executor
 from ._search import sharded_search
 
@@ -34,6 +35,7 @@ class DaskBackend:
     def embed(self, manifest: Manifest, **options: Any) -> Templates:
         from ..pipeline import embed_manifest
 
+        options["runner"] = dask_embed_runner(self.client)
         return embed_manifest(manifest, **options)
 
     def score(self, templates: Templates, manifest: Manifest, **options: Any) -> ScoreSummary:

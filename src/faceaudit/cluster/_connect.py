@@ -111,3 +111,14 @@ def is_client(obj: Any) -> bool:
 def n_threads(client: Any) -> int:
     """Worker threads the cluster has now (at least 1)."""
     return max(1, sum(int(t) for t in client.nthreads().values()))
+
+
+def hold(value: Any) -> Any:
+    """The identity, as a task: ``client.submit(hold, x)`` puts ``x`` on the cluster as a
+    result Dask can recompute if the workers holding it die (scattered data it cannot)."""
+    return value
+
+
+def share(client: Any, value: Any) -> Any:
+    """A future of ``value`` that every task may take as an argument (one copy per worker)."""
+    return client.submit(hold, value, pure=False, retries=3)

@@ -1,8 +1,9 @@
 """The scorer's work units on a Dask cluster (:func:`dask_executor`).
 
 :func:`faceaudit.score_templates` hands its work units (stripes of rows of one cell, see
-:mod:`faceaudit._tiles`) to an *executor*. This one scatters the tile engine (the prepared
-templates in sorted order, a few bytes per pair of genuine scores) to every worker once, cuts
+:mod:`faceaudit._tiles`) to an *executor*. This one puts the tile engine (the prepared
+templates in sorted order, a few bytes per pair of genuine scores) on the cluster once (one copy
+per worker; a task's result, so Dask rebuilds it if the workers holding it die), cuts
 the units into batches of about equal numbers of pairs, runs each batch as one task
 (``run_units`` with one thread: the same tiles, the same arithmetic as in-process) into a
 per-task :class:`~faceaudit._tiles.WorkerState`, and merges the states on the workers in a
@@ -24,7 +25,7 @@ from typing import Any
 
 from .._progress import progress_bar
 from .._tiles import TILE, TileEngine, Unit, WorkerState, merge_states
-from ._connect import n_threads, require_dask
+from ._connect import n_threads, require_dask, share
 
 
 def run_batch(engine: Any, units: list[Unit], state: Callable[[], Any]) -> Any:
@@ -87,7 +88,7 @@ def dask_executor(
         if not units:
             return []
         parts = batches(units, n_threads(client) * tasks_per_thread)
-        [eng] = client.scatter([engine], broadcast=True, hash=False)
+        eng = share(client, engine)
         futures = [client.submit(run_batch, eng, b, state, pure=False, retries=retries)
                    for b in parts]
         pairs = {f.key: sum(u.n_pairs for u in b) for f, b in zip(futures, parts, strict=True)}
@@ -106,7 +107,7 @@ def dask_executor(
                 bar(done)
         del futures
         merged = level[0].result()
-        del level, eng  # releases the scattered engine and the states on the workers
+        del level, eng  # releases the shared engine and the states on the workers
         return [merged]
 
     return execute

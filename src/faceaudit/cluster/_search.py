@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._connect import n_threads, require_dask
+from ._connect import n_threads, require_dask, share
 
 
 def shard_topk(gallery: np.ndarray, probes: np.ndarray, k: int, offset: int, similarity: str,
@@ -81,7 +81,7 @@ def sharded_search(client: Any, *, n_shards: int | None = None,
                           batch_size=batch_size, threads=threads)  # too small to shard
         search(gallery[:1], probes[:1], 1, similarity=similarity, method=method)  # validates
         bounds = np.linspace(0, len(gallery), min(n, len(gallery)) + 1).astype(np.int64)
-        [p] = client.scatter([probes], broadcast=True, hash=False)
+        p = share(client, probes)
         futures = [client.submit(shard_topk, gallery[a:b], p, min(int(k), int(b - a)), int(a),
                                  similarity, method, batch_size, pure=False, retries=retries)
                    for a, b in itertools.pairwise(bounds) if b > a]

@@ -256,6 +256,13 @@ class _Progress:
 
 
 # ---------------------------------------------------------------------------- public
+Runner = Callable[[PipelineConfig, list[tuple[str, str]], Callable[[list[StoredResult]], None],
+                   int], None]
+"""``runner(config, todo, on_results, chunk_size)``: process every ``(sha256, path)`` of
+``todo`` with :func:`process_image` and hand each batch of results to ``on_results`` (which
+stores them) as it finishes; a :class:`~faceaudit.FaceauditError` stops the run."""
+
+
 def embed_manifest(
     manifest: Manifest,
     *,
@@ -268,6 +275,7 @@ def embed_manifest(
     min_face_size: float = 20.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     chunk_size: int = 4,
+    runner: Runner | None = None,
 ) -> Templates:
     """Detect, align and embed every sample of ``manifest``; failures are kept, not dropped.
 
@@ -297,6 +305,9 @@ def embed_manifest(
         Larger images are refused as ``"unreadable"`` (decompression-bomb guard).
     chunk_size : int
         Images per task sent to a worker (and per store transaction).
+    runner : callable, optional
+        Runs the images still to do instead of this machine's workers (:data:`Runner`, e.g.
+        :func:`faceaudit.cluster.dask_embed_runner`); results are stored as they arrive.
 
     Returns
     -------
@@ -350,7 +361,9 @@ def embed_manifest(
             bar.advance(len(batch))
 
         if todo:
-            if n_workers == 1:
+            if runner is not None:
+                runner(config, todo, on_results, chunk_size)
+            elif n_workers == 1:
                 _run_serial(config, todo, on_results, chunk_size)
             else:
                 _run_pool(config, todo, on_results, n_workers, chunk_size)
