@@ -214,6 +214,25 @@ def _run_pool(config: PipelineConfig, todo: list[tuple[str, str]],
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
+Runner = Callable[[PipelineConfig, list[tuple[str, str]], Callable[[list[StoredResult]], None],
+                   int], None]
+"""``runner(config, todo, on_results, chunk_size)``: process every ``(sha256, path)`` of
+``todo`` with :func:`process_image` and hand each batch of results to ``on_results`` (which
+stores them) as it finishes; a :class:`~faceaudit.FaceauditError` stops the run."""
+
+
+def _local_runner(n_workers: int) -> Runner:
+    """This machine's runner: in this process (1 worker) or a spawn-based process pool."""
+    if n_workers == 1:
+        return _run_serial
+
+    def pool(config: PipelineConfig, todo: list[tuple[str, str]],
+             on_results: Callable[[list[StoredResult]], None], chunk_size: int) -> None:
+        _run_pool(config, todo, on_results, n_workers, chunk_size)
+
+    return pool
+
+
 # ---------------------------------------------------------------------------- progress
 class _Progress:
     def __init__(self, total: int, done: int, enabled: bool) -> None:
@@ -256,13 +275,6 @@ class _Progress:
 
 
 # ---------------------------------------------------------------------------- public
-Runner = Callable[[PipelineConfig, list[tuple[str, str]], Callable[[list[StoredResult]], None],
-                   int], None]
-"""``runner(config, todo, on_results, chunk_size)``: process every ``(sha256, path)`` of
-``todo`` with :func:`process_image` and hand each batch of results to ``on_results`` (which
-stores them) as it finishes; a :class:`~faceaudit.FaceauditError` stops the run."""
-
-
 def embed_manifest(
     manifest: Manifest,
     *,
@@ -306,8 +318,7 @@ def embed_manifest(
     chunk_size : int
         Images per task sent to a worker (and per store transaction).
     runner : callable, optional
-        Runs the images still to do instead of this machine's workers (:data:`Runner`, e.g.
-        :func:`faceaudit.cluster.dask_embed_runner`); results are stored as they arrive.
+        Runs the images to do instead of local workers (:data:`Runner`; Dask: ``cluster``).
 
     Returns
     -------
@@ -361,12 +372,7 @@ def embed_manifest(
             bar.advance(len(batch))
 
         if todo:
-            if runner is not None:
-                runner(config, todo, on_results, chunk_size)
-            elif n_workers == 1:
-                _run_serial(config, todo, on_results, chunk_size)
-            else:
-                _run_pool(config, todo, on_results, n_workers, chunk_size)
+            (runner or _local_runner(n_workers))(config, todo, on_results, chunk_size)
 
     return _templates(manifest.sample_ids, status, detail, shas, results, emb, pid)
 
