@@ -39,6 +39,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     [probe_conditions]           # off by default: the probe-quality stress audit
     conditions = ["cctv", "resolution:64,32,16,12"]   # see faceaudit.probe
     people = 300                 # seeded subset of whole people as probes; 0 = everyone
+
     [cluster]                    # optional: run the heavy steps on Dask (faceaudit[cluster])
     address = "local:4"          # 4 local worker processes, or "tcp://scheduler:8786"
 
