@@ -80,7 +80,7 @@ def bench_scoring(client, n: int, dim: int) -> None:  # type: ignore[no-untyped-
         there = score_templates(tpl, manifest, executor=dask_executor(client), **kw)
         t_there = time.perf_counter() - t0
     workers = client.run(peak_rss_mib)
-    batch = task_times(ts.data, "run_batch")
+    batch = task_times(ts.data, "run_task")
     merge = task_times(ts.data, "merge_states")
     print(f"  LocalCluster ({len(workers)}×1): {t_there:.2f} s, {pairs / t_there:.3e} pairs/s; "
           f"overhead vs in-process {t_there / t_here - 1:+.1%}")

@@ -39,6 +39,13 @@ def run_batch(engine: Any, units: list[Unit], state: Callable[[], Any]) -> Any:
     return st
 
 
+def run_task(engine: Any, units: list[Unit], state: Callable[[], Any],
+             merge: Callable[[Any, Any], Any]) -> Any:
+    """:func:`run_batch`, returned as ``merge(state(), st)``: a clean copy holding only the
+    accumulators (no per-worker scratch buffers travel between workers)."""
+    return merge(state(), run_batch(engine, units, state))
+
+
 def batches(units: list[Unit], n: int) -> list[list[Unit]]:
     """``units`` in at most ``n`` consecutive batches of about equal work (pairs + rows)."""
     if not units:
@@ -89,7 +96,7 @@ def dask_executor(
             return []
         parts = batches(units, n_threads(client) * tasks_per_thread)
         eng = share(client, engine)
-        futures = [client.submit(run_batch, eng, b, state, pure=False, retries=retries)
+        futures = [client.submit(run_task, eng, b, state, merge, pure=False, retries=retries)
                    for b in parts]
         pairs = {f.key: sum(u.n_pairs for u in b) for f, b in zip(futures, parts, strict=True)}
         level = list(futures)
