@@ -3,7 +3,8 @@
 - :func:`build_summary`, :func:`random_population`, :func:`brute_pairs`: a ScoreSummary built
   by brute force from explicit arrays (the contract of ``_summary.py``), so the metrics can be
   checked against brute-force references;
-- :func:`people`: a synthetic population of templates for the 1:N tests.
+- :func:`people`: a synthetic population of templates for the 1:N tests;
+- :class:`DieOnce`: a tile engine that kills its Dask worker once (cluster recovery tests).
 """
 
 from __future__ import annotations
@@ -144,3 +145,22 @@ def people(
     v[status != "ok"] = np.nan
     return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", failure[1]), "syn",
                         similarity)
+
+
+class DieOnce:
+    """A tile engine whose first unit kills the worker process running it (once: a flag file
+    remembers), for the tests of a cluster's recovery. Picklable; wraps a real engine."""
+
+    def __init__(self, engine: object, flag: str) -> None:
+        self.engine, self.flag = engine, flag
+
+    def run_unit(self, unit: object, state: object) -> None:
+        import os
+
+        try:
+            fd = os.open(self.flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            self.engine.run_unit(unit, state)  # type: ignore[attr-defined]
+            return
+        os.close(fd)
+        os._exit(1)  # the first unit anywhere: the worker dies mid-task

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from _support import people
+from _support import DieOnce, people
 from faceaudit import ConfigError, MissingDependencyError, _tiles
 from faceaudit._cli._app import cli
 from faceaudit._scorer import score_templates
@@ -298,3 +298,30 @@ def test_image_that_kills_workers_fails_alone(client, images) -> None:  # type: 
     keep = np.arange(len(got)) != i
     np.testing.assert_array_equal(got.vectors[keep], want.vectors)
     np.testing.assert_array_equal(got.status[keep], want.status)
+
+
+def test_worker_killed_mid_scoring_is_retried(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A worker dies in the middle of a scoring task: Dask re-runs it; the same bits."""
+    rng = np.random.default_rng(3)
+    n = 900
+    manifest, tpl = make_case(rng.integers(0, 200, n), rng.integers(0, 2, n), np.zeros(n, bool),
+                              rng.standard_normal((n, 16)), "cosine")
+    kw = dict(grouping="grp", min_exact=200, n_bins=512, progress=False)
+    base = score_templates(tpl, manifest, **kw)
+    run = dask_executor(client)
+    flag = str(tmp_path / "died")
+
+    def dying(engine, units, n_workers, progress):  # type: ignore[no-untyped-def]
+        return run(DieOnce(engine, flag), units, n_workers, progress)
+
+    def allow(n: int) -> None:
+        client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler,
+                                                               "allowed_failures", n))
+
+    allow(3)
+    try:
+        got = score_templates(tpl, manifest, block_size=512, executor=dying, **kw)
+    finally:
+        allow(0)
+    assert Path(flag).exists()  # a worker did die
+    same_summary(base, got)
