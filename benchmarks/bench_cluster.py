@@ -17,7 +17,8 @@ template identity. ``--embed-n 0`` skips it.
 1:N (``--search-gallery`` × ``--search-probes``): :func:`faceaudit.identify.search` vs
 :func:`faceaudit.cluster.sharded_search` (one shard per worker): identical, time.
 
-    flock /work/heavy.lock python benchmarks/bench_cluster.py --n 50000 --embed-n 200
+    flock /work/heavy.lock python benchmarks/bench_cluster.py --n 50000 \
+        --bounded-n 50000 100000 200000 --embed-n 200
 
 Run it under the shared lock; see docs/scale-out.md for the measured numbers.
 """
@@ -59,20 +60,24 @@ def task_times(stream: list[dict], prefix: str) -> np.ndarray:
     return np.array(out)
 
 
-def bench_scoring(client, n: int, dim: int) -> None:  # type: ignore[no-untyped-def]
+def bench_scoring(client, n: int, dim: int, exact_fmr: float | None) -> None:  # type: ignore[no-untyped-def]
     from distributed import get_task_stream
 
     from faceaudit import score_templates
     from faceaudit.cluster import dask_executor
 
     manifest, tpl = make_data(n, dim)
-    kw = dict(grouping=["sex", "race"], progress=False)
+    kw: dict = dict(grouping=["sex", "race"], progress=False)
+    if exact_fmr is not None:
+        kw["exact_fmr"] = exact_fmr
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         here = score_templates(tpl, manifest, n_workers=2, **kw)
         t_here = time.perf_counter() - t0
     pairs = int(here.impostor_total.sum()) + len(here.genuine_scores)
-    print(f"scoring N={n:,} d={dim}: {pairs:.3e} pairs")
+    tail = int(here.tail_scores.size)
+    print(f"scoring N={n:,} d={dim}, exact_fmr={exact_fmr or 'default'}: {pairs:.3e} pairs; "
+          f"exact tail {tail:,} scores in all")
     print(f"  in-process (2 threads): {t_here:.2f} s, {pairs / t_here:.3e} pairs/s, "
           f"peak RSS added {mem.added_mib:.0f} MiB (process {mem.peak_mib:.0f} MiB)")
     with PeakRSS() as mem, get_task_stream(client) as ts:
@@ -146,7 +151,11 @@ def bench_search(client, n_gallery: int, n_probes: int, dim: int) -> None:  # ty
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, nargs="+", default=[50_000])
+    ap.add_argument("--n", type=int, nargs="+", default=[50_000],
+                    help="template counts scored with the library's default exact_fmr")
+    ap.add_argument("--bounded-n", type=int, nargs="*", default=[],
+                    help="template counts scored with exact_fmr=1e-9: a tail of min_exact "
+                         "scores per cell whatever N (memory flat in N)")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--embed-n", type=int, default=200)
@@ -158,11 +167,12 @@ def main() -> None:
     from faceaudit.cluster import connect
 
     print(f"load average at start: {os.getloadavg()}")
-    for n in args.n:  # a fresh cluster per N, so each worker's ru_maxrss is this N's
+    runs = [(n, None) for n in args.n] + [(n, 1e-9) for n in args.bounded_n]
+    for n, exact_fmr in runs:  # a fresh cluster per run: each worker's ru_maxrss is this run's
         t0 = time.perf_counter()
         with connect(f"local:{args.workers}") as client:
             print(f"LocalCluster({args.workers}×1) start-up: {time.perf_counter() - t0:.1f} s")
-            bench_scoring(client, n, args.dim)
+            bench_scoring(client, n, args.dim, exact_fmr)
     if args.search_gallery:
         with connect(f"local:{args.workers}") as client:
             bench_search(client, args.search_gallery, args.search_probes, args.dim)
