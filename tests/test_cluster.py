@@ -157,7 +157,7 @@ def test_cluster_scoring_is_bit_identical(client, similarity: str) -> None:  # t
 def test_backend_equals_in_process(client) -> None:  # type: ignore[no-untyped-def]
     """DaskBackend's score and 1:N audit equal InProcess's on the same templates."""
     manifest, tpl = people(160, seed=4, fail_every=17)
-    here, there = InProcess(), DaskBackend(client)
+    here, there = InProcess(), DaskBackend(client, min_sharded=0)
     kw = dict(grouping="sex", min_exact=200, n_bins=512, progress=False)
     same_summary(here.score(tpl, manifest, **kw), there.score(tpl, manifest, **kw))
     grouping = manifest.groups("sex").grouping
@@ -199,7 +199,7 @@ def test_sharded_search_equals_the_single_machine_search(client) -> None:  # typ
         probes = np.vstack([gallery[[0, 95, 150, 199, 300]], exact_vectors(rng, 30, similarity)])
         want = brute_force_search(gallery, probes, 12, similarity=similarity)
         for method, n_shards in (("numpy", 2), ("faiss", 3), ("numpy", 7)):
-            got = sharded_search(client, n_shards=n_shards)(gallery, probes, 12,
+            got = sharded_search(client, n_shards=n_shards, min_pairs=0)(gallery, probes, 12,
                                                            similarity=similarity, method=method)
             np.testing.assert_array_equal(got.indices, want.indices)
             np.testing.assert_array_equal(got.scores, want.scores)

@@ -10,19 +10,20 @@ from .._templates import Templates
 from ._connect import is_client, require_dask
 from ._embed import dask_embed_runner
 from ._score import dask_executor
-from ._search import sharded_search
+from ._search import MIN_SHARDED, sharded_search
 
 
 class DaskBackend:
     """Runs an audit's embedding, scoring and 1:N search on a :class:`distributed.Client`.
 
     Implements the audit's backend protocol (``faceaudit.audit.Backend``) with the library
-    functions' contracts; every result equals :class:`faceaudit.audit.InProcess`'s.
+    functions' contracts; every result equals :class:`faceaudit.audit.InProcess`'s. 1:N
+    searches of fewer than ``min_sharded`` probe × gallery pairs run in this process.
     """
 
     name = "dask"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, min_sharded: int = MIN_SHARDED) -> None:
         require_dask()
         if not is_client(client):
             from .._errors import ConfigError
@@ -31,6 +32,7 @@ class DaskBackend:
                 f"client must be a dask.distributed.Client; got {type(client).__name__}"
             )
         self.client = client
+        self.min_sharded = min_sharded
 
     def embed(self, manifest: Manifest, **options: Any) -> Templates:
         from ..pipeline import embed_manifest
@@ -55,7 +57,7 @@ class DaskBackend:
     ) -> Any:
         from ..identify import identify
 
-        options["searcher"] = sharded_search(self.client)
+        options["searcher"] = sharded_search(self.client, min_pairs=self.min_sharded)
         return identify(templates, manifest, grouping, **options)
 
     def __repr__(self) -> str:

@@ -48,7 +48,12 @@ def merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.n
     return np.take_along_axis(idx, order, 1), np.take_along_axis(sc, order, 1)
 
 
-def sharded_search(client: Any, *, n_shards: int | None = None,
+MIN_SHARDED = 10**9
+"""Probe × gallery pairs below which the search runs in this process: on smaller searches
+the cluster's task round trips cost more than the search itself (same result either way)."""
+
+
+def sharded_search(client: Any, *, n_shards: int | None = None, min_pairs: int = MIN_SHARDED,
                    retries: int = 3) -> Callable[..., Any]:
     """A :func:`faceaudit.identify.search` running on ``client``'s cluster, gallery sharded.
 
@@ -57,6 +62,8 @@ def sharded_search(client: Any, *, n_shards: int | None = None,
     client : distributed.Client
     n_shards : int, optional
         Gallery shards (default: the cluster's worker threads).
+    min_pairs : int
+        Searches of fewer probe × gallery pairs run in this process (:data:`MIN_SHARDED`).
     retries : int
         Times Dask re-runs a task whose worker died.
 
@@ -76,7 +83,8 @@ def sharded_search(client: Any, *, n_shards: int | None = None,
 
         gallery, probes = np.asarray(gallery), np.asarray(probes)
         n = n_shards or n_threads(client)
-        if len(gallery) < 2 * max(int(k), 1) or n < 2 or len(probes) == 0:
+        small = len(gallery) * len(probes) < min_pairs or len(gallery) < 2 * max(int(k), 1)
+        if small or n < 2:
             return search(gallery, probes, k, similarity=similarity, method=method,
                           batch_size=batch_size, threads=threads)  # too small to shard
         search(gallery[:1], probes[:1], 1, similarity=similarity, method=method)  # validates
