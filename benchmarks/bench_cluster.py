@@ -87,8 +87,8 @@ def bench_scoring(client, n: int, dim: int, exact_fmr: float | None) -> None:  #
     workers = client.run(peak_rss_mib)
     batch = task_times(ts.data, "run_task")
     merge = task_times(ts.data, "merge_states")
-    print(f"  LocalCluster ({len(workers)}×1): {t_there:.2f} s, {pairs / t_there:.3e} pairs/s; "
-          f"overhead vs in-process {t_there / t_here - 1:+.1%}")
+    print(f"  LocalCluster ({len(workers)} processes): {t_there:.2f} s, "
+          f"{pairs / t_there:.3e} pairs/s; overhead vs in-process {t_there / t_here - 1:+.1%}")
     print("  peak RSS per worker (life, MiB): "
           + ", ".join(f"{v:.0f}" for v in workers.values())
           + f"; driver added {mem.added_mib:.0f} MiB")
@@ -173,6 +173,10 @@ def main() -> None:
         with connect(f"local:{args.workers}") as client:
             print(f"LocalCluster({args.workers}×1) start-up: {time.perf_counter() - t0:.1f} s")
             bench_scoring(client, n, args.dim, exact_fmr)
+    if args.bounded_n:  # one process, 2 threads: the templates once per machine, not per core
+        with connect(f"local:1x{args.workers}") as client:
+            print(f"LocalCluster(1×{args.workers}) (threads share one copy of the templates):")
+            bench_scoring(client, max(args.bounded_n), args.dim, 1e-9)
     if args.search_gallery:
         with connect(f"local:{args.workers}") as client:
             bench_search(client, args.search_gallery, args.search_probes, args.dim)
