@@ -325,3 +325,17 @@ def test_worker_killed_mid_scoring_is_retried(client, tmp_path: Path) -> None:  
         allow(0)
     assert Path(flag).exists()  # a worker did die
     same_summary(base, got)
+
+
+def test_batches_keep_every_unit_once_in_order() -> None:
+    from faceaudit._tiles import Unit
+    from faceaudit.cluster._score import batches
+
+    units = [Unit(0, 0, (r, r + 512), (0, 4096), True, n) for r, n in
+             zip(range(0, 8192, 512), [10**6, 5, 5, 5, 10**6, 0, 0, 0, 7, 7, 7, 7, 10**5, 1, 1, 1],
+                 strict=True)]
+    for n in (1, 2, 3, 5, 16, 40):
+        got = batches(units, n)
+        assert 1 <= len(got) <= n and all(got)
+        assert [u for b in got for u in b] == units
+    assert batches([], 4) == []
