@@ -160,6 +160,11 @@ def test_backend_equals_in_process(client) -> None:  # type: ignore[no-untyped-d
     here, there = InProcess(), DaskBackend(client, min_sharded=0)
     kw = dict(grouping="sex", min_exact=200, n_bins=512, progress=False)
     same_summary(here.score(tpl, manifest, **kw), there.score(tpl, manifest, **kw))
+    summary = here.score(tpl, manifest, **kw)
+    t = np.quantile(summary.genuine_scores, [0.05, 0.3])  # inside histogram bins, below tails
+    a, b = (be.recount(tpl, manifest, summary, t, n_workers=2) for be in (here, there))
+    same_summary(a, b)
+    assert not np.array_equal(a.hist_edges, summary.hist_edges)  # the recount did something
     grouping = manifest.groups("sex").grouping
     a = here.identify(tpl, manifest, grouping, threshold=0.3, gallery_sizes=[20, 60], n_boot=0)
     b = there.identify(tpl, manifest, grouping, threshold=0.3, gallery_sizes=[20, 60], n_boot=0)

@@ -52,6 +52,19 @@ class DaskBackend:
 
         return read_scores(path, manifest, **options)
 
+    def recount(self, templates: Templates, manifest: Manifest, summary: ScoreSummary,
+                thresholds: Any, **options: Any) -> ScoreSummary:
+        from .._recount import RecountState, merge_recount, recount_templates
+
+        options["executor"] = dask_executor(self.client, state=RecountState, merge=merge_recount)
+        return recount_templates(templates, manifest, summary, thresholds, **options)
+
+    def recount_scores(self, path: str, manifest: Manifest, summary: ScoreSummary,
+                       thresholds: Any, **options: Any) -> ScoreSummary:
+        from .._vendor import recount_scores
+
+        return recount_scores(path, manifest, summary, thresholds, **options)
+
     def identify(
         self, templates: Templates, manifest: Manifest, grouping: Grouping, **options: Any
     ) -> Any:
