@@ -145,10 +145,10 @@ def score_templates(
         kept entirely (``tail_floor = -inf``).
     n_bins : int
         Histogram bins for the impostor scores below the tail (a power of two).
-    block_size : int
-        Rows per work unit (rounded up to a multiple of :data:`TILE`). Does not change results.
-    n_workers : int
-        Worker threads (BLAS runs single-threaded in each). Does not change results.
+    block_size, n_workers, executor : int, int, callable
+        Rows per work unit (rounded up to a multiple of :data:`TILE`), worker threads (BLAS
+        single-threaded in each), and what runs the units (:data:`Executor`: threads here by
+        default, or ``faceaudit.cluster.dask_executor``). None of them changes results.
     max_impostors_per_cell : int, optional
         Cells with more impostor pairs are *sampled*: exactly this many impostor pairs drawn
         uniformly without replacement (seeded by ``(seed, i, j)``), all kept exactly.
@@ -156,8 +156,6 @@ def score_templates(
         Seed of the impostor sampling.
     progress : bool
         Show a progress bar (pairs, rate, ETA) on a terminal's stderr.
-    executor : callable, optional
-        Runs the work units (:data:`Executor`; default threads here, ``cluster.dask_executor``).
 
     Returns
     -------
