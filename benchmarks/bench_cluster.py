@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -165,6 +166,7 @@ def main() -> None:
     ap.add_argument("--search-gallery", type=int, default=100_000)
     ap.add_argument("--search-probes", type=int, default=2_000)
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # partial logs
 
     from faceaudit.cluster import connect
 
