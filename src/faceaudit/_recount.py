@@ -40,8 +40,8 @@ the first pass's :class:`faceaudit._tiles.Unit`), :meth:`RecountEngine.run_unit`
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -318,9 +318,10 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
     """``summary`` (from :func:`faceaudit.score_templates` on these templates and manifest)
     with every impostor count at ``thresholds`` made exact (module docstring).
 
-    ``executor(engine, units, n_workers, progress) -> states`` runs the units (default: threads
-    here, :func:`~faceaudit._tiles.run_units` with :class:`RecountState`; a Dask cluster:
-    ``faceaudit.cluster.dask_executor(client, state=RecountState, merge=merge_recount)``)."""
+    ``executor(engine, units, n_workers, progress) -> list[RecountState]`` runs the units
+    (default: this process's worker threads, :func:`faceaudit._tiles.run_units`); a cluster
+    backend passes its own and merges with :func:`merge_recount`. Results do not depend on it.
+    """
     counts = plan_requests(summary, thresholds)
     people = plan_people(summary, thresholds)
     requests = counts + people
@@ -351,7 +352,7 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
     engine = RecountEngine(x, sq, tpl.similarity, layout.subjects, binning, requests,
                            int(summary.subject_codes.max()) + 1 if summary.n_samples else 1)
     units = recount_units(summary, requests, layout.bounds, block_size)
-    run = executor or functools.partial(run_units, state=RecountState)
+    run = executor or partial(run_units, state=RecountState)
     states = run(engine, units, n_workers, progress)
     total = RecountState()
     for st in states:
