@@ -6,7 +6,7 @@ models not yet loaded) is put on the cluster once, as the result of a task (so D
 it if the workers holding it die), and each worker keeps one copy while the run lasts: the
 models load on a worker's first image and stay loaded for every later task on that worker.
 Each task processes a shard of ``chunk_size`` images with
-:func:`faceaudit.pipeline.process_image` (single-threaded BLAS, as a local worker process) and
+:func:`faceaudit.pipeline.process_chunk` (single-threaded BLAS, as a local worker process) and
 returns their results; the driver stores each shard in the template store as it finishes, so a
 run that is killed or interrupted resumes from what was stored, and the templates equal an
 in-process run's bit for bit (each image is processed independently, by the same code).
@@ -25,7 +25,6 @@ filesystem).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .._templates import ERROR
@@ -36,10 +35,10 @@ def embed_shard(config: Any, items: list[tuple[str, str]]) -> list[Any]:
     """One task: ``(sha256, path)`` items through the pipeline, BLAS single-threaded."""
     from threadpoolctl import threadpool_limits
 
-    from ..pipeline import process_image
+    from ..pipeline import process_chunk
 
     with threadpool_limits(limits=1):
-        return [process_image(config, sha, Path(p)) for sha, p in items]
+        return process_chunk(config, items)
 
 
 def dask_embed_runner(client: Any, *, retries: int = 0) -> Callable[..., None]:
