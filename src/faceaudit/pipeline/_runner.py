@@ -369,10 +369,9 @@ def embed_manifest(
         Faces (and images) whose shorter side is below this many pixels are ``"too_small"``.
     max_pixels : int
         Larger images are refused as ``"unreadable"`` (decompression-bomb guard).
-    chunk_size : int
-        Images per task sent to a worker (and per store transaction).
-    runner : callable, optional
-        Runs the images to do instead of local workers (:data:`Runner`; Dask: ``cluster``).
+    chunk_size, runner : int, callable
+        Images per task (and store transaction); what runs them instead of local workers
+        (optional :data:`Runner`, e.g. ``faceaudit.cluster.dask_embed_runner``).
 
     Returns
     -------
