@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _format as F
 from .._errors import AuditNote
 from .._format import as_float
+from ..metrics import CONFIDENCE, MIN_SEARCHES
 from . import _plots as P
 from ._schema import group_table
 
@@ -78,7 +80,9 @@ def draw_figures(
     tab = group_table(results)
     thin = [str(x) for x in tab.index[tab["thin"].astype(bool)]]
     save = _Saver(Path(folder))
-    save("rates", lambda: P.plot_rates_ci(tab))
+    conf = (ver.get("inference") or {}).get("confidence", ver.get("confidence"))
+    level = F.level(conf if conf is not None else CONFIDENCE)
+    save("rates", lambda: P.plot_rates_ci(tab, level=level))
     m = ver["fmr_matrix"]
     labels = list(m["labels"])
     order = figure_groups(tab, ver.get("reference_group"))
@@ -121,7 +125,8 @@ def draw_figures(
         curve = pd.DataFrame(ident["curve"])
         curve = curve[curve["group"].isin(keep)]
         curve = curve.assign(_o=curve["group"].map(keep.index)).sort_values(["_o", "gallery_size"])
-        save("identification", lambda: P.plot_identification(curve.drop(columns="_o")))
+        save("identification", lambda: P.plot_identification(
+            curve.drop(columns="_o"), level=level, min_searches=MIN_SEARCHES))
     return save.figures, save.files
 
 

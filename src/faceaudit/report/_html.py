@@ -15,7 +15,7 @@ its limits), reproducibility (inputs' sha256, versions, seeds, resolved config).
 from __future__ import annotations
 
 import base64
-import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,14 @@ from .. import _format as F
 from .._errors import require
 from .._io import dumps_toml, write_text
 from ..metrics import shown_interval
-from ._findings import make_findings, threshold_phrase
+from ._findings import level_text, make_findings, threshold_phrase
 
 FIGURES = {
     "rates": (
-        "Per-group false match and false non-match rates with 95% intervals",
-        "Dots are the measured rates, bars their 95% intervals; hollow dots mark groups with too "
-        "little data. FMR is on a logarithmic axis.",
+        "Per-group false match and false non-match rates with {level} intervals",
+        "Dots are the measured rates, bars their {level} intervals; hollow dots mark groups with "
+        "too little data. FMR is on a logarithmic axis; a rate of 0 is drawn as a bar up to its "
+        "one-sided {level} upper bound.",
     ),
     "heatmap": (
         "Group by group false match rate matrix",
@@ -47,11 +48,13 @@ FIGURES = {
     ),
     "fte": (
         "Failure-to-enrol rate per group",
-        "Bars: failure-to-enrol rate; whiskers: 95% interval.",
+        "Bars: failure-to-enrol rate; whiskers: {level} interval.",
     ),
     "identification": (
         "FPIR and FNIR against gallery size",
-        "Solid: measured; dashed: extrapolated beyond the gallery sizes in the data.",
+        "Solid: measured; dashed: extrapolated beyond the gallery sizes in the data; hollow "
+        "points with whiskers: fewer than 30 searches (too little data), with their {level} "
+        "interval.",
     ),
 }
 
@@ -63,7 +66,14 @@ SUMMARY_MEANINGS = {
     "lower means larger gaps.",
     "ir": "Inequity Rate: the largest group's error rate over the smallest's (1 = equal).",
     "garbe": "Gini Aggregation Rate for Biometric Equitability (ISO/IEC 19795-10): 0 = equal.",
-    "ser": "Skewed Error Ratio: the highest group error rate over the lowest.",
+    "ser": "Skewed Error Ratio: the highest group error rate over the lowest, not floored "
+    "(unbounded when the lowest group may have a rate of 0).",
+    "max_min_ratio": "Worst group's rate over the best group's; a group without errors counts "
+    "at its one-sided 95% upper bound (NIST IR 8429).",
+    "max_geomean_ratio": "Worst group's rate over the geometric mean of all groups' rates "
+    "(floored likewise); NIST IR 8429's leading summary.",
+    "max_minus_min": "Worst group's rate minus the best group's.",
+    "gini": "Gini coefficient of the groups' rates: 0 = equal, 1 = one group has every error.",
 }
 
 
@@ -92,10 +102,12 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "fte_ci": F.interval(r.get("fte_ci_low"), r.get("fte_ci_high")),
                 "fta": F.pct(r.get("fta")),
                 "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
-                "fmr_ci": F.interval(*shown_interval(r, "fmr")),
+                "fmr_ci": F.rate_interval_text(*shown_interval(r, "fmr"),
+                                               one_sided=_one_sided(r, "fmr")),
                 "fm_counts": f"{F.count(r.get('false_matches'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
-                "fnmr_ci": F.interval(*shown_interval(r, "fnmr")),
+                "fnmr_ci": F.rate_interval_text(*shown_interval(r, "fnmr"),
+                                                one_sided=_one_sided(r, "fnmr")),
                 "fnm_counts": (
                     f"{F.count(r.get('false_non_matches'))} / {F.count(r.get('n_mated'))}"
                 ),
@@ -103,59 +115,209 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "frr": F.pct(r.get("frr")),
                 **_ratio_cells(r, ref, "fmr"),
                 **_ratio_cells(r, ref, "fnmr"),
+                **_best_cells(r, "fmr"),
+                **_best_cells(r, "fnmr"),
             }
         )
     return out
 
 
+def _one_sided(r: Mapping[str, Any], key: str) -> bool:
+    """No error seen: the interval is the one-sided upper bound ("≤ 1.5%"), never "0–0"."""
+    flag = r.get(f"{key}_one_sided")
+    if flag is not None:
+        return bool(flag)
+    return F.as_float(r.get(key)) == 0
+
+
+def _ratio_text(r: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """``(value, interval)`` cells of ratio ``name`` (``fmr_ratio_to_reference`` ...): the
+    interval the audit computed, which may be unbounded ("≥ 4.3×"), else the bootstrap's."""
+    v = F.as_float(r.get(name))
+    no_value = not math.isfinite(v) and bool(r.get(f"{name}_unbounded"))
+    value = "no ratio" if no_value else F.times(v)
+    lo = r.get(f"{name}_low")
+    if lo is not None:
+        hi = math.inf if r.get(f"{name}_unbounded") else r.get(f"{name}_high")
+        return value, F.ratio_interval_text(lo, hi)
+    return value, F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"), F.times)
+
+
 def _ratio_cells(r: Mapping[str, Any], ref: str | None, key: str) -> dict[str, str]:
-    """The ratio to the reference group and its bootstrap interval, as table cells."""
+    """The ratio to the reference group and its interval, as table cells."""
     if r.get("group") == ref:
         return {f"{key}_ratio": "1 (ref.)", f"{key}_ratio_ci": ""}
-    name = f"{key}_ratio_to_reference"
-    return {
-        f"{key}_ratio": F.times(r.get(name)),
-        f"{key}_ratio_ci": F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"),
-                                      F.times),
-    }
+    v, ci = _ratio_text(r, f"{key}_ratio_to_reference")
+    return {f"{key}_ratio": v, f"{key}_ratio_ci": ci}
 
 
-def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Rows of the disparity-summary table: readable name, value (or why undefined), meaning."""
-    out = []
-    fairness = ver.get("fairness") or {}
-    items = fairness.items() if fairness else (ver.get("summaries") or {}).items()
-    for key, value in items:
-        if isinstance(value, Mapping):
-            name = str(value.get("name") or key)
-            v = value.get("value")
-            reason = value.get("reason")
-        else:
-            name, v, reason = key, value, None
-        shown = F.score(v) if v is None or isinstance(v, (int, float)) else json.dumps(v)
-        if reason:
-            reason = str(reason)
-            shown = reason if reason.startswith("undefined") else f"undefined: {reason}"
-        out.append({"name": name, "value": shown, "meaning": SUMMARY_MEANINGS.get(key, "")})
-    return out
+def _best_cells(r: Mapping[str, Any], key: str) -> dict[str, str]:
+    """The ratio to the lowest qualifying group (empty for a group left out of it)."""
+    name = f"{key}_ratio_to_best"
+    if r.get(f"{name}_low") is None:
+        return {f"{key}_best": "–", f"{key}_best_ci": ""}
+    v, ci = _ratio_text(r, name)
+    return {f"{key}_best": v, f"{key}_best_ci": ci}
+
+
+_MEASURE_NAMES = {
+    "max_min_ratio": "Max/Min",
+    "max_geomean_ratio": "Max/GeoMean",
+    "max_minus_min": "Max−Min",
+    "gini": "Gini",
+    "worst_to_best": "SER (Max/Min, not floored)",
+}
+_REASONS = {
+    "fewer_than_two_groups": "not computed: fewer than two groups qualify",
+    "no_errors": "undefined: no qualifying group made an error",
+}
+
+
+def _measure_text(m: Mapping[str, Any] | None, kind: str) -> str:
+    """A summary figure with its interval: ``"2.3× (1.2×–4.3×)"``, ``"≥ 4.3×"`` ..."""
+    if not m:
+        return "–"
+    v = m.get("value")
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return _REASONS.get(str(m.get("reason")), "–")
+    lo, hi = m.get("low"), (math.inf if m.get("unbounded") else m.get("high"))
+    if kind == "ratio":
+        iv = F.ratio_interval_text(lo, hi)
+        return f"{F.times(v)} ({iv})" if iv else F.times(v)
+    if kind == "rate":
+        iv = F.interval(lo, hi)
+        return f"{F.pct(v)} ({iv})" if iv else F.pct(v)
+    iv = F.num_interval(lo, hi, 3) if lo is not None else ""
+    return f"{F.num(float(v), 3)} ({iv})" if iv and iv != "–" else F.num(float(v), 3)
+
+
+def report_card(ver: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The NIST IR 8429 "report card": each summary of FMR and of FNMR with its interval over
+    the labelled, non-thin groups (listed beside, with the ones left out and why), then FDR,
+    IR and GARBE over the groups that qualify for both."""
+    inf = ver.get("inference") or {}
+    sums = inf.get("summaries") or {}
+    if not sums:
+        return None
+    kinds = {"max_min_ratio": "ratio", "max_geomean_ratio": "ratio", "max_minus_min": "rate",
+             "gini": "num"}
+    rows = []
+    for m, kind in kinds.items():
+        rows.append({"name": _MEASURE_NAMES[m],
+                     "fmr": _measure_text(((sums.get("fmr") or {}).get("measures") or {}).get(m),
+                                          kind),
+                     "fnmr": _measure_text(((sums.get("fnmr") or {}).get("measures") or {}).get(
+                         m), kind),
+                     "meaning": SUMMARY_MEANINGS.get(m, "")})
+    ranks = inf.get("rankings") or {}
+    rows.append({"name": _MEASURE_NAMES["worst_to_best"],
+                 "fmr": _measure_text((ranks.get("fmr") or {}).get("worst_to_best"), "ratio"),
+                 "fnmr": _measure_text((ranks.get("fnmr") or {}).get("worst_to_best"), "ratio"),
+                 "meaning": SUMMARY_MEANINGS["ser"]})
+    combined = []
+    for k, c in (inf.get("combined") or {}).items():
+        kind = "ratio" if k == "inequity_rate" else "num"
+        combined.append({"name": {"fdr": "FDR", "inequity_rate": "IR", "garbe": "GARBE"}.get(
+            k, k), "value": _measure_text(c, kind), "meaning": SUMMARY_MEANINGS.get(k, ""),
+            "used": ", ".join(c.get("used") or []) or "none"})
+    sets = {k: {"used": ", ".join((sums.get(k) or {}).get("used") or []) or "none",
+                "excluded": [f"{a} ({b})" for a, b in (sums.get(k) or {}).get("excluded") or []],
+                "floored": ", ".join((sums.get(k) or {}).get("floored") or [])}
+            for k in ("fmr", "fnmr")}
+    return {"rows": rows, "combined": combined, "sets": sets,
+            "level": F.level(inf.get("confidence")), "exact": inf.get("exact", True)}
 
 
 def _with_ci(r: Mapping[str, Any], key: str) -> str:
-    ci = F.interval(r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high"))
-    return f"{F.pct(r.get(key))} ({ci})" if ci else F.pct(r.get(key))
+    """A 1:N rate with its interval: the hull of Clopper–Pearson and the bootstrap over probe
+    people where both exist (``"2.5% (0.51%–5.9%)"``; 0 of n: ``"0% (≤ 8.6%)"``)."""
+    los = [F.as_float(r.get(f"{key}_{k}_low")) for k in ("ci", "boot")]
+    his = [F.as_float(r.get(f"{key}_{k}_high")) for k in ("ci", "boot")]
+    los = [x for x in los if math.isfinite(x)]
+    his = [x for x in his if math.isfinite(x)]
+    if not los or not his:
+        return F.pct(r.get(key))
+    iv = F.rate_interval_text(min(los), max(his), one_sided=F.as_float(r.get(key)) == 0)
+    return f"{F.pct(r.get(key))} ({iv})"
+
+
+def _innocent(r: Mapping[str, Any]) -> str:
+    """Innocent people returned per 10,000 searches, with its interval, or why not shown."""
+    if not r.get("measurable"):
+        return "not measurable with this data"
+    v = F.as_float(r.get("innocent"))
+    if not math.isfinite(v):
+        return "–"
+    lo, hi = F.as_float(r.get("innocent_low")), F.as_float(r.get("innocent_high"))
+    return f"{F.amount(v)} ({F.amount(lo)}–{F.amount(hi)})"
+
+
+def whatif_table(ident: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The deployment what-if as a table: one row per gallery size × target FPIR (measured
+    size first), the threshold that target needs, and per probe group the innocent people
+    returned per 10,000 searches (candidate list capped) with the interval, or "not
+    measurable with this data"; plus the measured-vs-predicted check."""
+    op = ident.get("operating_points") or {}
+    recs = op.get("rows") or []
+    if not recs:
+        return None
+    groups = list(dict.fromkeys(str(r["group"]) for r in recs))
+    groups = ["overall"] + [g for g in groups if g != "overall"]
+    keyed: dict[tuple[float, float], dict[str, Mapping[str, Any]]] = {}
+    for r in recs:
+        keyed.setdefault((float(r["gallery_size"]), float(r["target_fpir"])), {})[
+            str(r["group"])] = r
+    rows = []
+    for (size, tau), by in keyed.items():
+        any_r = next(iter(by.values()))
+        rows.append([F.count(size) + (" (measured)" if any_r.get("measured") else ""),
+                     F.pct(tau), F.score(any_r.get("threshold"))
+                     if any_r.get("measurable") else "–",
+                     *[_innocent(by[g]) if g in by else "–" for g in groups]])
+    check = []
+    for r in recs:
+        if r.get("measured") and r.get("measurable") and r.get("group") == "overall":
+            check.append([F.pct(r.get("target_fpir")), F.score(r.get("threshold")),
+                          _with_ci({"fpir": r.get("fpir_pred"),
+                                    "fpir_ci_low": r.get("fpir_pred_low"),
+                                    "fpir_ci_high": r.get("fpir_pred_high")}, "fpir"),
+                          _with_ci({"fpir": r.get("fpir_measured"),
+                                    "fpir_ci_low": r.get("fpir_measured_low"),
+                                    "fpir_ci_high": r.get("fpir_measured_high")}, "fpir"),
+                          F.amount(r.get("innocent")), F.amount(r.get("innocent_measured"))])
+    return {"header": ["gallery size", "target FPIR", "threshold",
+                       *[("all searches" if g == "overall" else g) for g in groups]],
+            "rows": rows, "check": check, "list_length": op.get("list_length"),
+            "per_searches": F.count(op.get("per_searches")),
+            "assumptions": [str(a) for a in op.get("assumptions") or []]}
+
+
+def _extrapolation_check(raw: Mapping[str, Any]) -> list[list[str]]:
+    """Predicted (from the FMR) against measured FPIR at the measured gallery sizes."""
+    out = []
+    for r in raw.get("extrapolation_check") or []:
+        if str(r.get("group")) != "overall":
+            continue
+        out.append([F.count(r.get("gallery_size")), _with_ci(r, "fpir"),
+                    _with_ci({"fpir": r.get("fpir_pred"), "fpir_ci_low": r.get("fpir_pred_ci_low"),
+                              "fpir_ci_high": r.get("fpir_pred_ci_high")}, "fpir"),
+                    "yes" if r.get("consistent") else "no"])
+    return out
 
 
 def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Tables of the 1:N section: rates per probe group at the full gallery, and the curve."""
+    """Tables of the 1:N section: rates per probe group at the full gallery, the curve, the
+    deployment what-if table and the check of the extrapolation."""
     if not ident:
         return None
     raw = ident.get("raw") or {}
+    lvl = F.level(ident.get("confidence", (raw.get("params") or {}).get("confidence")))
     header = [
         "probe group",
         "searches of people not enrolled",
-        "FPIR (95% CI)",
+        f"FPIR ({lvl} interval)",
         "searches of enrolled people",
-        "FNIR (95% CI)",
+        f"FNIR ({lvl} interval)",
     ]
     rows: list[list[str]] = []
     for r in raw.get("rates") or []:
@@ -182,9 +344,13 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
         )
     return {
         "what_if": [str(s) for s in ident.get("what_if") or []],
+        "whatif_table": whatif_table(ident),
+        "check": _extrapolation_check(raw),
+        "level": lvl,
         "header": header,
         "rows": rows,
-        "curve_header": ["gallery size", "", "FPIR (95% CI)", "FNIR (95% CI)"],
+        "curve_header": ["gallery size", "", f"FPIR ({lvl} interval)",
+                         f"FNIR ({lvl} interval)"],
         "curve_rows": curve_rows,
         "gallery_size": F.count(ident.get("gallery_size")),
         "threshold": F.score(ident.get("threshold")),
@@ -244,23 +410,23 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             "applied to every group."
         )
     n_boot = seeds.get("n_boot", 0)
-    if n_boot:
-        intervals = (
-            "Error rates: the union of the exact Clopper–Pearson 95% interval from the counts "
-            "(which treats comparisons as independent, and so is too narrow when one person "
-            "appears in many pairs) and the bootstrap interval over people (which cannot see "
-            "an error no resample contains). Ratios between "
-            f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
-            "comparisons, "
-            f"which share people and are correlated), seed {seeds.get('seed')}. "
-            "The bootstrap keeps each person's comparisons together."
-        )
-    else:
-        intervals = (
-            "Error rates: exact Clopper–Pearson 95% intervals from the counts. No bootstrap was "
-            "run "
-            "(n_boot = 0), so ratios between groups have no interval."
-        )
+    lvl = level_text(ver)
+    intervals = (
+        f"Every interval is at the {lvl} level. Error rates: the union of the exact "
+        f"Clopper–Pearson interval from the counts (which treats comparisons as independent), "
+        "the same interval at the design-effect-adjusted number of comparisons (Korn & "
+        "Graubard: one person appears in many pairs and errors cluster by person)"
+        + (f" and the percentile interval of {n_boot} bootstrap resamples of people (seed "
+           f"{seeds.get('seed')}; each person's comparisons kept together)" if n_boot else "")
+        + f". With no error seen the interval is the one-sided {lvl} upper bound (about 3/n "
+        "at 95%, the rule of three), shown as \"≤\". Ratios between groups (to the reference, "
+        "to the lowest group, and the NIST IR 8429 summaries): the wider of the interval "
+        "derived from the two groups' intervals (Bonferroni) and the bootstrap one, keeping "
+        "resamples in which the denominator group made no error; such a ratio can be "
+        "unbounded (shown \"≥ x×\"). Measured coverage of these intervals: docs/coverage.md."
+    )
+    if not n_boot:
+        intervals += " No bootstrap was run (n_boot = 0)."
     if ver.get("thin_rule"):
         intervals += " " + str(ver["thin_rule"])
     data = [str(s) for s in ds.get("notes") or []]
@@ -324,9 +490,11 @@ def render_html(
     ds = results.get("dataset") or {}
     figures = figures or {}
     figs = {}
+    lvl = level_text(ver)
     for name, (alt, caption) in FIGURES.items():
         data = _png_data(figures.get(name))
-        figs[name] = {"data": data, "alt": alt, "caption": caption} if data else None
+        figs[name] = ({"data": data, "alt": alt.format(level=lvl),
+                       "caption": caption.format(level=lvl)} if data else None)
     findings = results.get("findings") or make_findings(results)
     fte_reasons = sorted(
         ((k, F.count(v)) for k, v in (ds.get("fte_reasons") or {}).items()), key=lambda kv: kv[0]
@@ -361,16 +529,20 @@ def render_html(
             )
             + ", every group is judged with that same threshold."
         ),
+        level=lvl,
         interval_method=(
-            "for rates the wider of exact Clopper–Pearson and a bootstrap over people; "
-            "for ratios the bootstrap"
+            "for rates the widest of exact Clopper–Pearson, its design-effect widening and a "
+            "bootstrap over people, one-sided (\"≤\") when no error was seen; for ratios the "
+            "wider of the bound from the two groups' intervals and the bootstrap, \"≥\" when "
+            "unbounded"
             if (results.get("seeds") or {}).get("n_boot")
-            else "exact Clopper–Pearson"
+            else "exact Clopper–Pearson widened by the design effect, one-sided (\"≤\") when "
+            "no error was seen; for ratios the bound from the two groups' intervals"
         ),
         reference_group=ver.get("reference_group"),
         rows=rows,
         thin_notes=thin_notes,
-        summaries=_summaries(ver),
+        card=report_card(ver),
         figures=figs,
         fte_reasons=fte_reasons,
         identification=_identification(results.get("identification")),

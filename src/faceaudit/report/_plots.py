@@ -335,7 +335,8 @@ def plot_fmr_heatmap(
 def plot_rates_ci(
     table: pd.DataFrame,
     *,
-    title: str = "Error rates per group with 95% intervals",
+    title: str | None = None,
+    level: str = "95%",
 ):
     """Per-group FMR and FNMR, each a dot with its interval (two panels, FMR on log scale).
 
@@ -344,8 +345,9 @@ def plot_rates_ci(
     :func:`~faceaudit.report._schema.group_table` adds) and optionally ``thin`` (bool).
     Hollow dots mark thin groups.
     Rates of 0 cannot be drawn on the log axis; their upper bound is drawn as a bar from the
-    axis' left edge.
+    axis' left edge. ``level`` is the intervals' confidence, as printed in the title.
     """
+    title = title or f"Error rates per group with {level} intervals"
     labels = [str(x) for x in table.index]
     y = np.arange(len(labels))[::-1]
     thin = table["thin"].to_numpy(bool) if "thin" in table else np.zeros(len(table), bool)
@@ -449,17 +451,40 @@ def plot_fte(
 
 
 # ---------------------------------------------------------------------------------- 1:N
+def _curve_points(ax: Any, x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  thin: np.ndarray, st: Mapping[str, Any], lab: str) -> None:
+    """One group's measured points: a solid line through the points with enough searches;
+    points with too few drawn hollow with their interval as a whisker (never a bare spike)."""
+    solid = ~thin & np.isfinite(v)
+    ax.plot(x[solid], v[solid], color=st["color"], marker=st["marker"], markersize=4,
+            linestyle="-", label=lab)
+    weak = thin & np.isfinite(v)
+    if weak.any():
+        ok = weak & np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(x[ok], v[ok], yerr=[np.maximum(v[ok] - lo[ok], 0),
+                                        np.maximum(hi[ok] - v[ok], 0)],
+                    fmt="none", ecolor=st["color"], elinewidth=1, capsize=2, alpha=0.7)
+        ax.plot(x[weak], v[weak], linestyle="none", marker=st["marker"], markersize=5,
+                color=st["color"], markerfacecolor="white",
+                label=None if solid.any() else lab + " (too few searches)")
+
+
 def plot_identification(
     curve: pd.DataFrame,
     *,
     max_groups: int = 6,
     title: str = "One-to-many search: error rates against gallery size",
+    level: str = "95%",
+    min_searches: int = 30,
 ):
     """FPIR and FNIR against gallery size (log x), with interval bands; extrapolation dashed.
 
     ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_ci_low,
-    fpir_ci_high, fnir_ci_low, fnir_ci_high``, ``extrapolated`` (bool) and ``group`` (one
-    line per group; the group ``"overall"`` first, at most ``max_groups`` lines).
+    fpir_ci_high, fnir_ci_low, fnir_ci_high``, ``n_nonmated``, ``n_mated`` (searches behind
+    each FPIR / FNIR point), ``extrapolated`` (bool) and ``group`` (one line per group; the
+    group ``"overall"`` first, at most ``max_groups`` lines). A measured point resting on
+    fewer than ``min_searches`` searches is drawn hollow with its interval and the line does
+    not pass through it. ``level`` is the intervals' confidence, as printed.
     """
     with _rc():
         fig = _figure(10, 4.4)
@@ -469,9 +494,9 @@ def plot_identification(
             groups.remove("overall")
             groups.insert(0, "overall")
         groups = groups[:max_groups]
-        for ax, key, name in (
-            (axes[0], "fpir", "False positive identification rate (FPIR)"),
-            (axes[1], "fnir", "False negative identification rate (FNIR)"),
+        for ax, key, name, nkey in (
+            (axes[0], "fpir", "False positive identification rate (FPIR)", "n_nonmated"),
+            (axes[1], "fnir", "False negative identification rate (FNIR)", "n_mated"),
         ):
             for i, grp in enumerate(groups):
                 d = curve if grp is None else curve[curve["group"] == grp]
@@ -484,27 +509,25 @@ def plot_identification(
                 )
                 x = d["gallery_size"].to_numpy(float)
                 v = d[key].to_numpy(float)
+                nan = np.full(len(d), np.nan)
+                lo = d[f"{key}_ci_low"].to_numpy(float) if f"{key}_ci_low" in d else nan
+                hi = d[f"{key}_ci_high"].to_numpy(float) if f"{key}_ci_high" in d else nan
+                n = (pd.to_numeric(d[nkey], errors="coerce").to_numpy(float) if nkey in d
+                     else np.full(len(d), np.inf))
+                thin = ~ext & ~(n >= min_searches)
                 measured = ~ext
                 lab = "all searches" if grp in (None, "overall") else mpl_text(grp)
-                ax.plot(
-                    x[measured],
-                    v[measured],
-                    color=st["color"],
-                    marker=st["marker"],
-                    markersize=4,
-                    linestyle="-",
-                    label=lab,
-                )
+                _curve_points(ax, x[measured], v[measured], lo[measured], hi[measured],
+                              thin[measured], st, lab)
+                good = measured & ~thin & np.isfinite(v)
                 if ext.any() and np.isfinite(v[ext]).any():
-                    # join the dashed extrapolation to the last measured point
+                    # join the dashed extrapolation to the last measured point with enough data
                     j = np.flatnonzero(ext)
-                    if measured.any():
-                        j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
+                    if good.any():
+                        j = np.concatenate([[np.flatnonzero(good)[-1]], j])
                     ax.plot(x[j], v[j], color=st["color"], linestyle="--")
-                if i == 0 and f"{key}_ci_low" in d and f"{key}_ci_high" in d:  # one band
-                    lo = d[f"{key}_ci_low"].to_numpy(float)
-                    hi = d[f"{key}_ci_high"].to_numpy(float)
-                    ok = np.isfinite(lo) & np.isfinite(hi)
+                if i == 0:  # one band, over the points with enough data
+                    ok = np.isfinite(lo) & np.isfinite(hi) & ~thin
                     ax.fill_between(
                         x[ok], lo[ok], hi[ok], color=st["color"], alpha=0.12, linewidth=0
                     )
@@ -516,7 +539,7 @@ def plot_identification(
         axes[0].legend(fontsize=7, title="probe group", title_fontsize=7)
         fig.suptitle(
             title + "\n(solid: measured; dashed: extrapolated beyond the data; "
-            "bands: 95% intervals)"
+            f"bands and whiskers: {level} intervals; hollow: fewer than {min_searches} searches)"
         )
         return fig
 
