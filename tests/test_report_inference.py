@@ -23,9 +23,10 @@ from faceaudit import _format as F
 from faceaudit._io import write_json
 from faceaudit.metrics import AuditResult, rate_interval
 from faceaudit.report._findings import identification_findings, make_findings
-from faceaudit.report._html import render_html, report_card, whatif_table
+from faceaudit.report._html import render_html
 from faceaudit.report._inference import FLAT_FIELDS
 from faceaudit.report._schema import group_table, verification_view
+from faceaudit.report._tables import report_card, whatif_table
 
 THRESHOLD = 0.5
 

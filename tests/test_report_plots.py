@@ -12,6 +12,7 @@ from faceaudit import Manifest, Templates
 from faceaudit._scorer import score_templates
 from faceaudit.metrics import det_curve
 from faceaudit.report import _plots as P
+from faceaudit.report._figures import histogram_panels
 
 LABELS = ("F / black", "M / white", "a $x$ label", "<script>")
 
@@ -42,7 +43,7 @@ def _saved(fig, folder: Path, name: str) -> dict[str, Path]:  # type: ignore[no-
 
 
 def test_histogram_panels_keep_every_score(summary) -> None:  # type: ignore[no-untyped-def]
-    panels = P.histogram_panels(summary, n_bins=40)
+    panels = histogram_panels(summary, n_bins=40)
     assert list(panels) == list(summary.group_labels)
     for g, lab in enumerate(summary.group_labels):
         edges, gen, imp = panels[lab]
@@ -64,7 +65,7 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
         "det",
     )
     out = _saved(
-        P.plot_score_distributions(P.histogram_panels(summary), threshold=0.5), tmp_path, "dist"
+        P.plot_score_distributions(histogram_panels(summary), threshold=0.5), tmp_path, "dist"
     )
     svg = out["svg"].read_text()
     assert "&lt;script&gt;" in svg  # labels are text in the SVG, XML-escaped
@@ -108,8 +109,8 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
 
 
 def test_svg_is_byte_identical_when_redrawn(summary, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    a = P.save_figure(P.plot_score_distributions(P.histogram_panels(summary)), tmp_path / "a", "d")
-    b = P.save_figure(P.plot_score_distributions(P.histogram_panels(summary)), tmp_path / "b", "d")
+    a = P.save_figure(P.plot_score_distributions(histogram_panels(summary)), tmp_path / "a", "d")
+    b = P.save_figure(P.plot_score_distributions(histogram_panels(summary)), tmp_path / "b", "d")
     assert a["svg"].read_bytes() == b["svg"].read_bytes()
 
 

@@ -36,6 +36,21 @@ def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> bool | None:
     return a_lo <= b_hi and b_lo <= a_hi
 
 
+def _level_notes(va: Mapping[str, Any], vb: Mapping[str, Any], name_a: str, name_b: str,
+                 notes: list[str]) -> str:
+    """The interval level as printed (the first audit's); notes when the two levels differ."""
+    ca, cb = va.get("confidence"), vb.get("confidence")
+    level = F.level(ca if ca is not None else cb)
+    if ca != cb:
+        notes.append(f"The interval levels differ ({name_a}: {F.level(ca)}, {name_b}: "
+                     f"{F.level(cb)}); each audit's intervals are at its own level.")
+    notes.append(
+        f"Non-overlapping {level} intervals are a conservative sign of a real change; "
+        "overlapping ones do not show that nothing changed."
+    )
+    return level
+
+
 def compare_results(
     a: Mapping[str, Any], b: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B"
 ) -> dict[str, Any]:
@@ -110,15 +125,7 @@ def compare_results(
             f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
             f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
         )
-    ca, cb = va.get("confidence"), vb.get("confidence")
-    level = F.level(ca if ca is not None else cb)
-    if ca != cb:
-        notes.append(f"The interval levels differ ({name_a}: {F.level(ca)}, {name_b}: "
-                     f"{F.level(cb)}); each audit's intervals are at its own level.")
-    notes.append(
-        f"Non-overlapping {level} intervals are a conservative sign of a real change; "
-        "overlapping ones do not show that nothing changed."
-    )
+    level = _level_notes(va, vb, name_a, name_b, notes)
 
     def head(r: Mapping[str, Any], v: Mapping[str, Any]) -> dict[str, Any]:
         return {

@@ -15,6 +15,7 @@ markers also vary so that no two groups look alike.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,11 @@ def plot_fmr_heatmap(
     n_nonmated: np.ndarray,
     *,
     title: str = "False match rate between groups at the audit threshold",
+    target_fmr: float | None = None,
 ):
-    """Group × group FMR matrix (log colour scale), each cell annotated with its counts.
+    """Group × group FMR matrix in the style of NIST FRVT Part 3's cross-group heatmaps: colour
+    is log10 FMR (ticks at powers of ten), each cell annotated with its rate and counts, and
+    the target FMR the threshold was set for marked on the colour bar.
 
     Cells with no false match are grey and read ``0 / n``; cells with no impostor pair are
     blank and read ``no pairs``. The matrix is symmetric (a cell is an unordered pair).
@@ -300,10 +304,19 @@ def plot_fmr_heatmap(
             cb = fig.colorbar(im, ax=ax, shrink=0.8)
             from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-            cb.ax.yaxis.set_major_locator(FixedLocator(np.geomspace(vmin, vmax, 5)))
-            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _pct_short(v)))
+            lo10, hi10 = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+            ticks = [10.0 ** k for k in range(lo10, hi10 + 1) if vmin <= 10.0 ** k <= vmax]
+            if len(ticks) < 2:
+                ticks = list(np.geomspace(vmin, vmax, 4))
+            cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(
+                lambda v, _p: f"{math.log10(v):.1f}".replace(".0", "").replace("-", "−")))
             cb.ax.yaxis.set_minor_formatter(NullFormatter())
-            cb.set_label("false match rate (log scale)")
+            cb.set_label("log₁₀ false match rate")
+            if target_fmr is not None and vmin <= target_fmr <= vmax:
+                cb.ax.axhline(target_fmr, color="red", linewidth=1.5)
+                cb.ax.text(1.5, target_fmr, " target", color="red", va="center", fontsize=7,
+                           transform=cb.ax.get_yaxis_transform())
         for i in range(g):
             for j in range(g):
                 if nn[i, j] <= 0:
@@ -542,48 +555,3 @@ def plot_identification(
             f"bands and whiskers: {level} intervals; hollow: fewer than {min_searches} searches)"
         )
         return fig
-
-
-# ----------------------------------------------------------------------- from a summary
-def histogram_panels(
-    summary, *, n_bins: int = 60
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per-group ``(edges, genuine_counts, impostor_counts)`` from a :class:`ScoreSummary`.
-
-    Uses each group's diagonal cell (same-group impostors). Genuine scores are exact; the
-    impostor count is the summary's histogram plus its exact tail, re-binned on common edges
-    spanning every score (display only; no rate is computed from these counts).
-    """
-    from .._summary import bin_counts, bin_index
-
-    sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
-    # the range spans the scores that exist: exact ones, and the edges of non-empty bins
-    src_edges = np.asarray(summary.hist_edges, float)
-    used = np.asarray(summary.impostor_hist).sum(axis=(0, 1)) > 0
-    finite = [src_edges[:-1][used], src_edges[1:][used]]
-    finite = [a[np.isfinite(a)] for a in finite]
-    for s in sets.values():
-        finite += [s.genuine, s.impostor_tail]
-    allv = np.concatenate([np.asarray(a, float).ravel() for a in finite]) if finite else np.zeros(0)
-    allv = allv[np.isfinite(allv)]
-    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
-    edges = np.linspace(lo, hi, n_bins + 1)
-    out = {}
-    src = summary.hist_edges
-    # display position of each source bin: its centre, or its finite edge for open-ended bins
-    left = np.where(np.isfinite(src[:-1]), src[:-1], src[1:])
-    right = np.where(np.isfinite(src[1:]), src[1:], src[:-1])
-    with np.errstate(invalid="ignore"):
-        centres = np.clip((left + right) / 2, lo, hi)
-    centres = np.where(np.isfinite(centres), centres, lo)
-    for lab, s in sets.items():
-        gen = bin_counts(np.asarray(s.genuine, float), edges)
-        imp = bin_counts(np.asarray(s.impostor_tail, float), edges)
-        hist = np.asarray(s.impostor_hist, np.int64)
-        if hist.sum():
-            k = bin_index(centres, edges)
-            imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
-        out[lab] = (edges, gen, imp)
-    return out
