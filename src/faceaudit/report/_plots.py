@@ -378,6 +378,7 @@ def plot_rates_ci(
             hi = table.get(f"{src}_high", nan).to_numpy(float)
             has = np.isfinite(lo) & np.isfinite(hi)
             if log:
+                lo = np.where(lo < 1e-12, 0.0, lo)  # below any printable rate: drawn as 0
                 floor = (
                     np.nanmin(np.concatenate([_pos(v), _pos(lo), _pos(hi), [np.nan]]))
                     if np.isfinite(np.concatenate([_pos(v), _pos(lo), _pos(hi)])).any()

@@ -32,7 +32,13 @@ Its top-level keys (schema :data:`SCHEMA_VERSION`):
     the rankings; layout in :mod:`faceaudit.report._inference`), and the older ``summaries`` /
     ``fairness`` (over every group, without intervals; kept for readers of schema 2).
 ``identification``
-    The 1:N results (or ``null``), ``identification_skipped`` saying why when ``null``.
+    The 1:N results (or ``null``), ``identification_skipped`` saying why when ``null``:
+    ``curve`` (measured and extrapolated FPIR/FNIR against gallery size), ``operating_points``
+    (the deployment what-if table: gallery size × target FPIR × probe group, the threshold,
+    innocent people returned per 10,000 searches with a capped candidate list and its
+    interval, or "not measurable with this data"; :func:`operating_view`), ``confidence``,
+    ``plain_findings`` and ``raw`` (the 1:N audit's own record, with
+    ``extrapolation_check``).
 ``findings``
     Plain-language findings, each with its ``value``, ``ci`` and a ``thin`` flag.
 ``warnings``, ``timings_s``
