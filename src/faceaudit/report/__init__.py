@@ -23,6 +23,7 @@ from ._compare import compare_results, formatted_rows, render_compare_html
 from ._figures import draw_figures
 from ._findings import make_findings
 from ._html import render_html, write_html
+from ._inference import inference_view
 from ._plots import (
     plot_det,
     plot_fmr_heatmap,
@@ -44,6 +45,7 @@ from ._schema import (
     verification_view,
     write_results,
 )
+from ._tables import report_card
 
 __all__ = [
     "GROUP_FIELDS",
@@ -56,6 +58,7 @@ __all__ = [
     "formatted_rows",
     "group_records",
     "identification_view",
+    "inference_view",
     "listing_digest",
     "load_results",
     "make_findings",
@@ -68,6 +71,7 @@ __all__ = [
     "plot_score_distributions",
     "render_compare_html",
     "render_html",
+    "report_card",
     "results_document",
     "save_figure",
     "verification_view",
