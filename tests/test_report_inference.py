@@ -178,6 +178,12 @@ def test_all_fnmr_zero_makes_no_fnmr_claim() -> None:
     assert "none of the 2 groups compared had any false non-matches" in f["text"]
     assert "makes no claim about differences in false non-match rate" in f["text"]
     assert "highest" not in f["text"]
+    # IR combines the FNMR Max/Min, which has no value without errors: undefined, never 0×
+    ir = res["verification"]["inference"]["combined"]["inequity_rate"]
+    assert ir["value"] is None and ir["reason"] == "no_errors"
+    html = render_html(_strict(res))
+    assert "0× (0×–0×)" not in html and "0×–0×" not in html
+    assert "no errors" in html  # FNMR ÷ lowest: 0 / 0, no ratio to bound
 
 
 def test_bound_counts_are_never_stated_as_exact() -> None:

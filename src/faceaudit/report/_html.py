@@ -23,7 +23,7 @@ from typing import Any
 from .. import _format as F
 from .._errors import require
 from .._io import dumps_toml, write_text
-from ..metrics import shown_interval
+from ..metrics import UNBOUNDED_REASONS, shown_interval
 from ._findings import level_text, make_findings, threshold_phrase
 from ._probe import PROBE_KEY, probe_context
 from ._tables import extrapolation_check, rate_with_interval, report_card, whatif_table
@@ -120,6 +120,8 @@ def _ratio_text(r: Mapping[str, Any], name: str) -> tuple[str, str]:
     """``(value, interval)`` cells of ratio ``name`` (``fmr_ratio_to_reference`` ...): the
     interval the audit computed, which may be unbounded ("≥ 4.3×"), else the bootstrap's."""
     v = F.as_float(r.get(name))
+    if r.get(f"{name}_reason") == UNBOUNDED_REASONS["no_errors"]:
+        return "no errors", ""  # 0 / 0: neither group erred, there is no ratio to bound
     no_value = not math.isfinite(v) and bool(r.get(f"{name}_unbounded"))
     value = "no ratio" if no_value else F.times(v)
     lo = r.get(f"{name}_low")

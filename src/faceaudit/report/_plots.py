@@ -315,8 +315,6 @@ def plot_fmr_heatmap(
             cb.set_label("log₁₀ false match rate")
             if target_fmr is not None and vmin <= target_fmr <= vmax:
                 cb.ax.axhline(target_fmr, color="red", linewidth=1.5)
-                cb.ax.text(1.5, target_fmr, " target", color="red", va="center", fontsize=7,
-                           transform=cb.ax.get_yaxis_transform())
         for i in range(g):
             for j in range(g):
                 if nn[i, j] <= 0:
