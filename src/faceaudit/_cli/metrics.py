@@ -143,8 +143,10 @@ def _print_nist(res: Any) -> None:
     for key in ("fmr", "fnmr"):
         sets = card["sets"][key]
         left = "; ".join(sets["excluded"]) or "none"
-        console.print(f"{key.upper()} summaries use: {sets['used']}. Left out: {left}.",
-                      highlight=False, soft_wrap=True)
+        # group labels are user text: shortened, and never read as rich markup
+        line = f"{key.upper()} summaries use: {sets['used']}. Left out: {left}."
+        console.print(F.shorten_labels(line, res.by_group["label"]), highlight=False,
+                      soft_wrap=True, markup=False)
 
 
 def _is_summary(path: Path) -> bool:
