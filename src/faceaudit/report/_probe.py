@@ -235,8 +235,10 @@ def probe_figures(folder: str | Path, section: Mapping[str, Any],
 
 
 def probe_context(section: Mapping[str, Any] | None,
-                  figure_data: Mapping[str, str | None]) -> dict[str, Any] | None:
-    """What the HTML template shows of the section (None: no section)."""
+                  figure_data: Mapping[str, str | None], *,
+                  level: str = "95%") -> dict[str, Any] | None:
+    """What the HTML template shows of the section (None: no section); ``level`` is the
+    audit's confidence level as printed."""
     if not section:
         return None
     names = {"fta": "FTA", "fnmr": "FNMR", "fmr": "FMR (same group)",
@@ -257,7 +259,7 @@ def probe_context(section: Mapping[str, Any] | None,
                f"{float(lv['seconds']):.1f} s",
                f"{float(lv.get('seconds_measure') or 0):.1f} s"] for lv in section["levels"]]
     figs = [{"data": figure_data.get(f"probe_{m}"), "alt": title, "caption": (
-        "Lines: each group's rate at each probe condition; bands: 95% intervals; hollow "
+        f"Lines: each group's rate at each probe condition; bands: {level} intervals; hollow "
         "markers: too little data.")} for m, (title, _) in MEASURES.items() if m in shown]
     return {
         "threshold": F.score(section.get("threshold")),
