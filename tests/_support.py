@@ -4,7 +4,8 @@
   by brute force from explicit arrays (the contract of ``_summary.py``), so the metrics can be
   checked against brute-force references;
 - :func:`people`: a synthetic population of templates for the 1:N tests;
-- :func:`make_tiny_world`: the README's example files as tiny generated files (CLI tests).
+- :func:`make_tiny_world`: the README's example files as tiny generated files (CLI tests);
+- :class:`DieOnce`: a tile engine that kills its Dask worker once (cluster recovery tests).
 """
 
 from __future__ import annotations
@@ -191,3 +192,22 @@ def make_tiny_world(folder: Path) -> None:
         lines = [f"c{c} c{r} p{r}_{c} {rng.normal(2.0 if c == r else 0.0):.4f}"
                  for r in range(8) for c in range(8)]
         (folder / name).write_text("\n".join(lines) + "\n")
+
+
+class DieOnce:
+    """A tile engine whose first unit kills the worker process running it (once: a flag file
+    remembers), for the tests of a cluster's recovery. Picklable; wraps a real engine."""
+
+    def __init__(self, engine: object, flag: str) -> None:
+        self.engine, self.flag = engine, flag
+
+    def run_unit(self, unit: object, state: object) -> None:
+        import os
+
+        try:
+            fd = os.open(self.flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            self.engine.run_unit(unit, state)  # type: ignore[attr-defined]
+            return
+        os.close(fd)
+        os._exit(1)  # the first unit anywhere: the worker dies mid-task

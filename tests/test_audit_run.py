@@ -17,7 +17,7 @@ from faceaudit import ConfigError, Manifest, ScoreFileError, ScoreSummary
 from faceaudit._cli._app import cli
 from faceaudit._similarity import pair_scores
 from faceaudit.audit import AuditConfig, default_cache_dir, run_audit
-from faceaudit.metrics import AuditResult, shown_interval
+from faceaudit.metrics import AuditResult, ratio_interval, shown_interval
 from faceaudit.report import GROUP_FIELDS, SCHEMA_VERSION, load_results
 
 SCRIPT = "<script>alert('x')</script>"
@@ -139,11 +139,22 @@ def test_vendor_audit_numbers_equal_the_metrics_own(vendor_audit) -> None:  # ty
             ("far", "far"),
             ("frr", "frr"),
             ("fmr_ratio_to_reference", "fmr_ratio_to_reference"),
-            ("fmr_ratio_to_reference_boot_low", "fmr_ratio_to_reference_boot_q0.025"),
-            ("fnmr_ratio_to_reference_boot_high", "fnmr_ratio_to_reference_boot_q0.975"),
         ):
             a, b = g[mine], float(r[theirs])
             assert (a is None and math.isnan(b)) or a == pytest.approx(b, rel=0, abs=0), mine
+    # the ratio intervals are metrics.ratio_interval's, bootstrap replicates kept whole
+    labels = list(summary.group_labels)
+    k_ref = labels.index("M / white")
+    for key in ("fmr", "fnmr"):
+        ge, reps = ref.group_errors(key), getattr(ref, f"boot_{key}")
+        for g in ver["groups"]:
+            k = labels.index(g["group"])
+            want = ratio_interval(ge[k], ge[k_ref], num_replicates=reps[:, k],
+                                  den_replicates=reps[:, k_ref])
+            got = g[f"{key}_ratio_to_reference_low"], g[f"{key}_ratio_to_reference_high"]
+            assert got[0] == want.low, (g["group"], key)
+            assert (got[1] is None and math.isinf(want.high)) or got[1] == want.high
+            assert g[f"{key}_ratio_to_reference_unbounded"] is want.unbounded
     # brute-force check of one count straight from the score file
     scores = pd.read_csv(cfg.scores)
     m = Manifest.read(cfg.manifest)
@@ -266,10 +277,10 @@ def test_cli_audit_and_compare(vendor_files, tmp_path: Path) -> None:  # type: i
     assert row["a"] == ga["fmr"] and row["b"] == gb["fmr"]
     assert row["difference"] == pytest.approx(gb["fmr"] - ga["fmr"])
     (a_lo, a_hi), (b_lo, b_hi) = shown_interval(ga, "fmr"), shown_interval(gb, "fmr")
-    assert (a_lo, a_hi) == (
-        min(ga["fmr_ci_low"], ga["fmr_boot_low"]),
-        max(ga["fmr_ci_high"], ga["fmr_boot_high"]),
-    )
+    # the interval the report showed: it contains both Clopper-Pearson and the bootstrap
+    assert (a_lo, a_hi) == (ga["fmr_shown_low"], ga["fmr_shown_high"])
+    assert a_lo <= min(ga["fmr_ci_low"], ga["fmr_boot_low"])
+    assert a_hi >= max(ga["fmr_ci_high"], ga["fmr_boot_high"])
     overlap = a_lo <= b_hi and b_lo <= a_hi
     assert row["overlap"] is overlap
     assert any("thresholds differ" in n for n in c["notes"])

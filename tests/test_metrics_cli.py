@@ -90,6 +90,12 @@ def test_score_summary_tables_and_json(tmp_path) -> None:
     for g in ref.by_group.itertuples():
         assert f"{g.false_matches}" in r.output and g.label in r.output
     assert "fairness summaries" in r.output and "subject bootstrap" in r.output
+    # the NIST IR 8429 report card, at the audit's level, with the groups it used
+    from faceaudit.metrics import disparity_summary
+
+    assert "NIST IR 8429 summaries (95% intervals)" in r.output
+    want = disparity_summary(ref.group_errors("fmr"), replicates=ref.boot_fmr, rate="FMR")
+    assert f"FMR summaries use: {', '.join(want.used)}." in r.output
 
 
 def test_cli_errors(tmp_path, bob_fixtures) -> None:

@@ -68,7 +68,8 @@ def test_every_section_is_present_in_order(report: Path) -> None:
     assert pos == sorted(pos)
     # findings come first and carry numbers and intervals
     findings = html[pos[0] : pos[1]]
-    assert "95% CI" in findings and "times as often" in findings
+    assert "95% interval" in findings and "times as often" in findings
+    assert "95% CI" not in html and "0%–0%" not in html and "0×–0×" not in html
     # the table shows FTA, FMR, FNMR, FAR and FRR side by side
     table = html[pos[1] : pos[2]]
     heads = [h for h in ("FTE", "FTA", "FMR", "FNMR", "FAR", "FRR") if f"<th>{h}</th>" in table]

@@ -12,6 +12,7 @@ from faceaudit import Manifest, Templates
 from faceaudit._scorer import score_templates
 from faceaudit.metrics import det_curve
 from faceaudit.report import _plots as P
+from faceaudit.report._figures import histogram_panels
 
 LABELS = ("F / black", "M / white", "a $x$ label", "<script>")
 
@@ -42,7 +43,7 @@ def _saved(fig, folder: Path, name: str) -> dict[str, Path]:  # type: ignore[no-
 
 
 def test_histogram_panels_keep_every_score(summary) -> None:  # type: ignore[no-untyped-def]
-    panels = P.histogram_panels(summary, n_bins=40)
+    panels = histogram_panels(summary, n_bins=40)
     assert list(panels) == list(summary.group_labels)
     for g, lab in enumerate(summary.group_labels):
         edges, gen, imp = panels[lab]
@@ -64,7 +65,7 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
         "det",
     )
     out = _saved(
-        P.plot_score_distributions(P.histogram_panels(summary), threshold=0.5), tmp_path, "dist"
+        P.plot_score_distributions(histogram_panels(summary), threshold=0.5), tmp_path, "dist"
     )
     svg = out["svg"].read_text()
     assert "&lt;script&gt;" in svg  # labels are text in the SVG, XML-escaped
@@ -107,9 +108,32 @@ def test_every_figure_saves_png_and_svg(summary, tmp_path: Path) -> None:  # typ
     _saved(P.plot_identification(curve), tmp_path, "ident")
 
 
+def test_thin_curve_points_are_hollow_with_their_interval_not_a_spike() -> None:
+    """issue 8 item 7: a group whose FNIR at N = 100 rests on 3 searches (1.0) must not be
+    joined to the line as a spike: the line stops before it; the point is hollow with its
+    whisker."""
+    curve = pd.DataFrame({
+        "group": ["G"] * 3, "gallery_size": [10, 30, 100],
+        "fpir": [0.01, 0.02, 0.03], "fnir": [0.1, 0.12, 1.0],
+        "fnir_ci_low": [0.05, 0.07, 0.29], "fnir_ci_high": [0.2, 0.2, 1.0],
+        "n_nonmated": [100, 100, 100], "n_mated": [80, 60, 3], "extrapolated": [False] * 3,
+    })
+    fig = P.plot_identification(curve, level="90%")
+    fnir_ax = fig.axes[1]
+    solid = [ln for ln in fnir_ax.lines if ln.get_linestyle() == "-"]
+    assert [list(ln.get_xdata()) for ln in solid] == [[10.0, 30.0]]
+    hollow = [ln for ln in fnir_ax.lines if ln.get_markerfacecolor() in ("white", (1, 1, 1, 1))]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [100.0]
+    assert fnir_ax.collections  # the whisker of the thin point
+    assert "90% intervals" in fig._suptitle.get_text()
+    # FPIR rests on 100 searches everywhere: one solid line through all three points
+    assert [list(ln.get_xdata()) for ln in fig.axes[0].lines
+            if ln.get_linestyle() == "-"] == [[10.0, 30.0, 100.0]]
+
+
 def test_svg_is_byte_identical_when_redrawn(summary, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    a = P.save_figure(P.plot_score_distributions(P.histogram_panels(summary)), tmp_path / "a", "d")
-    b = P.save_figure(P.plot_score_distributions(P.histogram_panels(summary)), tmp_path / "b", "d")
+    a = P.save_figure(P.plot_score_distributions(histogram_panels(summary)), tmp_path / "a", "d")
+    b = P.save_figure(P.plot_score_distributions(histogram_panels(summary)), tmp_path / "b", "d")
     assert a["svg"].read_bytes() == b["svg"].read_bytes()
 
 

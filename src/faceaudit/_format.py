@@ -187,3 +187,64 @@ def num_interval(lo: Any, hi: Any, digits: int = 4, *, near_one: bool = False) -
 def percent(x: Any, decimals: int = 3) -> str:
     """A rate as a percentage with fixed ``decimals``: ``0.0626263 -> "6.263%"``."""
     return f"{100 * float(x):.{decimals}f}%" if _finite(x) else "–"
+
+
+def level(confidence: Any) -> str:
+    """A confidence level as printed beside every interval: ``0.95 -> "95%"``, ``0.9 -> "90%"``,
+    ``0.995 -> "99.5%"``; missing -> ``"–"`` (95% is never assumed).
+
+    >>> level(0.95), level(0.9), level(0.99), level(0.995), level(None)
+    ('95%', '90%', '99%', '99.5%', '–')
+    """
+    if not _finite(x := as_float(confidence)):
+        return "–"
+    s = f"{100 * x:.3f}".rstrip("0").rstrip(".")
+    return s + "%"
+
+
+def rate_interval_text(lo: Any, hi: Any, *, one_sided: bool = False, fmt=pct) -> str:
+    """The interval of a rate as shown: ``"0.05%–0.21%"``, or for 0 errors the one-sided
+    upper bound ``"≤ 1.5%"`` (never ``"0%–0%"``); ``""`` when the bound is missing.
+
+    >>> rate_interval_text(0.0005, 0.0021), rate_interval_text(0.0, 0.0153, one_sided=True)
+    ('0.05%–0.21%', '≤ 1.5%')
+    """
+    if one_sided:
+        return f"≤ {fmt(hi)}" if _finite(hi) else ""
+    if _finite(lo) and 0 < float(lo) < 1e-12:  # below any printable rate: 0 for every purpose
+        lo = 0.0
+    return interval(lo, hi, fmt)
+
+
+def amount(x: Any) -> str:
+    """An expected number of people: 2 significant digits, thousands separated.
+
+    >>> amount(82.94), amount(480000.0), amount(0.0123), amount(0), amount(None)
+    ('83', '480,000', '0.012', '0', '–')
+    """
+    if not _finite(x):
+        return "–"
+    v = float(x)
+    if v == 0:
+        return "0"
+    if abs(v) >= 10:
+        mag = 10 ** (math.floor(math.log10(abs(v))) - 1)
+        return f"{round(v / mag) * mag:,.0f}"
+    return f"{v:.2g}"
+
+
+def ratio_interval_text(lo: Any, hi: Any, *, unbounded: bool | None = None) -> str:
+    """The interval of a ratio: ``"1.2×–4.3×"``, or ``"≥ 4.3×"`` when the upper bound is
+    infinite (the data cannot bound it); ``""`` when the lower bound is missing.
+
+    >>> ratio_interval_text(2.34, 4.3), ratio_interval_text(4.3, float("inf"))
+    ('2.3×–4.3×', '≥ 4.3×')
+    >>> ratio_interval_text(0.0, float("inf"))
+    '0× to unbounded'
+    """
+    if not _finite(lo):
+        return ""
+    inf = unbounded if unbounded is not None else not _finite(hi)
+    if inf:
+        return f"≥ {times(lo)}" if float(lo) > 0 else f"{times(lo)} to unbounded"
+    return f"{times(lo)}–{times(hi)}"

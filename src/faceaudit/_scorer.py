@@ -57,7 +57,7 @@ so the same bits as the tiles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,13 @@ from ._protocol import (
 from ._similarity import pair_scores, prepare
 from ._summary import ScoreSummary, sample_fields
 from ._templates import Templates
-from ._tiles import TileEngine, merge_cells, merge_genuine, plan_units, run_units
+from ._tiles import TileEngine, Unit, WorkerState, merge_cells, merge_genuine, plan_units, run_units
+
+Executor = Callable[[TileEngine, list[Unit], int, bool], list[WorkerState]]
+"""``executor(engine, units, n_workers, progress) -> states``: runs the work units and returns
+the worker states :func:`~faceaudit._tiles.merge_cells` merges (default
+:func:`~faceaudit._tiles.run_units`: threads in this process;
+:func:`faceaudit.cluster.dask_executor`: a Dask cluster). Results do not depend on it."""
 
 
 # ---------------------------------------------------------------------------- public API
@@ -110,6 +116,7 @@ def score_templates(
     max_impostors_per_cell: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> ScoreSummary:
     """Compare templates under a protocol and summarise the scores per demographic cell.
 
@@ -138,10 +145,10 @@ def score_templates(
         kept entirely (``tail_floor = -inf``).
     n_bins : int
         Histogram bins for the impostor scores below the tail (a power of two).
-    block_size : int
-        Rows per work unit (rounded up to a multiple of :data:`TILE`). Does not change results.
-    n_workers : int
-        Worker threads (BLAS runs single-threaded in each). Does not change results.
+    block_size, n_workers, executor : int, int, callable
+        Rows per work unit (rounded up to a multiple of :data:`TILE`), worker threads (BLAS
+        single-threaded in each), and what runs the units (:data:`Executor`: threads here by
+        default, or ``faceaudit.cluster.dask_executor``). None of them changes results.
     max_impostors_per_cell : int, optional
         Cells with more impostor pairs are *sampled*: exactly this many impostor pairs drawn
         uniformly without replacement (seeded by ``(seed, i, j)``), all kept exactly.
@@ -184,9 +191,8 @@ def score_templates(
         return _score_pairs(pairs, manifest, tpl, gcodes, subj, enrolled, n_groups, binning,
                             float(exact_fmr), int(min_exact), common, protocol)
 
-    protocol.update(
-        impostors=impostors, max_impostors_per_cell=max_impostors_per_cell, seed=int(seed)
-    )
+    protocol.update(impostors=impostors, max_impostors_per_cell=max_impostors_per_cell,
+                    seed=int(seed))
     layout = sorted_layout(subj, gcodes, n_groups, tpl.ok)
     x = np.ascontiguousarray(x_all[layout.order])
     sq = None if sq_all is None else np.ascontiguousarray(sq_all[layout.order])
@@ -194,7 +200,7 @@ def score_templates(
     return _stream(tpl, x, sq, layout, subj, gcodes, n_groups, binning, common, protocol,
                    exact_fmr=exact_fmr, min_exact=min_exact, block_size=block_size,
                    n_workers=n_workers, max_impostors_per_cell=max_impostors_per_cell,
-                   seed=seed, progress=progress)
+                   seed=seed, progress=progress, executor=executor or run_units)
 
 
 def _stream(
@@ -216,6 +222,7 @@ def _stream(
     max_impostors_per_cell: int | None,
     seed: int,
     progress: bool,
+    executor: Executor,
 ) -> ScoreSummary:
     """Every pair of the selected cells through the tile engine; sampled cells pair by pair.
 
@@ -238,7 +245,7 @@ def _stream(
     # positions are grouped by subject inside each group, so pairs come out sorted by (i, j)
     engine = TileEngine(x, sq, tpl.similarity, layout.subjects, gen_i, gen_j, binning, caps)
     units = plan_units(layout.bounds, ok_counts.genuine, stream, int(block_size))
-    states = run_units(engine, units, int(n_workers), progress)
+    states = executor(engine, units, int(n_workers), progress)
 
     hist, floors, tail_parts = merge_cells(states, stream, ok_counts.impostor, caps, binning,
                                             layout.order)

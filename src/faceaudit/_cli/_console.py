@@ -26,6 +26,9 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FaceauditError as exc:
+            from rich.markup import escape
+
+            # escaped: "pip install 'faceaudit[cluster]'" is text, not a markup tag
             err_console.print(
                 f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True,
                 soft_wrap=True,

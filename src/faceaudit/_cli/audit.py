@@ -91,6 +91,9 @@ def _print_findings(out: Any) -> None:
                "whole people; 0: everyone).")
 @O.option("--out", config="out", help="Output folder.")
 @O.workers(config="workers")
+@O.option("--cluster", config="cluster",
+          help="Run on Dask: 'local:4' (4 local worker processes) or a scheduler address "
+               "'tcp://host:8786' (needs faceaudit[cluster]). [default: in this process]")
 @O.option("--limit", type=int, config="limit",
           help="Keep whole subjects up to N samples (a quick try; 0: everything).")
 @handle_errors

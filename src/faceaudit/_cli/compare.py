@@ -37,7 +37,7 @@ def command(
 ) -> None:
     """Compare two audits (their results.json): per-group FMR, FNMR and FTE, with intervals.
 
-    A row is marked as a clear change only when the two 95% intervals do not overlap.
+    A row is marked as a clear change only when the two intervals do not overlap.
     """
     from rich.table import Table
 
@@ -51,10 +51,9 @@ def command(
         na, nb = f"A ({na})", f"B ({nb})"
     c = compare_results(ra, rb, name_a=na, name_b=nb)
     tab = Table(title=f"{na} vs {nb}", header_style="bold", show_lines=False)
-    for col in ("group", "rate", na, nb, "B − A", "B ÷ A", "verdict (95% intervals)"):
-        tab.add_column(
-            col, justify="left" if col in ("group", "verdict (95% intervals)") else "right"
-        )
+    verdict = f"verdict ({c['level']} intervals)"
+    for col in ("group", "rate", na, nb, "B − A", "B ÷ A", verdict):
+        tab.add_column(col, justify="left" if col in ("group", verdict) else "right")
     for r in formatted_rows(c):
         style = "yellow" if r["overlap"] is False else None
         tab.add_row(

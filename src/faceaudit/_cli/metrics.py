@@ -115,9 +115,38 @@ def _print_audit(res: Any, title: str) -> None:
     for k, v in res.fairness.items():
         ft.add_row(k, _f(v.value), Text(F.shorten_labels(v.reason or "", labels)))
     console.print(ft)
+    _print_nist(res)
     for w in res.warnings:
         console.print(f"[yellow]caveat:[/] {plain(F.shorten_labels(w, labels))}",
                       highlight=False, soft_wrap=True)
+
+
+def _print_nist(res: Any) -> None:
+    """The NIST IR 8429 report card (FMR and FNMR separately, intervals at the audit's level,
+    over the labelled non-thin groups, listed with the ones left out)."""
+    from rich.table import Table
+
+    from ..report import inference_view, report_card
+
+    card = report_card({"inference": inference_view(res)})
+    if card is None:
+        return
+    lvl = card["level"]
+    t = Table(title=f"NIST IR 8429 summaries ({lvl} intervals)", header_style="bold")
+    for col in ("summary", f"FMR ({lvl})", f"FNMR ({lvl})"):
+        t.add_column(col, justify="left" if col == "summary" else "right")
+    for row in card["rows"]:
+        t.add_row(row["name"], row["fmr"], row["fnmr"])
+    for row in card["combined"]:
+        t.add_row(row["name"], row["value"], "")
+    console.print(t)
+    for key in ("fmr", "fnmr"):
+        sets = card["sets"][key]
+        left = "; ".join(sets["excluded"]) or "none"
+        # group labels are user text: shortened, and never read as rich markup
+        line = f"{key.upper()} summaries use: {sets['used']}. Left out: {left}."
+        console.print(F.shorten_labels(line, res.by_group["label"]), highlight=False,
+                      soft_wrap=True, markup=False)
 
 
 def _is_summary(path: Path) -> bool:

@@ -40,6 +40,9 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     conditions = ["cctv", "resolution:64,32,16,12"]   # see faceaudit.probe
     people = 40                  # probe people per group (seeded, whole people); 0 = everyone
 
+    [cluster]                    # optional: run the heavy steps on Dask (faceaudit[cluster])
+    address = "local:4"          # 4 local worker processes, or "tcp://scheduler:8786"
+
     [output]
     dir = "audit-out"
 """
@@ -60,6 +63,7 @@ from .._errors import ConfigError, check_option, check_range
 from .._manifest import Grouping
 from .._protocol import IMPOSTOR_MODES
 from .._vendor import ON_ERROR
+from ..cluster import parse_cluster
 from ..datasets import LABELS_BY, dataset_key
 from ..metrics import CONFIDENCE, N_BOOT, SEED, TARGET_FMR
 from ..pipeline import DETECTORS, MODEL_NAMES, POLICIES
@@ -99,6 +103,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
     },
     "identification": {"enabled": "identification"},
     "probe_conditions": {"conditions": "probe_conditions", "people": "probe_people"},
+    "cluster": {"address": "cluster"},
     "output": {"dir": "out", "cache_dir": "cache_dir"},
 }
 
@@ -173,6 +178,11 @@ class AuditConfig:
         People per group whose photos serve as degraded probes: a seeded subset of whole
         people (people with two or more photos first); 0 = everyone. Each degraded image costs
         a detection and an embedding (~50–80 ms with dlib) per condition level.
+    cluster : str, optional
+        Run embedding, scoring and the 1:N search on a Dask cluster: ``"local:N"`` (N local
+        worker processes, one thread each) or a scheduler address ``"tcp://host:8786"``
+        (:func:`faceaudit.cluster.parse_cluster`). Default: in this process. Results are
+        identical either way.
     out : str
         Output folder.
     cache_dir : str, optional
@@ -207,6 +217,7 @@ class AuditConfig:
     identification: bool = True
     probe_conditions: list[str] = field(default_factory=list)
     probe_people: int = 0
+    cluster: str | None = None
     out: str = "audit-out"
     cache_dir: str | None = None
 
@@ -255,6 +266,8 @@ class AuditConfig:
             )
         if not isinstance(self.identification, bool):
             raise ConfigError(f"identification must be true or false; got {self.identification!r}")
+        if self.cluster is not None:
+            parse_cluster(self.cluster)
         if not str(self.out):
             raise ConfigError("out must be a folder path; got ''")
         Grouping.parse(self.group_by)  # checks bin syntax

@@ -30,11 +30,14 @@ Conventions: scores are similarities; a comparison is accepted iff ``score >= th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigError
 from .._io import check_writable
 from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
@@ -119,6 +122,25 @@ class AuditOutput:
         return list(self.results.get("findings") or [])
 
 
+@contextmanager
+def _backend(cfg: AuditConfig, backend: Backend | None, client: Any) -> Iterator[Backend]:
+    """The backend given, else a Dask one on ``client`` or on ``cfg.cluster``, else in-process."""
+    if backend is not None and client is not None:
+        raise ConfigError("backend and client must not both be given; got both")
+    if backend is not None:
+        yield backend
+    elif client is not None:
+        from ..cluster import DaskBackend
+
+        yield DaskBackend(client)
+    elif cfg.cluster is not None:
+        from ..cluster import DaskBackend, connect
+
+        with connect(cfg.cluster) as opened:
+            yield DaskBackend(opened)
+    else:
+        yield InProcess()
+
 
 def check_outputs(cfg: AuditConfig, env: Environment) -> None:
     """Before any work: the output folder, the cache and (when images are embedded) the
@@ -136,6 +158,7 @@ def run_audit(
     progress: Progress | None = None,
     show_bars: bool = False,
     backend: Backend | None = None,
+    client: Any = None,
 ) -> AuditOutput:
     """Run every stage of :data:`STAGES` and fill ``config.out`` (see the module docstring).
 
@@ -147,7 +170,11 @@ def run_audit(
     show_bars : bool
         Let the embedding and scoring stages draw their own progress bars on stderr.
     backend : Backend, optional
-        Where embedding, scoring and the 1:N search run (default :class:`InProcess`).
+        Where embedding, scoring and the 1:N search run (default :class:`InProcess`, or a
+        Dask cluster opened from ``config.cluster``).
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster (:class:`faceaudit.cluster.DaskBackend`); results are
+        identical to an in-process run.
 
     Returns
     -------
@@ -163,9 +190,10 @@ def run_audit(
     """
     cfg = AuditConfig.coerce(config)
     env = Environment(out=Path(cfg.out).expanduser(), cache_dir=default_cache_dir(cfg.cache_dir),
-                      backend=backend or InProcess(), show_bars=show_bars)
+                      backend=None, show_bars=show_bars)
     check_outputs(cfg, env)
-    done, log = run_stages(STAGES, cfg, env, progress)
+    with _backend(cfg, backend, client) as chosen:
+        done, log = run_stages(STAGES, cfg, dataclasses.replace(env, backend=chosen), progress)
     report = done["report"]
     final = done["recount"] or done["metrics"]
     return AuditOutput(report.folder, report.results, report.files,

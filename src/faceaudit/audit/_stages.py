@@ -276,6 +276,7 @@ class Identified:
     audit: Any
     what_if: tuple[str, ...] = ()
     skipped: str | None = None
+    operating: Any = None  # identify.operating_points: the deployment what-if table
 
     def describe(self) -> str:
         return "skipped" if self.audit is None else ""
@@ -315,7 +316,20 @@ def search_one_to_many(cfg: Any, env: Any, data: Loaded, embed: Embedded,
     )
     what_if = tuple(str(res.whatif(searches_per_year=per_year, gallery_size=size).text)
                     for per_year, size in IDENT_WHATIF[:1])
-    return Identified(res, what_if)
+    return Identified(res, what_if, operating=_operating_points(cfg, res))
+
+
+def _operating_points(cfg: Any, res: Any) -> Any:
+    """The deployment what-if table (:func:`~faceaudit.identify.operating_points`) at the
+    audit's confidence, or None when the searches cannot give one (recorded as a note)."""
+    from ..identify import operating_points
+
+    try:
+        return operating_points(res.searches, confidence=cfg.confidence, n_boot=cfg.n_boot,
+                                seed=cfg.seed)
+    except ConfigError as exc:
+        warnings.warn(f"deployment what-if table not made: {exc}", AuditNote, stacklevel=2)
+        return None
 
 
 # ---------------------------------------------------------------------------- probe quality
@@ -475,7 +489,7 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
                              fte_reasons=_fte_reasons(embed), notes=_dataset_notes(cfg, data)),
         verification=verification_view(counted.audit, model_name=_model_name(cfg),
                                        threshold_fixed=cfg.threshold is not None),
-        identification=(identification_view(ident.audit, ident.what_if)
+        identification=(identification_view(ident.audit, ident.what_if, ident.operating)
                         if ident is not None and ident.audit is not None else None),
         identification_skipped=(log.skipped.get("identification")
                                 or (ident.skipped if ident is not None else None)),

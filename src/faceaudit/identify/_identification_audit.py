@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ from ._metrics import (
     rate_table,
     threshold_at_fpir,
 )
-from ._search import METHODS
+from ._search import METHODS, Candidates
 from ._searches import Searches, run_searches
 from ._split import GallerySplit, split_gallery
 
@@ -65,6 +65,7 @@ def gallery_size_curve(
     method: str = "faiss",
     threads: int | None = None,
     searches: Searches | None = None,
+    searcher: Callable[..., Candidates] | None = None,
 ) -> pd.DataFrame:
     """FPIR(N, T) and FNIR(N, R, T) on nested sub-galleries of the given sizes, per group.
 
@@ -75,7 +76,7 @@ def gallery_size_curve(
     Returns a long DataFrame: ``gallery_size, group`` and the columns of :func:`rate_table`.
     """
     full = searches if searches is not None else run_searches(
-        split, templates, list_length=rank, method=method, threads=threads)
+        split, templates, list_length=rank, method=method, threads=threads, searcher=searcher)
     for x in gallery_sizes:
         check_range("gallery_size", x, low=1, high=split.n_gallery)
     sizes = sorted({int(x) for x in gallery_sizes} | {split.n_gallery})
@@ -84,7 +85,7 @@ def gallery_size_curve(
     for N in sizes:
         s = full if N == split.n_gallery and full.list_length >= rank else run_searches(
             split, templates, list_length=rank, gallery_people=order[:N], method=method,
-            threads=threads)
+            threads=threads, searcher=searcher)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             t = rate_table(s, threshold, rank, confidence=confidence, n_boot=n_boot, seed=seed)
@@ -193,6 +194,7 @@ def identify(
     n_boot: int = N_BOOT,
     method: str = "faiss",
     threads: int | None = None,
+    searcher: Callable[..., Candidates] | None = None,
 ) -> IdentificationAudit:
     """Run a 1:N (identification) audit of templates over a manifest.
 
@@ -236,6 +238,9 @@ def identify(
         Exact search back-end; results are identical.
     threads : int, optional
         Search threads, capped at the usable cores.
+    searcher : callable, optional
+        Runs every top-k search instead of :func:`search` (same contract and results), e.g.
+        :func:`faceaudit.cluster.sharded_search` on a Dask cluster.
 
     Returns
     -------
@@ -244,7 +249,8 @@ def identify(
     _check_options(threshold, target_fpir, confidence, n_boot, rank, list_length, method)
     split = split_gallery(manifest, templates, grouping, n_enrol=n_enrol,
                           nonmated_fraction=nonmated_fraction, enrol=enrol, seed=seed)
-    s = run_searches(split, templates, list_length=list_length, method=method, threads=threads)
+    s = run_searches(split, templates, list_length=list_length, method=method, threads=threads,
+                     searcher=searcher)
     threshold, rule = _threshold(s, threshold, target_fpir, nonmated_fraction)
     rates = rate_table(s, threshold, rank, confidence=confidence, n_boot=n_boot, seed=seed)
     cmc_df = _cmc_table(s)
@@ -255,7 +261,7 @@ def identify(
     if gallery_sizes:
         curve = gallery_size_curve(split, templates, threshold, gallery_sizes, rank=rank,
                                    seed=seed, confidence=confidence, n_boot=n_boot, method=method,
-                                   threads=threads, searches=s)
+                                   threads=threads, searches=s, searcher=searcher)
         check = check_extrapolation(imp, curve, confidence=confidence)
     params = {"n_enrol": n_enrol, "nonmated_fraction": nonmated_fraction, "enrol": enrol,
               "seed": seed, "confidence": confidence, "n_boot": n_boot, "method": method,

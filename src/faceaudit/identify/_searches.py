@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from .._errors import ConfigError, InputError, check_range
 from .._similarity import prepare
 from .._templates import Templates
-from ._search import canonical_pair_scores, search
+from ._search import Candidates, canonical_pair_scores, search
 from ._split import GallerySplit
 
 
@@ -158,6 +158,7 @@ def run_searches(
     method: str = "faiss",
     threads: int | None = None,
     batch_size: int | None = None,
+    searcher: Callable[..., Candidates] | None = None,
 ) -> Searches:
     """Search every mated and non-mated probe of ``split`` against its gallery.
 
@@ -174,6 +175,9 @@ def run_searches(
         mate is outside it are left out (counted in ``n_mated_excluded``).
     method, threads, batch_size
         See :func:`faceaudit.identify.search`.
+    searcher : callable, optional
+        Runs the search instead of :func:`faceaudit.identify.search`, with its signature and
+        contract (e.g. :func:`faceaudit.cluster.sharded_search`: gallery shards on Dask).
     """
     check_range("list_length", list_length, low=1)
     list_length = int(list_length)
@@ -206,8 +210,9 @@ def run_searches(
     n_enrol_max = int(np.bincount(entry_person).max())
     sim = t.similarity
     k_entries = (list_length + 1) * n_enrol_max
-    cand = search(t.vectors[entry_rows], t.vectors[probe_rows], k_entries, similarity=sim,
-                  method=method, threads=threads, batch_size=batch_size)
+    cand = (searcher or search)(t.vectors[entry_rows], t.vectors[probe_rows], k_entries,
+                                similarity=sim, method=method, threads=threads,
+                                batch_size=batch_size)
     pers = entry_person[cand.indices]
     sc = cand.scores
     p_list, s_list = _person_lists(pers, sc, n_enrol_max, list_length + 1)

@@ -100,7 +100,17 @@ def shown_interval(row: Mapping[str, Any], key: str) -> tuple[float, float]:
     many pairs), so alone it is too narrow for large groups; the bootstrap accounts for that
     but cannot see errors no resample contains (``[0, 0]`` when none was observed). The hull
     is honest in both cases. NaN bounds when neither exists.
+
+    A row that already carries the interval an audit showed (``<key>_shown_low`` /
+    ``_shown_high``, from :func:`~faceaudit.metrics.rate_interval`: the hull also of the
+    design-effect interval, one-sided at 0 errors) is read as it is.
     """
+    try:
+        lo, hi = float(row.get(f"{key}_shown_low")), float(row.get(f"{key}_shown_high"))  # type: ignore[arg-type]
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi
+    except (TypeError, ValueError):
+        pass
     los, his = [], []
     for lo_key, hi_key in ((f"{key}_ci_low", f"{key}_ci_high"),
                            (f"{key}_boot_low", f"{key}_boot_high")):

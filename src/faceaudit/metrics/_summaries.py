@@ -313,7 +313,9 @@ def combined_summaries(
         \quad \mathrm{GARBE} = \alpha\,G_{FMR} + (1-\alpha)\,G_{FNMR}
 
     IR uses the floored Max/Min of :func:`disparity_summary`, so a group without errors does
-    not make it undefined. Intervals: percentile over replicates (FMR and FNMR replicates with
+    not make it undefined; when no qualifying group made an error of one kind (e.g. every
+    FNMR is 0) IR and GARBE are undefined (NaN, reason ``"no_errors"``), never 0.
+    Intervals: percentile over replicates (FMR and FNMR replicates with
     the same index come from the same resampling of people).
     """
     check_confidence(confidence)
@@ -341,8 +343,10 @@ def combined_summaries(
 
     def combine(x1: np.ndarray, x2: np.ndarray) -> dict[str, np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore"):
-            mm1 = _max_min(x1, np.maximum(x1, f1))
-            mm2 = _max_min(x2, np.maximum(x2, f2))
+            # no error in any group: the floored Max/Min would be 0 (0 / floor), which reads as
+            # "perfectly fair"; it is undefined (NaN) instead, and so is IR
+            mm1 = np.where(np.max(x1, axis=-1) > 0, _max_min(x1, np.maximum(x1, f1)), np.nan)
+            mm2 = np.where(np.max(x2, axis=-1) > 0, _max_min(x2, np.maximum(x2, f2)), np.nan)
             ir = (mm1 ** alpha if alpha > 0 else 1.0) * (mm2 ** (1 - alpha) if alpha < 1 else 1.0)
             g1, g2 = _gini(x1), _gini(x2)
             garbe = (alpha * g1 if alpha > 0 else 0.0) + ((1 - alpha) * g2 if alpha < 1 else 0.0)

@@ -39,7 +39,7 @@ from ._dlib_onnx import DlibOnnxEmbedder, dlib_graph
 from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder
 from ._images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeFailure, decode_image
 from ._models import DLIB_MODELS, MODEL_NAMES, make_embedder
-from ._runner import PipelineConfig, embed_manifest, process_chunk, process_image
+from ._runner import PipelineConfig, Runner, embed_manifest, process_chunk, process_image
 from ._sface import SFaceEmbedder, sface_model_path
 from ._store import StoredResult, TemplateStore
 
@@ -66,6 +66,7 @@ __all__ = [
     "OnnxEmbedder",
     "PipelineConfig",
     "PublishedFigure",
+    "Runner",
     "SFaceEmbedder",
     "StoredResult",
     "TemplateStore",

@@ -279,6 +279,13 @@ def _run_pool(config: PipelineConfig, todo: list[tuple[str, str]],
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
+Runner = Callable[[PipelineConfig, list[tuple[str, str]], Callable[[list[StoredResult]], None],
+                   int], None]
+"""``runner(config, todo, on_results, chunk_size)``: process every ``(sha256, path)`` of
+``todo`` with :func:`process_image` and hand each batch of results to ``on_results`` (which
+stores them) as it finishes; a :class:`~faceaudit.FaceauditError` stops the run."""
+
+
 # ---------------------------------------------------------------------------- progress
 class _Progress:
     def __init__(self, total: int, done: int, enabled: bool) -> None:
@@ -333,6 +340,7 @@ def embed_manifest(
     min_face_size: float = 20.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     chunk_size: int = 4,
+    runner: Runner | None = None,
 ) -> Templates:
     """Detect, align and embed every sample of ``manifest``; failures are kept, not dropped.
 
@@ -361,8 +369,9 @@ def embed_manifest(
         Faces (and images) whose shorter side is below this many pixels are ``"too_small"``.
     max_pixels : int
         Larger images are refused as ``"unreadable"`` (decompression-bomb guard).
-    chunk_size : int
-        Images per task sent to a worker (and per store transaction).
+    chunk_size, runner : int, callable
+        Images per task (and store transaction); what runs them instead of local workers
+        (optional :data:`Runner`, e.g. ``faceaudit.cluster.dask_embed_runner``).
 
     Returns
     -------
@@ -416,18 +425,20 @@ def embed_manifest(
             bar.advance(len(batch))
 
         if todo:
-            _run(config, todo, on_results, n_workers, chunk_size)
+            _run(config, todo, on_results, n_workers, chunk_size, runner)
 
     return _templates(manifest.sample_ids, status, detail, shas, results, emb, pid)
 
 
 def _run(config: PipelineConfig, todo: list[tuple[str, str]],
          on_results: Callable[[list[StoredResult]], None], n_workers: int,
-         chunk_size: int) -> None:
+         chunk_size: int, runner: Runner | None = None) -> None:
     prepare = getattr(config.embedder, "prepare", None)
     if prepare is not None:  # e.g. convert a model once, before the workers load it
         prepare()
-    if n_workers == 1:
+    if runner is not None:  # e.g. a Dask cluster's (faceaudit.cluster.dask_embed_runner)
+        runner(config, todo, on_results, chunk_size)
+    elif n_workers == 1:
         _run_serial(config, todo, on_results, chunk_size)
     else:
         _run_pool(config, todo, on_results, n_workers, chunk_size)

@@ -23,6 +23,7 @@ from ._compare import compare_results, formatted_rows, render_compare_html
 from ._figures import draw_figures
 from ._findings import make_findings
 from ._html import group_labels, render_html, write_html
+from ._inference import inference_view
 from ._plots import (
     plot_det,
     plot_fmr_heatmap,
@@ -45,6 +46,7 @@ from ._schema import (
     verification_view,
     write_results,
 )
+from ._tables import report_card
 
 __all__ = [
     "GROUP_FIELDS",
@@ -59,6 +61,7 @@ __all__ = [
     "group_labels",
     "group_records",
     "identification_view",
+    "inference_view",
     "listing_digest",
     "load_results",
     "make_findings",
@@ -74,6 +77,7 @@ __all__ = [
     "probe_view",
     "render_compare_html",
     "render_html",
+    "report_card",
     "results_document",
     "save_figure",
     "verification_view",

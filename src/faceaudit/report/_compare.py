@@ -8,7 +8,8 @@ groups. For each group present in both and each rate (FMR, FNMR, FTE) it gives
 
     \\Delta = x_B - x_A, \\qquad \\rho = x_B / x_A,
 
-and whether the two 95% intervals overlap (``a_lo <= b_hi and b_lo <= a_hi``; the intervals
+and whether the two intervals (each at its audit's level) overlap (``a_lo <= b_hi and
+b_lo <= a_hi``; the intervals
 the reports show, :func:`~faceaudit.metrics.shown_interval`). Intervals
 that do **not** overlap are a conservative sign of a real change; overlapping intervals do
 not prove that nothing changed (the comparison is then inconclusive, not "equal").
@@ -35,6 +36,21 @@ def _overlap(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> bool | None:
     if any(math.isnan(v) for v in (a_lo, a_hi, b_lo, b_hi)):
         return None
     return a_lo <= b_hi and b_lo <= a_hi
+
+
+def _level_notes(va: Mapping[str, Any], vb: Mapping[str, Any], name_a: str, name_b: str,
+                 notes: list[str]) -> str:
+    """The interval level as printed (the first audit's); notes when the two levels differ."""
+    ca, cb = va.get("confidence"), vb.get("confidence")
+    level = F.level(ca if ca is not None else cb)
+    if ca != cb:
+        notes.append(f"The interval levels differ ({name_a}: {F.level(ca)}, {name_b}: "
+                     f"{F.level(cb)}); each audit's intervals are at its own level.")
+    notes.append(
+        f"Non-overlapping {level} intervals are a conservative sign of a real change; "
+        "overlapping ones do not show that nothing changed."
+    )
+    return level
 
 
 def compare_results(
@@ -87,10 +103,7 @@ def compare_results(
             f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
             f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
         )
-    notes.append(
-        "Non-overlapping 95% intervals are a conservative sign of a real change; "
-        "overlapping ones do not show that nothing changed."
-    )
+    level = _level_notes(va, vb, name_a, name_b, notes)
 
     def head(r: Mapping[str, Any], v: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -104,6 +117,7 @@ def compare_results(
     return {
         "name_a": name_a,
         "name_b": name_b,
+        "level": level,
         "a": head(a, va),
         "b": head(b, vb),
         "rows": rows,

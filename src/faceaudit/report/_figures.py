@@ -1,5 +1,7 @@
 """Which figures an audit report shows, of which groups, and where they are written.
 
+Also :func:`histogram_panels`: the per-group score histograms the distributions figure draws.
+
 :func:`draw_figures` draws every figure of the report from a results mapping (see
 :mod:`faceaudit.report._schema`) and the score summary, and saves each as PNG and SVG
 (:func:`faceaudit.report._plots.save_figure`). A figure that cannot be drawn never sinks the
@@ -19,8 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _format as F
 from .._errors import AuditNote
 from .._format import as_float
+from ..metrics import CONFIDENCE, MIN_SEARCHES
 from . import _plots as P
 from ._schema import group_table
 
@@ -78,7 +82,9 @@ def draw_figures(
     tab = group_table(results)
     thin = [str(x) for x in tab.index[tab["thin"].astype(bool)]]
     save = _Saver(Path(folder))
-    save("rates", lambda: P.plot_rates_ci(tab))
+    conf = (ver.get("inference") or {}).get("confidence", ver.get("confidence"))
+    level = F.level(conf if conf is not None else CONFIDENCE)
+    save("rates", lambda: P.plot_rates_ci(tab, level=level))
     m = ver["fmr_matrix"]
     labels = list(m["labels"])
     order = figure_groups(tab, ver.get("reference_group"))
@@ -98,10 +104,12 @@ def draw_figures(
             np.array(m["false_matches"])[np.ix_(idx, idx)],
             np.array(m["n_nonmated"])[np.ix_(idx, idx)],
             title="False match rate between groups at the audit threshold" + suffix,
+            target_fmr=ver.get("target_fmr") if ver.get("threshold_rule") == "target_fmr"
+            else None,
         ),
     )
     _det(save, summary, tab, shown, thin, ver.get("reference_group"), suffix)
-    panels = P.histogram_panels(summary)
+    panels = histogram_panels(summary)
     panels = {summary.group_labels[g]: panels[summary.group_labels[g]] for g in shown}
     save(
         "distributions",
@@ -121,7 +129,8 @@ def draw_figures(
         curve = pd.DataFrame(ident["curve"])
         curve = curve[curve["group"].isin(keep)]
         curve = curve.assign(_o=curve["group"].map(keep.index)).sort_values(["_o", "gallery_size"])
-        save("identification", lambda: P.plot_identification(curve.drop(columns="_o")))
+        save("identification", lambda: P.plot_identification(
+            curve.drop(columns="_o"), level=level, min_searches=MIN_SEARCHES))
     return save.figures, save.files
 
 
@@ -153,3 +162,48 @@ def _det(save: _Saver, summary: Any, tab: pd.DataFrame, shown: list[int], thin: 
                 + suffix,
             ),
         )
+
+
+# ----------------------------------------------------------------------- from a summary
+def histogram_panels(
+    summary, *, n_bins: int = 60
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-group ``(edges, genuine_counts, impostor_counts)`` from a :class:`ScoreSummary`.
+
+    Uses each group's diagonal cell (same-group impostors). Genuine scores are exact; the
+    impostor count is the summary's histogram plus its exact tail, re-binned on common edges
+    spanning every score (display only; no rate is computed from these counts).
+    """
+    from .._summary import bin_counts, bin_index
+
+    sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
+    # the range spans the scores that exist: exact ones, and the edges of non-empty bins
+    src_edges = np.asarray(summary.hist_edges, float)
+    used = np.asarray(summary.impostor_hist).sum(axis=(0, 1)) > 0
+    finite = [src_edges[:-1][used], src_edges[1:][used]]
+    finite = [a[np.isfinite(a)] for a in finite]
+    for s in sets.values():
+        finite += [s.genuine, s.impostor_tail]
+    allv = np.concatenate([np.asarray(a, float).ravel() for a in finite]) if finite else np.zeros(0)
+    allv = allv[np.isfinite(allv)]
+    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, n_bins + 1)
+    out = {}
+    src = summary.hist_edges
+    # display position of each source bin: its centre, or its finite edge for open-ended bins
+    left = np.where(np.isfinite(src[:-1]), src[:-1], src[1:])
+    right = np.where(np.isfinite(src[1:]), src[1:], src[:-1])
+    with np.errstate(invalid="ignore"):
+        centres = np.clip((left + right) / 2, lo, hi)
+    centres = np.where(np.isfinite(centres), centres, lo)
+    for lab, s in sets.items():
+        gen = bin_counts(np.asarray(s.genuine, float), edges)
+        imp = bin_counts(np.asarray(s.impostor_tail, float), edges)
+        hist = np.asarray(s.impostor_hist, np.int64)
+        if hist.sum():
+            k = bin_index(centres, edges)
+            imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
+        out[lab] = (edges, gen, imp)
+    return out

@@ -15,7 +15,7 @@ its limits), reproducibility (inputs' sha256, versions, seeds, resolved config).
 from __future__ import annotations
 
 import base64
-import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,22 @@ from typing import Any
 from .. import _format as F
 from .._errors import require
 from .._io import dumps_toml, write_text
-from ..metrics import shown_interval
-from ._findings import make_findings, threshold_phrase
+from ..metrics import UNBOUNDED_REASONS, shown_interval
+from ._findings import level_text, make_findings, threshold_phrase
 from ._probe import PROBE_KEY, probe_context
+from ._tables import extrapolation_check, rate_with_interval, report_card, whatif_table
 
 FIGURES = {
     "rates": (
-        "Per-group false match and false non-match rates with 95% intervals",
-        "Dots are the measured rates, bars their 95% intervals; hollow dots mark groups with too "
-        "little data. FMR is on a logarithmic axis.",
+        "Per-group false match and false non-match rates with {level} intervals",
+        "Dots are the measured rates, bars their {level} intervals; hollow dots mark groups with "
+        "too little data. FMR is on a logarithmic axis; a rate of 0 is drawn as a bar up to its "
+        "one-sided {level} upper bound.",
     ),
     "heatmap": (
         "Group by group false match rate matrix",
-        "Colour: false match rate on a log scale. "
+        "Colour: log10 of the false match rate (as in NIST FRVT Part 3's cross-group "
+        "heatmaps; red mark on the colour bar: the target FMR the threshold was set for). "
         "Text: the rate, then false matches / impostor pairs.",
     ),
     "det": (
@@ -48,24 +51,16 @@ FIGURES = {
     ),
     "fte": (
         "Failure-to-enrol rate per group",
-        "Bars: failure-to-enrol rate; whiskers: 95% interval.",
+        "Bars: failure-to-enrol rate; whiskers: {level} interval.",
     ),
     "identification": (
         "FPIR and FNIR against gallery size",
-        "Solid: measured; dashed: extrapolated beyond the gallery sizes in the data.",
+        "Solid: measured; dashed: extrapolated beyond the gallery sizes in the data; hollow "
+        "points with whiskers: fewer than 30 searches (too little data), with their {level} "
+        "interval.",
     ),
 }
 
-SUMMARY_MEANINGS = {
-    "ser_fmr": "Skewed Error Ratio of FMR: the highest group FMR over the lowest (1 = equal).",
-    "ser_fnmr": "Skewed Error Ratio of FNMR: the highest group FNMR over the lowest (1 = equal).",
-    "inequity_rate": "Inequity Rate: largest group error rate over the smallest (1 = equal).",
-    "fdr": "Fairness Discrepancy Rate (Pereira & Marcel): 1 means equal error rates, "
-    "lower means larger gaps.",
-    "ir": "Inequity Rate: the largest group's error rate over the smallest's (1 = equal).",
-    "garbe": "Gini Aggregation Rate for Biometric Equitability (ISO/IEC 19795-10): 0 = equal.",
-    "ser": "Skewed Error Ratio: the highest group error rate over the lowest.",
-}
 
 
 def _png_data(path: str | Path | None) -> str | None:
@@ -93,10 +88,12 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "fte_ci": F.interval(r.get("fte_ci_low"), r.get("fte_ci_high")),
                 "fta": F.pct(r.get("fta")),
                 "fmr": ("≤ " if r.get("fmr_exact") is False else "") + F.pct(r.get("fmr")),
-                "fmr_ci": F.interval(*shown_interval(r, "fmr")),
+                "fmr_ci": F.rate_interval_text(*shown_interval(r, "fmr"),
+                                               one_sided=_one_sided(r, "fmr")),
                 "fm_counts": f"{F.count(r.get('false_matches'))} / {F.count(r.get('n_nonmated'))}",
                 "fnmr": F.pct(r.get("fnmr")),
-                "fnmr_ci": F.interval(*shown_interval(r, "fnmr")),
+                "fnmr_ci": F.rate_interval_text(*shown_interval(r, "fnmr"),
+                                                one_sided=_one_sided(r, "fnmr")),
                 "fnm_counts": (
                     f"{F.count(r.get('false_non_matches'))} / {F.count(r.get('n_mated'))}"
                 ),
@@ -104,59 +101,66 @@ def _group_rows(ver: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "frr": F.pct(r.get("frr")),
                 **_ratio_cells(r, ref, "fmr"),
                 **_ratio_cells(r, ref, "fnmr"),
+                **_best_cells(r, "fmr"),
+                **_best_cells(r, "fnmr"),
             }
         )
     return out
 
 
+def _one_sided(r: Mapping[str, Any], key: str) -> bool:
+    """No error seen: the interval is the one-sided upper bound ("≤ 1.5%"), never "0–0"."""
+    flag = r.get(f"{key}_one_sided")
+    if flag is not None:
+        return bool(flag)
+    return F.as_float(r.get(key)) == 0
+
+
+def _ratio_text(r: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """``(value, interval)`` cells of ratio ``name`` (``fmr_ratio_to_reference`` ...): the
+    interval the audit computed, which may be unbounded ("≥ 4.3×"), else the bootstrap's."""
+    v = F.as_float(r.get(name))
+    if r.get(f"{name}_reason") == UNBOUNDED_REASONS["no_errors"]:
+        return "no errors", ""  # 0 / 0: neither group erred, there is no ratio to bound
+    no_value = not math.isfinite(v) and bool(r.get(f"{name}_unbounded"))
+    value = "no ratio" if no_value else F.times(v)
+    lo = r.get(f"{name}_low")
+    if lo is not None:
+        hi = math.inf if r.get(f"{name}_unbounded") else r.get(f"{name}_high")
+        return value, F.ratio_interval_text(lo, hi)
+    return value, F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"), F.times)
+
+
 def _ratio_cells(r: Mapping[str, Any], ref: str | None, key: str) -> dict[str, str]:
-    """The ratio to the reference group and its bootstrap interval, as table cells."""
+    """The ratio to the reference group and its interval, as table cells."""
     if r.get("group") == ref:
         return {f"{key}_ratio": "1 (ref.)", f"{key}_ratio_ci": ""}
-    name = f"{key}_ratio_to_reference"
-    return {
-        f"{key}_ratio": F.times(r.get(name)),
-        f"{key}_ratio_ci": F.interval(r.get(f"{name}_boot_low"), r.get(f"{name}_boot_high"),
-                                      F.times),
-    }
+    v, ci = _ratio_text(r, f"{key}_ratio_to_reference")
+    return {f"{key}_ratio": v, f"{key}_ratio_ci": ci}
 
 
-def _summaries(ver: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Rows of the disparity-summary table: readable name, value (or why undefined), meaning."""
-    out = []
-    fairness = ver.get("fairness") or {}
-    items = fairness.items() if fairness else (ver.get("summaries") or {}).items()
-    for key, value in items:
-        if isinstance(value, Mapping):
-            name = str(value.get("name") or key)
-            v = value.get("value")
-            reason = value.get("reason")
-        else:
-            name, v, reason = key, value, None
-        shown = F.score(v) if v is None or isinstance(v, (int, float)) else json.dumps(v)
-        if reason:
-            reason = str(reason)
-            shown = reason if reason.startswith("undefined") else f"undefined: {reason}"
-        out.append({"name": name, "value": shown, "meaning": SUMMARY_MEANINGS.get(key, "")})
-    return out
-
-
-def _with_ci(r: Mapping[str, Any], key: str) -> str:
-    ci = F.interval(r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high"))
-    return f"{F.pct(r.get(key))} ({ci})" if ci else F.pct(r.get(key))
+def _best_cells(r: Mapping[str, Any], key: str) -> dict[str, str]:
+    """The ratio to the lowest qualifying group (empty for a group left out of it)."""
+    name = f"{key}_ratio_to_best"
+    if r.get(f"{name}_low") is None:
+        return {f"{key}_best": "–", f"{key}_best_ci": ""}
+    v, ci = _ratio_text(r, name)
+    return {f"{key}_best": v, f"{key}_best_ci": ci}
 
 
 def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Tables of the 1:N section: rates per probe group at the full gallery, and the curve."""
+    """Tables of the 1:N section: rates per probe group at the full gallery, the curve, the
+    deployment what-if table and the check of the extrapolation."""
     if not ident:
         return None
     raw = ident.get("raw") or {}
+    lvl = F.level(ident.get("confidence", (raw.get("params") or {}).get("confidence")))
     header = [
         "probe group",
         "searches of people not enrolled",
-        "FPIR (95% CI)",
+        f"FPIR ({lvl} interval)",
         "searches of enrolled people",
-        "FNIR (95% CI)",
+        f"FNIR ({lvl} interval)",
     ]
     rows: list[list[str]] = []
     for r in raw.get("rates") or []:
@@ -164,9 +168,9 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
             [
                 str(r.get("group")),
                 F.count(r.get("n_nonmated")),
-                _with_ci(r, "fpir"),
+                rate_with_interval(r, "fpir"),
                 F.count(r.get("n_mated")),
-                _with_ci(r, "fnir"),
+                rate_with_interval(r, "fnir"),
             ]
         )
     curve_rows = []
@@ -177,15 +181,19 @@ def _identification(ident: Mapping[str, Any] | None) -> dict[str, Any] | None:
             [
                 F.count(r.get("gallery_size")),
                 "extrapolated" if r.get("extrapolated") else "measured",
-                _with_ci(r, "fpir"),
-                _with_ci(r, "fnir") if r.get("fnir") is not None else "–",
+                rate_with_interval(r, "fpir"),
+                rate_with_interval(r, "fnir") if r.get("fnir") is not None else "–",
             ]
         )
     return {
         "what_if": [str(s) for s in ident.get("what_if") or []],
+        "whatif_table": whatif_table(ident),
+        "check": extrapolation_check(raw),
+        "level": lvl,
         "header": header,
         "rows": rows,
-        "curve_header": ["gallery size", "", "FPIR (95% CI)", "FNIR (95% CI)"],
+        "curve_header": ["gallery size", "", f"FPIR ({lvl} interval)",
+                         f"FNIR ({lvl} interval)"],
         "curve_rows": curve_rows,
         "gallery_size": F.count(ident.get("gallery_size")),
         "threshold": F.score(ident.get("threshold")),
@@ -245,23 +253,23 @@ def _methods(results: Mapping[str, Any]) -> dict[str, Any]:
             "applied to every group."
         )
     n_boot = seeds.get("n_boot", 0)
-    if n_boot:
-        intervals = (
-            "Error rates: the union of the exact Clopper–Pearson 95% interval from the counts "
-            "(which treats comparisons as independent, and so is too narrow when one person "
-            "appears in many pairs) and the bootstrap interval over people (which cannot see "
-            "an error no resample contains). Ratios between "
-            f"groups: percentile intervals from {n_boot} bootstrap resamples of people (not of "
-            "comparisons, "
-            f"which share people and are correlated), seed {seeds.get('seed')}. "
-            "The bootstrap keeps each person's comparisons together."
-        )
-    else:
-        intervals = (
-            "Error rates: exact Clopper–Pearson 95% intervals from the counts. No bootstrap was "
-            "run "
-            "(n_boot = 0), so ratios between groups have no interval."
-        )
+    lvl = level_text(ver)
+    intervals = (
+        f"Every interval is at the {lvl} level. Error rates: the union of the exact "
+        f"Clopper–Pearson interval from the counts (which treats comparisons as independent), "
+        "the same interval at the design-effect-adjusted number of comparisons (Korn & "
+        "Graubard: one person appears in many pairs and errors cluster by person)"
+        + (f" and the percentile interval of {n_boot} bootstrap resamples of people (seed "
+           f"{seeds.get('seed')}; each person's comparisons kept together)" if n_boot else "")
+        + f". With no error seen the interval is the one-sided {lvl} upper bound (about 3/n "
+        "at 95%, the rule of three), shown as \"≤\". Ratios between groups (to the reference, "
+        "to the lowest group, and the NIST IR 8429 summaries): the wider of the interval "
+        "derived from the two groups' intervals (Bonferroni) and the bootstrap one, keeping "
+        "resamples in which the denominator group made no error; such a ratio can be "
+        "unbounded (shown \"≥ x×\"). Measured coverage of these intervals: docs/coverage.md."
+    )
+    if not n_boot:
+        intervals += " No bootstrap was run (n_boot = 0)."
     if ver.get("thin_rule"):
         intervals += " " + str(ver["thin_rule"])
     data = [str(s) for s in ds.get("notes") or []]
@@ -341,9 +349,11 @@ def render_html(
     ds = results.get("dataset") or {}
     figures = figures or {}
     figs = {}
+    lvl = level_text(ver)
     for name, (alt, caption) in FIGURES.items():
         data = _png_data(figures.get(name))
-        figs[name] = {"data": data, "alt": alt, "caption": caption} if data else None
+        figs[name] = ({"data": data, "alt": alt.format(level=lvl),
+                       "caption": caption.format(level=lvl)} if data else None)
     findings = results.get("findings") or make_findings(results)
     fte_reasons = sorted(
         ((k, F.count(v)) for k, v in (ds.get("fte_reasons") or {}).items()), key=lambda kv: kv[0]
@@ -378,16 +388,20 @@ def render_html(
             )
             + ", every group is judged with that same threshold."
         ),
+        level=lvl,
         interval_method=(
-            "for rates the wider of exact Clopper–Pearson and a bootstrap over people; "
-            "for ratios the bootstrap"
+            "for rates the widest of exact Clopper–Pearson, its design-effect widening and a "
+            "bootstrap over people, one-sided (\"≤\") when no error was seen; for ratios the "
+            "wider of the bound from the two groups' intervals and the bootstrap, \"≥\" when "
+            "unbounded"
             if (results.get("seeds") or {}).get("n_boot")
-            else "exact Clopper–Pearson"
+            else "exact Clopper–Pearson widened by the design effect, one-sided (\"≤\") when "
+            "no error was seen; for ratios the bound from the two groups' intervals"
         ),
         reference_group=ver.get("reference_group"),
         rows=rows,
         thin_notes=thin_notes,
-        summaries=_summaries(ver),
+        card=report_card(ver),
         figures=figs,
         fte_reasons=fte_reasons,
         identification=_identification(results.get("identification")),
@@ -400,7 +414,7 @@ def render_html(
         seeds=seeds,
         config_text=dumps_toml(results.get("config") or {}),
         probe=probe_context(results.get(PROBE_KEY), {
-            k: _png_data(v) for k, v in figures.items() if k.startswith("probe_")}),
+            k: _png_data(v) for k, v in figures.items() if k.startswith("probe_")}, level=lvl),
     )
 
 

@@ -15,6 +15,7 @@ markers also vary so that no two groups look alike.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,11 @@ def plot_fmr_heatmap(
     n_nonmated: np.ndarray,
     *,
     title: str = "False match rate between groups at the audit threshold",
+    target_fmr: float | None = None,
 ):
-    """Group × group FMR matrix (log colour scale), each cell annotated with its counts.
+    """Group × group FMR matrix in the style of NIST FRVT Part 3's cross-group heatmaps: colour
+    is log10 FMR (ticks at powers of ten), each cell annotated with its rate and counts, and
+    the target FMR the threshold was set for marked on the colour bar.
 
     Cells with no false match are grey and read ``0 / n``; cells with no impostor pair are
     blank and read ``no pairs``. The matrix is symmetric (a cell is an unordered pair).
@@ -300,10 +304,17 @@ def plot_fmr_heatmap(
             cb = fig.colorbar(im, ax=ax, shrink=0.8)
             from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-            cb.ax.yaxis.set_major_locator(FixedLocator(np.geomspace(vmin, vmax, 5)))
-            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _pct_short(v)))
+            lo10, hi10 = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+            ticks = [10.0 ** k for k in range(lo10, hi10 + 1) if vmin <= 10.0 ** k <= vmax]
+            if len(ticks) < 2:
+                ticks = list(np.geomspace(vmin, vmax, 4))
+            cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(
+                lambda v, _p: f"{math.log10(v):.1f}".replace(".0", "").replace("-", "−")))
             cb.ax.yaxis.set_minor_formatter(NullFormatter())
-            cb.set_label("false match rate (log scale)")
+            cb.set_label("log₁₀ false match rate")
+            if target_fmr is not None and vmin <= target_fmr <= vmax:
+                cb.ax.axhline(target_fmr, color="red", linewidth=1.5)
         for i in range(g):
             for j in range(g):
                 if nn[i, j] <= 0:
@@ -335,7 +346,8 @@ def plot_fmr_heatmap(
 def plot_rates_ci(
     table: pd.DataFrame,
     *,
-    title: str = "Error rates per group with 95% intervals",
+    title: str | None = None,
+    level: str = "95%",
 ):
     """Per-group FMR and FNMR, each a dot with its interval (two panels, FMR on log scale).
 
@@ -344,8 +356,9 @@ def plot_rates_ci(
     :func:`~faceaudit.report._schema.group_table` adds) and optionally ``thin`` (bool).
     Hollow dots mark thin groups.
     Rates of 0 cannot be drawn on the log axis; their upper bound is drawn as a bar from the
-    axis' left edge.
+    axis' left edge. ``level`` is the intervals' confidence, as printed in the title.
     """
+    title = title or f"Error rates per group with {level} intervals"
     labels = [str(x) for x in table.index]
     y = np.arange(len(labels))[::-1]
     thin = table["thin"].to_numpy(bool) if "thin" in table else np.zeros(len(table), bool)
@@ -363,6 +376,7 @@ def plot_rates_ci(
             hi = table.get(f"{src}_high", nan).to_numpy(float)
             has = np.isfinite(lo) & np.isfinite(hi)
             if log:
+                lo = np.where(lo < 1e-12, 0.0, lo)  # below any printable rate: drawn as 0
                 floor = (
                     np.nanmin(np.concatenate([_pos(v), _pos(lo), _pos(hi), [np.nan]]))
                     if np.isfinite(np.concatenate([_pos(v), _pos(lo), _pos(hi)])).any()
@@ -449,17 +463,40 @@ def plot_fte(
 
 
 # ---------------------------------------------------------------------------------- 1:N
+def _curve_points(ax: Any, x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  thin: np.ndarray, st: Mapping[str, Any], lab: str) -> None:
+    """One group's measured points: a solid line through the points with enough searches;
+    points with too few drawn hollow with their interval as a whisker (never a bare spike)."""
+    solid = ~thin & np.isfinite(v)
+    ax.plot(x[solid], v[solid], color=st["color"], marker=st["marker"], markersize=4,
+            linestyle="-", label=lab)
+    weak = thin & np.isfinite(v)
+    if weak.any():
+        ok = weak & np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(x[ok], v[ok], yerr=[np.maximum(v[ok] - lo[ok], 0),
+                                        np.maximum(hi[ok] - v[ok], 0)],
+                    fmt="none", ecolor=st["color"], elinewidth=1, capsize=2, alpha=0.7)
+        ax.plot(x[weak], v[weak], linestyle="none", marker=st["marker"], markersize=5,
+                color=st["color"], markerfacecolor="white",
+                label=None if solid.any() else lab + " (too few searches)")
+
+
 def plot_identification(
     curve: pd.DataFrame,
     *,
     max_groups: int = 6,
     title: str = "One-to-many search: error rates against gallery size",
+    level: str = "95%",
+    min_searches: int = 30,
 ):
     """FPIR and FNIR against gallery size (log x), with interval bands; extrapolation dashed.
 
     ``curve`` has columns ``gallery_size, fpir, fnir`` and optionally ``fpir_ci_low,
-    fpir_ci_high, fnir_ci_low, fnir_ci_high``, ``extrapolated`` (bool) and ``group`` (one
-    line per group; the group ``"overall"`` first, at most ``max_groups`` lines).
+    fpir_ci_high, fnir_ci_low, fnir_ci_high``, ``n_nonmated``, ``n_mated`` (searches behind
+    each FPIR / FNIR point), ``extrapolated`` (bool) and ``group`` (one line per group; the
+    group ``"overall"`` first, at most ``max_groups`` lines). A measured point resting on
+    fewer than ``min_searches`` searches is drawn hollow with its interval and the line does
+    not pass through it. ``level`` is the intervals' confidence, as printed.
     """
     with _rc():
         fig = _figure(10, 4.4)
@@ -469,9 +506,9 @@ def plot_identification(
             groups.remove("overall")
             groups.insert(0, "overall")
         groups = groups[:max_groups]
-        for ax, key, name in (
-            (axes[0], "fpir", "False positive identification rate (FPIR)"),
-            (axes[1], "fnir", "False negative identification rate (FNIR)"),
+        for ax, key, name, nkey in (
+            (axes[0], "fpir", "False positive identification rate (FPIR)", "n_nonmated"),
+            (axes[1], "fnir", "False negative identification rate (FNIR)", "n_mated"),
         ):
             for i, grp in enumerate(groups):
                 d = curve if grp is None else curve[curve["group"] == grp]
@@ -484,27 +521,25 @@ def plot_identification(
                 )
                 x = d["gallery_size"].to_numpy(float)
                 v = d[key].to_numpy(float)
+                nan = np.full(len(d), np.nan)
+                lo = d[f"{key}_ci_low"].to_numpy(float) if f"{key}_ci_low" in d else nan
+                hi = d[f"{key}_ci_high"].to_numpy(float) if f"{key}_ci_high" in d else nan
+                n = (pd.to_numeric(d[nkey], errors="coerce").to_numpy(float) if nkey in d
+                     else np.full(len(d), np.inf))
+                thin = ~ext & ~(n >= min_searches)
                 measured = ~ext
                 lab = "all searches" if grp in (None, "overall") else mpl_text(grp)
-                ax.plot(
-                    x[measured],
-                    v[measured],
-                    color=st["color"],
-                    marker=st["marker"],
-                    markersize=4,
-                    linestyle="-",
-                    label=lab,
-                )
+                _curve_points(ax, x[measured], v[measured], lo[measured], hi[measured],
+                              thin[measured], st, lab)
+                good = measured & ~thin & np.isfinite(v)
                 if ext.any() and np.isfinite(v[ext]).any():
-                    # join the dashed extrapolation to the last measured point
+                    # join the dashed extrapolation to the last measured point with enough data
                     j = np.flatnonzero(ext)
-                    if measured.any():
-                        j = np.concatenate([[np.flatnonzero(measured)[-1]], j])
+                    if good.any():
+                        j = np.concatenate([[np.flatnonzero(good)[-1]], j])
                     ax.plot(x[j], v[j], color=st["color"], linestyle="--")
-                if i == 0 and f"{key}_ci_low" in d and f"{key}_ci_high" in d:  # one band
-                    lo = d[f"{key}_ci_low"].to_numpy(float)
-                    hi = d[f"{key}_ci_high"].to_numpy(float)
-                    ok = np.isfinite(lo) & np.isfinite(hi)
+                if i == 0:  # one band, over the points with enough data
+                    ok = np.isfinite(lo) & np.isfinite(hi) & ~thin
                     ax.fill_between(
                         x[ok], lo[ok], hi[ok], color=st["color"], alpha=0.12, linewidth=0
                     )
@@ -516,51 +551,6 @@ def plot_identification(
         axes[0].legend(fontsize=7, title="probe group", title_fontsize=7)
         fig.suptitle(
             title + "\n(solid: measured; dashed: extrapolated beyond the data; "
-            "bands: 95% intervals)"
+            f"bands and whiskers: {level} intervals; hollow: fewer than {min_searches} searches)"
         )
         return fig
-
-
-# ----------------------------------------------------------------------- from a summary
-def histogram_panels(
-    summary, *, n_bins: int = 60
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per-group ``(edges, genuine_counts, impostor_counts)`` from a :class:`ScoreSummary`.
-
-    Uses each group's diagonal cell (same-group impostors). Genuine scores are exact; the
-    impostor count is the summary's histogram plus its exact tail, re-binned on common edges
-    spanning every score (display only; no rate is computed from these counts).
-    """
-    from .._summary import bin_counts, bin_index
-
-    sets = {lab: summary.scores((g, g)) for g, lab in enumerate(summary.group_labels)}
-    # the range spans the scores that exist: exact ones, and the edges of non-empty bins
-    src_edges = np.asarray(summary.hist_edges, float)
-    used = np.asarray(summary.impostor_hist).sum(axis=(0, 1)) > 0
-    finite = [src_edges[:-1][used], src_edges[1:][used]]
-    finite = [a[np.isfinite(a)] for a in finite]
-    for s in sets.values():
-        finite += [s.genuine, s.impostor_tail]
-    allv = np.concatenate([np.asarray(a, float).ravel() for a in finite]) if finite else np.zeros(0)
-    allv = allv[np.isfinite(allv)]
-    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
-    edges = np.linspace(lo, hi, n_bins + 1)
-    out = {}
-    src = summary.hist_edges
-    # display position of each source bin: its centre, or its finite edge for open-ended bins
-    left = np.where(np.isfinite(src[:-1]), src[:-1], src[1:])
-    right = np.where(np.isfinite(src[1:]), src[1:], src[:-1])
-    with np.errstate(invalid="ignore"):
-        centres = np.clip((left + right) / 2, lo, hi)
-    centres = np.where(np.isfinite(centres), centres, lo)
-    for lab, s in sets.items():
-        gen = bin_counts(np.asarray(s.genuine, float), edges)
-        imp = bin_counts(np.asarray(s.impostor_tail, float), edges)
-        hist = np.asarray(s.impostor_hist, np.int64)
-        if hist.sum():
-            k = bin_index(centres, edges)
-            imp = imp + np.bincount(k, weights=hist, minlength=n_bins).astype(np.int64)
-        out[lab] = (edges, gen, imp)
-    return out

@@ -268,8 +268,10 @@ def probe_figures(folder: str | Path, section: Mapping[str, Any],
 
 
 def probe_context(section: Mapping[str, Any] | None,
-                  figure_data: Mapping[str, str | None]) -> dict[str, Any] | None:
-    """What the HTML template shows of the section (None: no section)."""
+                  figure_data: Mapping[str, str | None], *,
+                  level: str = "95%") -> dict[str, Any] | None:
+    """What the HTML template shows of the section (None: no section); ``level`` is the
+    audit's confidence level as printed."""
     if not section:
         return None
     names = {"fta": "FTA", "fnmr": "FNMR", "fmr": "FMR (same group)",
@@ -291,9 +293,9 @@ def probe_context(section: Mapping[str, Any] | None,
                f"{float(lv.get('seconds_measure') or 0):.1f} s"] for lv in section["levels"]]
     figs = [{"data": figure_data.get(f"probe_{m}"), "alt": title, "caption": (
         "Lines: each group's rate as one kind of degradation grows (left: the clean photo); "
-        "side-by-side bars: a composite preset such as cctv; bands and bars: 95% intervals; "
-        f"hollow markers: too little data. The reference group and the {MAX_LINES - 1} largest "
-        "groups are drawn; every group is in the table below.")}
+        f"side-by-side bars: a composite preset such as cctv; bands and bars: {level} "
+        f"intervals; hollow markers: too little data. The reference group and the "
+        f"{MAX_LINES - 1} largest groups are drawn; every group is in the table below.")}
         for m, (title, _) in MEASURES.items() if m in shown]
     return {
         "threshold": F.score(section.get("threshold")),

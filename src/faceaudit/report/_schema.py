@@ -26,9 +26,19 @@ Its top-level keys (schema :data:`SCHEMA_VERSION`):
 ``verification``
     The 1:1 results: ``threshold`` and how it was chosen, and ``groups``, one record per
     group with its counts, rates and intervals (keys listed in :data:`GROUP_FIELDS`), plus
-    ``fmr_matrix`` (group × group) and the metric ``summaries``.
+    ``fmr_matrix`` (group × group), ``inference`` (every interval the report shows, at
+    ``confidence``: rates, ratios to the reference and to the best group that may be unbounded,
+    the NIST IR 8429 summaries of FMR and FNMR with the groups used and excluded, FDR/IR/GARBE,
+    the rankings; layout in :mod:`faceaudit.report._inference`), and the older ``summaries`` /
+    ``fairness`` (over every group, without intervals; kept for readers of schema 2).
 ``identification``
-    The 1:N results (or ``null``), ``identification_skipped`` saying why when ``null``.
+    The 1:N results (or ``null``), ``identification_skipped`` saying why when ``null``:
+    ``curve`` (measured and extrapolated FPIR/FNIR against gallery size), ``operating_points``
+    (the deployment what-if table: gallery size × target FPIR × probe group, the threshold,
+    innocent people returned per 10,000 searches with a capped candidate list and its
+    interval, or "not measurable with this data"; :func:`operating_view`), ``confidence``,
+    ``plain_findings`` and ``raw`` (the 1:N audit's own record, with
+    ``extrapolation_check``).
 ``findings``
     Plain-language findings, each with its ``value``, ``ci`` and a ``thin`` flag.
 ``warnings``, ``timings_s``
@@ -55,8 +65,9 @@ import pandas as pd
 from .._errors import InputError
 from .._io import atomic_write, write_json
 from .._provenance import package_versions, utc_now
-from ..metrics import THIN_RULE, shown_interval
+from ..metrics import CONFIDENCE, THIN_RULE, shown_interval
 from ._findings import identification_findings
+from ._inference import FLAT_FIELDS, flat_fields, inference_view
 from ._probe import PROBE_KEY
 
 SCHEMA_VERSION = 2
@@ -90,8 +101,10 @@ GROUP_FIELDS = (
     "fnmr_ratio_to_reference_boot_high",
     "thin",
     "thin_reason",
+    *FLAT_FIELDS,
 )
-"""Columns of ``verification.groups`` and ``by_group.csv``; ratios are to the reference group."""
+"""Columns of ``verification.groups`` and ``by_group.csv``; ``*_ratio_to_reference`` are to the
+reference group; :data:`~faceaudit.report._inference.FLAT_FIELDS` are the intervals shown."""
 
 _COPIED = (
     "n_subjects", "n_samples", "n_fte", "fte", "fte_ci_low", "fte_ci_high", "n_mated",
@@ -117,11 +130,14 @@ def _num(x: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------- verification
-def group_records(audit: Any) -> list[dict[str, Any]]:
+def group_records(audit: Any, inference: Mapping[str, Any] | None = None
+                  ) -> list[dict[str, Any]]:
     """One record per group (:data:`GROUP_FIELDS` and more) from an :class:`AuditResult`.
 
     Values are copied as they are; the bootstrap quantiles ``<figure>_boot_q<q>`` of the
-    first and last of ``ci_quantiles`` become ``<figure>_boot_low`` / ``_boot_high``.
+    first and last of ``ci_quantiles`` become ``<figure>_boot_low`` / ``_boot_high``. With
+    ``inference`` (:func:`~faceaudit.report._inference.inference_view`) each record also gets
+    :func:`~faceaudit.report._inference.flat_fields`: the intervals the report shows.
     """
     d = audit.to_dict()
     q = d.get("ci_quantiles") or [0.025, 0.975]
@@ -137,6 +153,8 @@ def group_records(audit: Any) -> list[dict[str, Any]]:
         for fig in ("fmr", "fnmr", "fmr_ratio_to_reference", "fnmr_ratio_to_reference"):
             rec[f"{fig}_boot_low"] = g.get(f"{fig}_boot_q{qlo}")
             rec[f"{fig}_boot_high"] = g.get(f"{fig}_boot_q{qhi}")
+        if inference is not None:
+            rec.update(flat_fields(inference, g["label"]))
         rows.append(rec)
     return rows
 
@@ -151,6 +169,7 @@ def verification_view(
     for k, v in (d.get("fairness") or {}).items():
         summaries[k] = v.get("value") if isinstance(v, Mapping) else v
     summary = audit.summary
+    inference = inference_view(audit)
     return {
         "model_name": model_name,
         "model_id": summary.model_id,
@@ -163,7 +182,8 @@ def verification_view(
         "reference_group": d.get("reference_group"),
         "confidence": d.get("confidence"),
         "ci_quantiles": d.get("ci_quantiles"),
-        "groups": group_records(audit),
+        "groups": group_records(audit, inference),
+        "inference": inference,
         "overall": d.get("overall"),
         "fmr_matrix": {
             "labels": m["labels"],
@@ -212,11 +232,36 @@ def identification_curve(res: Any) -> list[dict[str, Any]]:
     return curve
 
 
-def identification_view(res: Any, what_if: Sequence[str]) -> dict[str, Any]:
-    """``results["identification"]`` from an :class:`IdentificationAudit` and what-if texts.
+def operating_view(table: Any) -> dict[str, Any] | None:
+    """``identification.operating_points``: the deployment what-if table
+    (:func:`faceaudit.identify.operating_points`) as ``{"rows": [...], "confidence",
+    "list_length", "per_searches", "measured_gallery_size", "assumptions"}``; each row is one
+    gallery size × target FPIR × probe group (``"overall"`` included) with the threshold, the
+    innocent people returned per ``per_searches`` searches and its interval, or
+    ``measurable`` false and the ``reason`` ("not measurable with this data: ...")."""
+    if table is None:
+        return None
+    attrs = dict(table.attrs)
+    return {
+        "rows": table.to_dict("records"),
+        "confidence": attrs.get("confidence"),
+        "list_length": attrs.get("list_length"),
+        "per_searches": attrs.get("per_searches"),
+        "measured_gallery_size": attrs.get("measured_gallery_size"),
+        "min_errors": attrs.get("min_errors"),
+        "assumptions": list(attrs.get("assumptions") or ()),
+    }
+
+
+def identification_view(res: Any, what_if: Sequence[str],
+                        operating: Any = None) -> dict[str, Any]:
+    """``results["identification"]`` from an :class:`IdentificationAudit`, what-if texts and
+    the :func:`~faceaudit.identify.operating_points` table.
 
     Returns the report's view (``curve`` for the figure, ``what_if`` and ``plain_findings``
-    sentences) plus ``raw``, the identification audit's own :meth:`to_dict`.
+    sentences, ``operating_points`` (:func:`operating_view`), ``confidence``) plus ``raw``,
+    the identification audit's own :meth:`to_dict` (its ``extrapolation_check`` compares the
+    predicted with the measured FPIR at the measured gallery sizes).
     """
     n_gal = int(res.split.n_gallery)
     rates = res.rates.reset_index() if res.rates.index.name else res.rates
@@ -225,7 +270,10 @@ def identification_view(res: Any, what_if: Sequence[str]) -> dict[str, Any]:
         "threshold": float(res.threshold),
         "curve": identification_curve(res),
         "what_if": [str(w) for w in what_if],
-        "plain_findings": identification_findings(rates, n_gal),
+        "operating_points": operating_view(operating),
+        "confidence": float(res.params.get("confidence", CONFIDENCE)),
+        "plain_findings": identification_findings(
+            rates, n_gal, float(res.params.get("confidence", CONFIDENCE))),
         "raw": res.to_dict(),
     }
 
@@ -297,6 +345,8 @@ def group_table(results: Mapping[str, Any]) -> pd.DataFrame:
             df[col] = np.nan
     df = df[list(GROUP_FIELDS) + [c for c in df.columns if c not in GROUP_FIELDS]]
     for key in ("fmr", "fnmr"):  # the intervals the report shows (metrics.shown_interval)
+        if df[f"{key}_shown_low"].notna().any():
+            continue  # written by the audit (report._inference.flat_fields)
         iv = [shown_interval(r, key) for r in df.to_dict("records")]
         df[f"{key}_shown_low"] = [a for a, _ in iv]
         df[f"{key}_shown_high"] = [b for _, b in iv]
