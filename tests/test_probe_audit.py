@@ -253,9 +253,16 @@ def test_findings_need_separated_intervals() -> None:
                     row("cctv", "M", 0.03, 0.01, 0.08), row("cctv", "F", 0.12, 0.09, 0.16)]}
     got = probe_findings(sec)
     assert len(got) == 1 and got[0]["group"] == "F" and got[0]["measure"] == "fta"
+    assert got[0]["text"].endswith("(the 95% intervals do not overlap; with the clean photo "
+                                   "they did).")
     assert got[0]["text"].startswith(
         "At probe quality cctv, the detector found no usable face in 12% (9%–16%, 12 of 100) of "
         "F probe photos, against 3% (1%–8%, 3 of 100) for M (the 95% intervals")
+    # a gap already there with the clean photo is the clean audit's finding, not this one's
+    sec["rows"][1] = row("none", "F", 0.07, 0.06, 0.08)
+    got = probe_findings(sec)
+    assert len(got) == 1 and "up from 7%" in got[0]["text"]
+    sec["rows"][1] = row("none", "F", 0.02, 0.0, 0.06)
     sec["rows"][3] = row("cctv", "F", 0.12, 0.07, 0.16)  # overlaps M's, but not F's clean one
     got = probe_findings(sec)
     assert len(got) == 1 and "up from 2%" in got[0]["text"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._manifest import Grouping, Manifest
 from .._templates import Templates
-from ._conditions import NONE, Condition, parse_conditions, severity
+from ._conditions import NONE, PRESETS, Condition, parse_conditions, severity
 from ._degraded import degraded_templates, pipeline_config
 from ._identify import clean_split
 from ._measure import ProbeAudit, measure_probes, probe_people
@@ -70,6 +70,7 @@ def display_order(conditions: Sequence[Condition]) -> tuple[Condition, ...]:
     """``none`` first, then each kind (in order of first appearance) by increasing severity,
     presets last in the order given."""
     kinds = list(dict.fromkeys(c.kind for c in conditions if c != NONE))
+    kinds = [k for k in kinds if k not in PRESETS] + [k for k in kinds if k in PRESETS]
     out = [NONE]
     for kind in kinds:
         out += sorted((c for c in conditions if c.kind == kind), key=severity)

@@ -32,8 +32,10 @@ and ``fmr_cross`` (impostors of other groups); ``_low``/``_high`` are the interv
 ``n_searches_lost`` (searches whose probe was lost at the level). NaN is written as null.
 
 Findings are stated only where the intervals support them: a group's interval at a level lies
-wholly above the reference group's at the same level, or wholly above its own interval on the
-clean photo; thin figures and the missing-label group ``unknown`` make no finding.
+wholly above the reference group's at the same level while it did not with the clean photo (a
+gap the poor photo opens; a gap already there is the clean audit's finding), or wholly above
+its own interval with the clean photo; thin figures and the missing-label group ``unknown``
+make no finding.
 """
 
 from __future__ import annotations
@@ -159,9 +161,14 @@ def probe_findings(section: Mapping[str, Any]) -> list[dict[str, Any]]:
                     continue
                 said = MEASURES[m][1].format(v=_says(m, r), g=F.label(g))
                 base = _row(section, cond, ref) if ref and g != ref else None
-                if base is not None and _above(r, base, m):
+                base_clean = _row(section, "none", ref) if base is not None else None
+                gap_new = (base is not None and _above(r, base, m)
+                           and not (clean is not None and base_clean is not None
+                                    and _above(clean, base_clean, m)))
+                if gap_new:
                     text = (f"At probe quality {cond}, {said}, against {_says(m, base)} for "
-                            f"{F.label(ref)} (the 95% intervals do not overlap).")
+                            f"{F.label(ref)} (the 95% intervals do not overlap; with the clean "
+                            "photo they did).")
                 elif clean is not None and _above(r, clean, m):
                     text = (f"At probe quality {cond}, {said}, up from {_says(m, clean)} with "
                             "the clean photo (the 95% intervals do not overlap).")
@@ -176,8 +183,9 @@ def level_order(section: Mapping[str, Any]) -> list[str]:
     return [lv["condition"] for lv in section["levels"]]
 
 
-MAX_LINES = 12
-"""A probe figure draws at most this many groups (the reference, then the largest)."""
+MAX_LINES = 6
+"""A probe figure draws at most this many groups (the reference, then the largest); every
+group is in the table."""
 
 
 def _series(section: Mapping[str, Any], conds: list[str], g: str, m: str) -> tuple[np.ndarray, ...]:
@@ -190,8 +198,21 @@ def _series(section: Mapping[str, Any], conds: list[str], g: str, m: str) -> tup
     return col(m), col(f"{m}_low"), col(f"{m}_high"), thin
 
 
+def _runs(section: Mapping[str, Any]) -> list[list[int]]:
+    """x positions joined by a line: the clean photo, then the levels of one kind. A preset
+    (a single composite level) stands alone."""
+    kinds = [lv["kind"] for lv in section["levels"]]
+    out: list[list[int]] = []
+    for kind in dict.fromkeys(kinds[1:]):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        out.append(idx if len(idx) == 1 and not section["levels"][idx[0]].get("level")
+                   else [0, *idx])
+    return out
+
+
 def plot_probe_measure(section: Mapping[str, Any], measure: str):  # -> Figure
-    """One line per group across the levels (x: severity), interval bands, thin hollow."""
+    """One line per group and kind of condition (x: severity; the clean photo first), interval
+    bands, thin points hollow; presets are single points with their interval as a bar."""
     from matplotlib.figure import Figure
 
     conds = level_order(section)
@@ -206,12 +227,24 @@ def plot_probe_measure(section: Mapping[str, Any], measure: str):  # -> Figure
         st = P.REFERENCE_STYLE if g == ref else P.style(i)
         colour = str(st["color"])
         v, lo, hi, thin = _series(section, conds, g, measure)
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.15, linewidth=0)
-        ax.plot(x, v, color=colour, linestyle=str(st["linestyle"]), linewidth=1.6,
-                label=P.mpl_text(g) + (" (thin)" if thin.any() else ""))
+        for j, run in enumerate(_runs(section)):
+            if len(run) == 1:  # a preset: side by side, one bar per group
+                k = run[0]
+                dx = 0.08 * (i - (len(groups) - 1) / 2)
+                ax.plot([x[k] + dx] * 2, [lo[k], hi[k]], color=colour, alpha=0.5, linewidth=3)
+                if np.isfinite(v[k]):
+                    ax.plot([x[k] + dx], [v[k]], marker=str(st["marker"]), markersize=6,
+                            color=colour, markerfacecolor="white" if thin[k] else colour,
+                            linestyle="none")
+                continue
+            ax.fill_between(x[run], lo[run], hi[run], color=colour, alpha=0.12, linewidth=0)
+            ax.plot(x[run], v[run], color=colour, linestyle=str(st["linestyle"]), linewidth=1.6,
+                    label=(P.mpl_text(g) + (" (thin)" if thin.any() else "")) if j == 0 else None)
+        singles = {r[0] for r in _runs(section) if len(r) == 1}
         for k in np.flatnonzero(np.isfinite(v)):
-            ax.plot([x[k]], [v[k]], marker=str(st["marker"]), markersize=6, color=colour,
-                    markerfacecolor="white" if thin[k] else colour, linestyle="none")
+            if k not in singles:
+                ax.plot([x[k]], [v[k]], marker=str(st["marker"]), markersize=6, color=colour,
+                        markerfacecolor="white" if thin[k] else colour, linestyle="none")
     ax.set_xticks(x, [P.mpl_text(c) for c in conds], rotation=20)
     ax.set_xlabel("Probe condition (left: the clean photo; then more degraded)")
     ax.set_ylabel(measure.upper().replace("_CROSS", " (other groups)"))
@@ -259,8 +292,11 @@ def probe_context(section: Mapping[str, Any] | None,
                f"{float(lv['seconds']):.1f} s",
                f"{float(lv.get('seconds_measure') or 0):.1f} s"] for lv in section["levels"]]
     figs = [{"data": figure_data.get(f"probe_{m}"), "alt": title, "caption": (
-        f"Lines: each group's rate at each probe condition; bands: {level} intervals; hollow "
-        "markers: too little data.")} for m, (title, _) in MEASURES.items() if m in shown]
+        "Lines: each group's rate as one kind of degradation grows (left: the clean photo); "
+        f"side-by-side bars: a composite preset such as cctv; bands and bars: {level} "
+        f"intervals; hollow markers: too little data. The reference group and the "
+        f"{MAX_LINES - 1} largest groups are drawn; every group is in the table below.")}
+        for m, (title, _) in MEASURES.items() if m in shown]
     return {
         "threshold": F.score(section.get("threshold")),
         "n_people": F.count(section.get("n_probe_people")),
@@ -271,5 +307,9 @@ def probe_context(section: Mapping[str, Any] | None,
                          "From cache", "Embedding time", "Measuring time"],
         "levels": levels,
         "figures": [f for f in figs if f["data"]],
+        "unchanged": [f"{lv['condition']} left {F.count(lv['n_unchanged'])} of "
+                      f"{F.count(lv['n_probes'])} probe photos unchanged (their eyes were "
+                      "already that close or closer)" for lv in section["levels"]
+                      if lv.get("n_unchanged")],
         "protocol": section.get("protocol", ""),
     }
