@@ -15,7 +15,21 @@ Reports: pipeline overhead = t(pipeline, 1 worker) / t(bare) − 1 (target ≤ 1
 t(re-run) (target ≥ 50×). Timings on a shared machine are noisy: ``--repeat`` takes the best.
 
     flock /work/heavy.lock python benchmarks/bench_pipeline.py [--n 200] [--repeat 1]
-        [--models dlib,sface]
+        [--models dlib-reference,dlib,sface] [--network-rounds 2]
+
+Also: **network only** (``network_ms_per_face``): dlib's ResNet run by dlib-bin vs faceaudit's
+ONNX graph of it, one thread, the same chips, interleaved rounds (best kept); and the peak RSS
+of the largest worker and of the parent (``getrusage`` in a fresh process, exact).
+
+Measured 2026-12-03 09:31 UTC under /work/heavy.lock (load avg 1.4–1.6 from others' unlocked
+tests), 100 LFW images, ``--models dlib-reference,dlib --network-rounds 2``: network only,
+dlib-bin **101.9 ms/face**, ONNX **8.6 ms/face** one chip per call (×11.8), **7.2 ms/face** in
+batches of 4 (×14.1), max |Δ| 3.1e-7. Pipeline: dlib-reference bare 8.3 img/s, 1 worker 8.3,
+2 workers 11.5; dlib (ONNX) bare 26.7 img/s, 1 worker 24.4 (2 onnxruntime threads), 2 workers
+18.0 — on 100 images the two workers' start-up (spawn, CenterFace, shape predictor, session)
+outweighs the work; on full LFW the same 2 workers embed 36.3 img/s (README main job, cold:
+embedding 364.5 s, wall 6 min 32 s, 155% CPU of 200% on the shared machine). Peak RSS, 2
+workers: largest worker 242 MiB (dlib-reference) / 297 MiB (dlib), parent 338 / 442 MiB.
 
 Measured 2026-12-02 under /work/heavy.lock (load 1.4–1.8 from others), 200 LFW images, both
 models in one run: dlib bare 8.5 img/s, 1 worker 8.4, **2 workers 14.1 img/s**; SFace bare
