@@ -13,6 +13,9 @@ summary and skips what does not apply:
 4. **metrics** — :class:`faceaudit.metrics.AuditResult` at one global threshold (fixed, or
    the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
 5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+5b. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+   and FMR per group of degraded probes against clean references at the same threshold, when
+   ``probe_conditions`` are given;
 6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
    score-file line the audit could not use, with the reason), each file written atomically
@@ -42,9 +45,11 @@ from ._stages import (
     embed_templates,
     load_data,
     measure,
+    probe_under_conditions,
     score_comparisons,
     search_one_to_many,
     why_no_identification,
+    why_no_probe_conditions,
     write_report,
 )
 
@@ -62,6 +67,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
+    Stage("probe_conditions", probe_under_conditions, skip=why_no_probe_conditions,
+          says=lambda cfg: f"degraded probes: {', '.join(cfg.probe_conditions)}"),
     Stage("report", write_report, says=lambda env: f"writing {env.out}"),
 )
 """The stages of an audit, in order (see the module docstring)."""

@@ -27,10 +27,13 @@ from ..datasets import dataset_key, dataset_notes
 from ..pipeline import MODEL_NAMES
 from ..report import (
     IDENT_WHATIF,
+    PROBE_KEY,
     dataset_view,
     draw_figures,
     identification_view,
     make_findings,
+    probe_figures,
+    probe_view,
     results_document,
     verification_view,
     write_html,
@@ -266,6 +269,44 @@ def search_one_to_many(cfg: Any, env: Any, data: Loaded, embed: Embedded,
     return Identified(res, what_if)
 
 
+# ---------------------------------------------------------------------------- probe quality
+@dataclass(frozen=True)
+class Probed:
+    """The probe-quality stress audit (:class:`faceaudit.probe.ProbeAudit`)."""
+
+    audit: Any
+
+    def describe(self) -> str:
+        a = self.audit
+        return (f"{len(a.conditions)} levels x {a.n_probe_samples:,} probes of "
+                f"{a.n_probe_people:,} people")
+
+
+def why_no_probe_conditions(cfg: Any, embed: Embedded | None) -> str | None:
+    """Why the probe-condition stage does not run (None: it runs)."""
+    if not cfg.probe_conditions:
+        return "no probe conditions asked for ([probe_conditions] conditions = [])"
+    if embed is None:
+        return "a score file has no images to degrade"
+    return None
+
+
+def probe_under_conditions(cfg: Any, env: Any, data: Loaded, embed: Embedded,
+                           metrics: Measured) -> Probed:
+    """Degraded probes vs clean references at the clean threshold (:mod:`faceaudit.probe`)."""
+    from ..probe import probe_audit
+
+    return Probed(probe_audit(
+        data.manifest, data.grouping, embed.templates, cfg.probe_conditions,
+        threshold=metrics.audit.threshold,
+        store=cfg.store or Path(env.cache_dir) / "store",
+        model=cfg.model, detector=cfg.detector, face_policy=cfg.face_policy,
+        people=cfg.probe_people, n_boot=cfg.n_boot, seed=cfg.seed, confidence=cfg.confidence,
+        target_fmr=None if cfg.threshold is not None else cfg.target_fmr,
+        reference_group=cfg.reference_group, identification=cfg.identification,
+    ))
+
+
 # ---------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class Reported:
@@ -344,20 +385,22 @@ def write_failures(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
-                 score: Scored, metrics: Measured, identification: Identified | None) -> Reported:
+                 score: Scored, metrics: Measured, identification: Identified | None,
+                 probe_conditions: Probed | None = None) -> Reported:
     """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
     it, then swapped in; a killed run never leaves a mix of two runs)."""
     final = Path(env.out)
     with report_folder(final) as build:
         rep = write_report_files(build, final, cfg, env, log, data, embed, score, metrics,
-                                 identification)
+                                 identification, probe_conditions)
     return Reported(final, rep.results,
                     {k: final / p.relative_to(build) for k, p in rep.files.items()})
 
 
 def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
                        embed: Embedded | None, score: Scored, metrics: Measured,
-                       identification: Identified | None) -> Reported:
+                       identification: Identified | None,
+                       probe_conditions: Probed | None = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
     failures.csv, written into ``out`` for the folder ``final`` (the paths the files name)."""
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
@@ -385,8 +428,13 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
         warnings=log.warnings,
     )
     results["findings"] = make_findings(results)
+    if probe_conditions is not None:
+        results[PROBE_KEY] = probe_view(probe_conditions.audit)
     figures, figure_files = draw_figures(out / "figures", results, score.summary)
     files.update(figure_files)
+    if probe_conditions is not None:
+        figures.update(probe_figures(out / "figures", results[PROBE_KEY], figure_files))
+        files.update(figure_files)
     results["warnings"] = list(log.warnings)
     results["timings_s"] = log.timings_now()
     files["results"] = write_results(out, results)

@@ -32,6 +32,7 @@ from ._plots import (
     plot_score_distributions,
     save_figure,
 )
+from ._probe import PROBE_KEY, probe_figures, probe_findings, probe_view
 from ._schema import (
     GROUP_FIELDS,
     IDENT_WHATIF,
@@ -48,6 +49,7 @@ from ._schema import (
 __all__ = [
     "GROUP_FIELDS",
     "IDENT_WHATIF",
+    "PROBE_KEY",
     "SCHEMA_VERSION",
     "compare_results",
     "dataset_view",
@@ -67,6 +69,9 @@ __all__ = [
     "plot_identification",
     "plot_rates_ci",
     "plot_score_distributions",
+    "probe_figures",
+    "probe_findings",
+    "probe_view",
     "render_compare_html",
     "render_html",
     "results_document",

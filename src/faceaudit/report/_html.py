@@ -25,6 +25,7 @@ from .._errors import require
 from .._io import dumps_toml, write_text
 from ..metrics import shown_interval
 from ._findings import make_findings, threshold_phrase
+from ._probe import PROBE_KEY, probe_context
 
 FIGURES = {
     "rates": (
@@ -398,6 +399,8 @@ def render_html(
         versions=versions,
         seeds=seeds,
         config_text=dumps_toml(results.get("config") or {}),
+        probe=probe_context(results.get(PROBE_KEY), {
+            k: _png_data(v) for k, v in figures.items() if k.startswith("probe_")}),
     )
 
 
