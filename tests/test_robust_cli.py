@@ -378,3 +378,22 @@ def test_score_out_under_a_file_is_refused_before_scoring(world: Path) -> None:
                     "--group-by", "sex", "--out", "afile/s.npz")
     assert code == 3, out
     assert "--out must be a file in a folder; got 'afile/s.npz', but 'afile' is a file" in out
+
+
+def test_report_folder_swaps_in_whole_and_follows_a_symlinked_out(tmp_path: Path) -> None:
+    from faceaudit.audit._folder import MARKER, report_folder
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "results.json").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(RuntimeError), report_folder(link) as build:
+        (build / "results.json").write_text("half")
+        raise RuntimeError("killed")
+    assert (real / "results.json").read_text() == "old"
+    with report_folder(link) as build:
+        (build / "results.json").write_text("new")
+    assert link.is_symlink() and (link / "results.json").read_text() == "new"
+    assert (real / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
