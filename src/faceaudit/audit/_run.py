@@ -12,11 +12,14 @@ summary and skips what does not apply:
    score file read), cached under a sha256 of everything that shapes it;
 4. **metrics** — :class:`faceaudit.metrics.AuditResult` at one global threshold (fixed, or
    the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
-5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
-5b. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+5. **recount** — the second pass: the comparisons of the cells whose count at the chosen
+   threshold lies inside a histogram bin are scored again and counted exactly
+   (:mod:`faceaudit._recount`; a vendor's file is read again), so every count is exact;
+6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+7. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
    and FMR per group of degraded probes against clean references at the same threshold, when
    ``probe_conditions`` are given;
-6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
+8. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
    score-file line the audit could not use, with the reason), each file written atomically
    and the folder as a unit (built beside ``out``, then swapped in:
@@ -46,6 +49,7 @@ from ._stages import (
     load_data,
     measure,
     probe_under_conditions,
+    recount_at_threshold,
     score_comparisons,
     search_one_to_many,
     why_no_identification,
@@ -65,6 +69,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: "comparing" if cfg.scores is None else f"reading {cfg.scores}"),
     Stage("metrics", measure,
           says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
+    Stage("recount", recount_at_threshold,
+          says=lambda: "second pass: exact counts at the threshold"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
     Stage("probe_conditions", probe_under_conditions, skip=why_no_probe_conditions,
@@ -161,5 +167,7 @@ def run_audit(
     check_outputs(cfg, env)
     done, log = run_stages(STAGES, cfg, env, progress)
     report = done["report"]
-    return AuditOutput(report.folder, report.results, report.files, done["score"].summary,
-                       done["metrics"].audit, log.timings, log.cache_hits.get("score", False))
+    final = done["recount"] or done["metrics"]
+    return AuditOutput(report.folder, report.results, report.files,
+                       getattr(final, "summary", done["score"].summary), final.audit,
+                       log.timings, log.cache_hits.get("score", False))

@@ -219,6 +219,55 @@ def measure(cfg: Any, score: Scored) -> Measured:
     ))
 
 
+# ---------------------------------------------------------------------------- recount
+@dataclass(frozen=True)
+class Recounted:
+    """The summary with every impostor count at the audit's threshold exact (second pass),
+    and the :class:`AuditResult` measured on it (same threshold)."""
+
+    summary: ScoreSummary
+    audit: Any
+    n_recounted: int
+
+    def describe(self) -> str:
+        if not self.n_recounted:
+            return "every count was already exact"
+        return (f"{self.n_recounted} cell count(s) or per-person list(s) made exact at "
+                f"threshold {self.audit.threshold:.10g}")
+
+
+def recount_at_threshold(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
+                         score: Scored, metrics: Measured) -> Recounted:
+    """Second pass: re-score only the cells whose count at the chosen threshold lies inside a
+    histogram bin, count them exactly, and measure again at the same threshold.
+
+    The first measurement's warnings about counts and pairs below the exact tail are
+    withdrawn from the run log (the new measurement warns again about any that still hold).
+    """
+    from .._recount import plan_people, plan_requests
+
+    t = [metrics.audit.threshold]
+    n = len(plan_requests(score.summary, t))
+    if embed is not None:  # per-person counts below the tail (all-pairs template protocols)
+        n += len(plan_people(score.summary, t))
+    if n == 0:
+        return Recounted(score.summary, metrics.audit, 0)
+    if embed is None:
+        summary = env.backend.recount_scores(
+            cfg.scores, data.manifest, score.summary, t,
+            higher_is_similar=not cfg.scores_distance, on_error=cfg.on_error)
+    else:
+        summary = env.backend.recount(embed.templates, data.manifest, score.summary, t,
+                                      n_workers=cfg.workers, progress=env.show_bars)
+    log.warnings[:] = [w for w in log.warnings if not w.startswith("InexactMetricWarning")
+                       and "below the exact tail" not in w]
+    audit = measure(cfg, Scored(summary)).audit
+    if audit.threshold != metrics.audit.threshold:  # pragma: no cover - defensive
+        raise RuntimeError(f"internal error: the recounted summary moved the threshold from "
+                           f"{metrics.audit.threshold!r} to {audit.threshold!r}")
+    return Recounted(summary, audit, n)
+
+
 # ---------------------------------------------------------------------------- 1:N
 @dataclass(frozen=True)
 class Identified:
@@ -386,39 +435,44 @@ def write_failures(path: Path, rows: list[dict[str, str]]) -> Path:
 
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
                  score: Scored, metrics: Measured, identification: Identified | None,
+                 recount: Recounted | None = None,
                  probe_conditions: Probed | None = None) -> Reported:
     """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
     it, then swapped in; a killed run never leaves a mix of two runs)."""
-    final = Path(env.out)
-    with report_folder(final) as build:
-        rep = write_report_files(build, final, cfg, env, log, data, embed, score, metrics,
-                                 identification, probe_conditions)
-    return Reported(final, rep.results,
-                    {k: final / p.relative_to(build) for k, p in rep.files.items()})
+    dest = Path(env.out)
+    with report_folder(dest) as build:
+        rep = write_report_files(build, dest, cfg, env, log, data, embed, score, metrics,
+                                 identification, recount, probe_conditions)
+    return Reported(dest, rep.results,
+                    {k: dest / p.relative_to(build) for k, p in rep.files.items()})
 
 
-def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
+def write_report_files(out: Path, dest: Path, cfg: Any, env: Any, log: Any, data: Loaded,
                        embed: Embedded | None, score: Scored, metrics: Measured,
-                       identification: Identified | None,
+                       identification: Identified | None, recount: Recounted | None = None,
                        probe_conditions: Probed | None = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
-    failures.csv, written into ``out`` for the folder ``final`` (the paths the files name)."""
+    failures.csv, written into ``out`` for the folder ``dest`` (the paths the files name).
+
+    Uses the recounted summary and audit (every count exact) when the recount stage ran.
+    """
+    final = recount if recount is not None else Recounted(score.summary, metrics.audit, 0)
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
     data.manifest.write(files["manifest"])
     files["failures"] = write_failures(out / "failures.csv", failure_rows(data, embed, score))
     ident = identification
     resolved = cfg.resolved().to_mapping()
     manifest_used = {**file_record(files["manifest"]),
-                     "path": str((final / "manifest.csv").resolve())}
+                     "path": str((dest / "manifest.csv").resolve())}
     results = results_document(
         config=resolved,
         inputs={**log.inputs, "manifest_used": manifest_used},
         seed=cfg.seed,
         n_boot=cfg.n_boot,
         dataset=dataset_view(name=data.name, manifest=data.manifest,
-                             n_before_limit=data.n_before_limit, summary=score.summary,
+                             n_before_limit=data.n_before_limit, summary=final.summary,
                              fte_reasons=_fte_reasons(embed), notes=_dataset_notes(cfg, data)),
-        verification=verification_view(metrics.audit, model_name=_model_name(cfg),
+        verification=verification_view(final.audit, model_name=_model_name(cfg),
                                        threshold_fixed=cfg.threshold is not None),
         identification=(identification_view(ident.audit, ident.what_if)
                         if ident is not None and ident.audit is not None else None),
@@ -430,7 +484,7 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
     results["findings"] = make_findings(results)
     if probe_conditions is not None:
         results[PROBE_KEY] = probe_view(probe_conditions.audit)
-    figures, figure_files = draw_figures(out / "figures", results, score.summary)
+    figures, figure_files = draw_figures(out / "figures", results, final.summary)
     files.update(figure_files)
     if probe_conditions is not None:
         figures.update(probe_figures(out / "figures", results[PROBE_KEY], figure_files))
@@ -445,7 +499,7 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
     write_text(
         files["config"],
         "# faceaudit audit configuration, every default filled in.\n"
-        f"# Re-run with: faceaudit audit {final / 'config.resolved.toml'}\n"
+        f"# Re-run with: faceaudit audit {dest / 'config.resolved.toml'}\n"
         + dumps_toml(resolved),
     )
     files["report"] = write_html(out / "report.html", results, figures)
