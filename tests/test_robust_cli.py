@@ -397,3 +397,19 @@ def test_report_folder_swaps_in_whole_and_follows_a_symlinked_out(tmp_path: Path
     assert link.is_symlink() and (link / "results.json").read_text() == "new"
     assert (real / MARKER).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_first_malformed_line_is_named_and_both_are_counted(world: Path) -> None:
+    """A short line (3) before an over-long one (5): raise names line 3, not the parser's 5;
+    exclude counts both as malformed lines (the short one was a non-numeric score)."""
+    lines = (world / "vendor_scores.csv").read_text().splitlines()
+    lines[2] = "F25p0_0,F25p0_1"
+    lines[4] += ",extra,more"
+    (world / "sl.csv").write_text("\n".join(lines) + "\n")
+    args = ["score", "--scores", "sl.csv", "--manifest", "m.csv", "--group-by", "sex",
+            "--out", "s.npz"]
+    code, out = run(*args)
+    assert code == 2, out
+    assert "sl.csv: malformed line (line 3 has 2 field(s), the header 3)" in out
+    code, out = run(*args, "--on-error", "exclude")
+    assert code == 0 and "excluded rows — malformed_line: 2" in out, out
