@@ -439,40 +439,41 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
                  probe_conditions: Probed | None = None) -> Reported:
     """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
     it, then swapped in; a killed run never leaves a mix of two runs)."""
-    dest = Path(env.out)
-    with report_folder(dest) as build:
-        rep = write_report_files(build, dest, cfg, env, log, data, embed, score, metrics,
-                                 identification, recount, probe_conditions)
-    return Reported(dest, rep.results,
-                    {k: dest / p.relative_to(build) for k, p in rep.files.items()})
+    final = Path(env.out)
+    counted = recount if recount is not None else Recounted(score.summary, metrics.audit, 0)
+    with report_folder(final) as build:
+        rep = write_report_files(build, final, cfg, env, log, data, embed, score, counted,
+                                 identification, probe_conditions)
+    return Reported(final, rep.results,
+                    {k: final / p.relative_to(build) for k, p in rep.files.items()})
 
 
-def write_report_files(out: Path, dest: Path, cfg: Any, env: Any, log: Any, data: Loaded,
-                       embed: Embedded | None, score: Scored, metrics: Measured,
-                       identification: Identified | None, recount: Recounted | None = None,
+def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
+                       embed: Embedded | None, score: Scored, counted: Recounted,
+                       identification: Identified | None,
                        probe_conditions: Probed | None = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
-    failures.csv, written into ``out`` for the folder ``dest`` (the paths the files name).
+    failures.csv, written into ``out`` for the folder ``final`` (the paths the files name).
 
-    Uses the recounted summary and audit (every count exact) when the recount stage ran.
+    ``counted`` holds the summary and audit after the recount stage (every count exact), or
+    the first pass's when the recount did not run.
     """
-    final = recount if recount is not None else Recounted(score.summary, metrics.audit, 0)
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
     data.manifest.write(files["manifest"])
     files["failures"] = write_failures(out / "failures.csv", failure_rows(data, embed, score))
     ident = identification
     resolved = cfg.resolved().to_mapping()
     manifest_used = {**file_record(files["manifest"]),
-                     "path": str((dest / "manifest.csv").resolve())}
+                     "path": str((final / "manifest.csv").resolve())}
     results = results_document(
         config=resolved,
         inputs={**log.inputs, "manifest_used": manifest_used},
         seed=cfg.seed,
         n_boot=cfg.n_boot,
         dataset=dataset_view(name=data.name, manifest=data.manifest,
-                             n_before_limit=data.n_before_limit, summary=final.summary,
+                             n_before_limit=data.n_before_limit, summary=counted.summary,
                              fte_reasons=_fte_reasons(embed), notes=_dataset_notes(cfg, data)),
-        verification=verification_view(final.audit, model_name=_model_name(cfg),
+        verification=verification_view(counted.audit, model_name=_model_name(cfg),
                                        threshold_fixed=cfg.threshold is not None),
         identification=(identification_view(ident.audit, ident.what_if)
                         if ident is not None and ident.audit is not None else None),
@@ -484,7 +485,7 @@ def write_report_files(out: Path, dest: Path, cfg: Any, env: Any, log: Any, data
     results["findings"] = make_findings(results)
     if probe_conditions is not None:
         results[PROBE_KEY] = probe_view(probe_conditions.audit)
-    figures, figure_files = draw_figures(out / "figures", results, final.summary)
+    figures, figure_files = draw_figures(out / "figures", results, counted.summary)
     files.update(figure_files)
     if probe_conditions is not None:
         figures.update(probe_figures(out / "figures", results[PROBE_KEY], figure_files))
@@ -492,14 +493,14 @@ def write_report_files(out: Path, dest: Path, cfg: Any, env: Any, log: Any, data
     results["warnings"] = list(log.warnings)
     results["timings_s"] = log.timings_now()
     files["results"] = write_results(out, results)
-    for name in ("by_group", "fmr_matrix", "identification"):
+    for name in ("by_group", "fmr_matrix", "identification", PROBE_KEY):
         if (out / f"{name}.csv").is_file():
             files[name] = out / f"{name}.csv"
     files["config"] = out / "config.resolved.toml"
     write_text(
         files["config"],
         "# faceaudit audit configuration, every default filled in.\n"
-        f"# Re-run with: faceaudit audit {dest / 'config.resolved.toml'}\n"
+        f"# Re-run with: faceaudit audit {final / 'config.resolved.toml'}\n"
         + dumps_toml(resolved),
     )
     files["report"] = write_html(out / "report.html", results, figures)
