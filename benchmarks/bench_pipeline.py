@@ -46,6 +46,78 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEAUDIT_SHARED_DATA", REPO.parent / "shared" / "data")) / "lfw"
 
 
+def network_ms_per_face(files: list[Path], rounds: int) -> dict[str, float]:
+    """ms per face of dlib's ResNet run by dlib-bin vs the ONNX graph, one thread, same chips.
+
+    Chips: CenterFace → dlib 5 landmarks → 150 px chip (shared by both). Each round times
+    dlib on every chip, then ONNX one chip per call, then ONNX in batches of 4 (the runner's
+    default chunk); the best round of each is kept (interleaved rounds see the same load).
+    """
+    import dlib
+    import numpy as np
+
+    from faceaudit.pipeline import CenterFaceDetector, DlibOnnxEmbedder, decode_image, select_face
+    from faceaudit.pipeline._embed import dlib_dat_path
+
+    det, onnx = CenterFaceDetector(), DlibOnnxEmbedder(threads=1)
+    chips = []
+    for f in files:
+        img = decode_image(f).pixels
+        face = select_face(det.detect(img), img.shape)
+        if hasattr(face, "box"):
+            chips.append(onnx.face_chip(img, face))
+    x = np.stack(chips)
+    rec = dlib.face_recognition_model_v1(str(dlib_dat_path()))
+    onnx.embed_chips(x[:4])
+    best = {"dlib": np.inf, "onnx_batch1": np.inf, "onnx_batch4": np.inf}
+    for _ in range(rounds):
+        t = time.perf_counter()
+        ref = np.array([rec.compute_face_descriptor(c, 0) for c in x], np.float32)
+        best["dlib"] = min(best["dlib"], time.perf_counter() - t)
+        t = time.perf_counter()
+        one = np.stack([onnx.embed_chip(c) for c in x])
+        best["onnx_batch1"] = min(best["onnx_batch1"], time.perf_counter() - t)
+        t = time.perf_counter()
+        for i in range(0, len(x), 4):
+            onnx.embed_chips(x[i:i + 4])
+        best["onnx_batch4"] = min(best["onnx_batch4"], time.perf_counter() - t)
+    out = {k: 1000 * v / len(x) for k, v in best.items()}
+    out["max_abs_diff"] = float(np.abs(one - ref).max())
+    out["n_chips"] = len(x)
+    return out
+
+
+_PEAK = """
+import resource, sys, tempfile
+import pandas as pd
+from faceaudit import Manifest
+from faceaudit.pipeline import embed_manifest
+files = sys.argv[3:]
+man = Manifest(pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(files))],
+                             "subject_id": [f"s{i}" for i in range(len(files))],
+                             "path": files}))
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as store:
+        embed_manifest(man, embedder=sys.argv[1], n_workers=int(sys.argv[2]), store=store,
+                       progress=False)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(kids, me)
+"""
+
+
+def peak_rss_mib(model: str, files: list[Path], workers: int = 2) -> tuple[float, float]:
+    """Peak RSS (MiB) of the largest worker and of the parent, embedding ``files`` in a fresh
+    process with a fresh store (``getrusage``: exact peaks, read after the workers exit)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PEAK, model, str(workers),
+                          *map(str, files)], check=True, capture_output=True, text=True)
+    kids, me = (int(v) / 1024 for v in out.stdout.split()[-2:])
+    return kids, me
+
+
 def main() -> int:
     from faceaudit import Manifest
     from faceaudit.pipeline import (
@@ -59,7 +131,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--models", default="dlib,sface", help="comma-separated built-in models")
+    ap.add_argument("--models", default="dlib-reference,dlib,sface",
+                    help="comma-separated built-in models")
+    ap.add_argument("--network-rounds", type=int, default=2,
+                    help="rounds of the dlib-bin vs ONNX network timing (0: skip it)")
     args = ap.parse_args()
 
     root = DATA / "lfw-deepfunneled"
@@ -70,6 +145,13 @@ def main() -> int:
     n = len(man)
     det = CenterFaceDetector()
     print(f"images: {n}  (cpu count {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
+    if args.network_rounds:
+        net = network_ms_per_face(files, args.network_rounds)
+        print(f"\n[network only, 1 thread, {net['n_chips']} chips] dlib-bin "
+              f"{net['dlib']:.1f} ms/face; ONNX {net['onnx_batch1']:.1f} ms/face one chip per "
+              f"call (x{net['dlib'] / net['onnx_batch1']:.2f}), {net['onnx_batch4']:.1f} ms/face "
+              f"in batches of 4 (x{net['dlib'] / net['onnx_batch4']:.2f}; target >= 3); "
+              f"max |delta| {net['max_abs_diff']:.2e}", flush=True)
     rates: dict[str, float] = {}
     for model in args.models.split(","):
         emb = make_embedder(model)
@@ -107,6 +189,9 @@ def main() -> int:
               f"(ideal x2.00)")
         print(f"re-run from the store   {c:7.3f} s  {n / c:6.0f} img/s  speed-up x{p2 / c:.0f} "
               f"vs cold 2 workers (target >= 50)")
+        kid, parent = peak_rss_mib(model, files)
+        print(f"peak RSS, 2 workers     largest worker {kid:.0f} MiB, parent {parent:.0f} MiB",
+              flush=True)
     if len(rates) > 1:
         first = next(iter(rates))
         print("\n2 workers, cold: " + ", ".join(

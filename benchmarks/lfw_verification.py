@@ -13,7 +13,7 @@ it did not find). We also report the accuracy over the pairs where both images e
 
 Usage::
 
-    python benchmarks/lfw_verification.py [--model dlib|sface] [--all] [--workers 2]
+    python benchmarks/lfw_verification.py [--model dlib|dlib-reference|sface] [--all] [--workers 2]
         [--store DIR] [--detector hog] [--face-policy central] [--sp-box landmarks|detector]
 
 ``--all`` embeds all 13,233 images (so later audits reuse the store), otherwise only the
@@ -148,11 +148,12 @@ def ten_fold(scores: np.ndarray, genuine: np.ndarray, folds: np.ndarray,
 def main() -> int:
     from faceaudit import Manifest
     from faceaudit._similarity import pair_scores
-    from faceaudit.pipeline import DlibEmbedder, SFaceEmbedder, embed_manifest
+    from faceaudit.pipeline import DlibEmbedder, DlibOnnxEmbedder, SFaceEmbedder, embed_manifest
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="dlib", choices=("dlib", "sface"),
-                    help="dlib (Euclidean, threshold distance 0.6) or sface (cosine, 0.363)")
+    ap.add_argument("--model", default="dlib", choices=("dlib", "dlib-reference", "sface"),
+                    help="dlib (on onnxruntime; Euclidean, threshold distance 0.6), "
+                    "dlib-reference (the same network run by dlib) or sface (cosine, 0.363)")
     ap.add_argument("--all", action="store_true", help="embed all 13,233 images")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default="/work/cache/faceaudit-store")
@@ -177,7 +178,9 @@ def main() -> int:
     print(f"embedding {len(man)} images with {args.workers} workers, store {args.store}",
           flush=True)
     t0 = time.perf_counter()
-    emb = DlibEmbedder(sp_box=args.sp_box) if args.model == "dlib" else SFaceEmbedder()
+    emb = {"dlib": lambda: DlibOnnxEmbedder(sp_box=args.sp_box),
+           "dlib-reference": lambda: DlibEmbedder(sp_box=args.sp_box),
+           "sface": SFaceEmbedder}[args.model]()
     tpl = embed_manifest(man, embedder=emb, detector=args.detector,
                          store=args.store,
                          n_workers=args.workers, progress=sys.stderr.isatty(),
@@ -200,7 +203,7 @@ def main() -> int:
     accs_ok, _ = ten_fold(scores, genuine, folds, use=both)
     vendor_thr = float(emb.default_threshold)  # type: ignore[arg-type]
     vendor = ((scores >= vendor_thr) == genuine).mean()
-    vendor_name = ("dlib's distance 0.6" if args.model == "dlib"
+    vendor_name = ("dlib's distance 0.6" if args.model.startswith("dlib")
                    else f"OpenCV Zoo's cosine {vendor_thr:g}")
     out = {
         "n_images": len(man), "wall_s": wall, "statuses": status_counts,

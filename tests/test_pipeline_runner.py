@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -404,3 +405,55 @@ def test_all_images_missing_is_an_error_naming_the_first(tree, tmp_path):
         embed_manifest(wrong, n_workers=1, **FAKE)
     # one readable image is enough for the run to go on (and record the rest)
     assert len(embed_manifest(man, n_workers=1, **FAKE)) == len(man)
+
+
+class _PixelFake(FakeEmbedder):
+    """A FakeEmbedder keyed on the pixels only (the batch method gets no source path)."""
+
+    def embed(self, image, detection, *, source=None):  # type: ignore[no-untyped-def]
+        return super().embed(image, detection)
+
+
+class _BatchFake(_PixelFake):
+    """The same vectors through the optional batch method; records the batch sizes."""
+
+    batches: ClassVar[list[int]] = []
+
+    def embed_faces(self, faces):  # type: ignore[no-untyped-def]
+        type(self).batches.append(len(faces))
+        return [self.embed(img, det) for img, det in faces]
+
+
+def test_batch_embedder_gets_a_chunk_and_gives_the_same_results(tree):
+    man, _ = tree
+    one = embed_manifest(man, embedder=_PixelFake(), detector="none", n_workers=1,
+                         progress=False)
+    _BatchFake.batches = []
+    batched = embed_manifest(man, embedder=_BatchFake(), detector="none", n_workers=1,
+                             progress=False, chunk_size=5)
+    # 20 distinct files to process (the duplicate and the path-less row are not); corrupt
+    # and tiny fail before the embedder; the 17 others come in calls of at most 5 faces
+    assert max(_BatchFake.batches) == 5 and sum(_BatchFake.batches) == 17
+    assert (one.status == batched.status).all() and (one.detail == batched.detail).all()
+    assert one.ok.sum() == 18  # the 17 files, one of them under two sample ids
+    np.testing.assert_array_equal(one.vectors, batched.vectors)
+
+
+def test_a_batch_that_raises_fails_its_images_only(tree):
+    from faceaudit.pipeline import PipelineConfig, WholeImageDetector, process_chunk
+
+    _, root = tree
+
+    class Broken(FakeEmbedder):
+        def embed_faces(self, faces):  # type: ignore[no-untyped-def]
+            raise RuntimeError("network exploded")
+
+    cfg = PipelineConfig(Broken(), WholeImageDetector())
+    items = [("0" * 64, str(root / "alice" / "alice_0.png")),
+             ("1" * 64, str(root / "bad" / "does_not_exist.png"))]
+    from faceaudit._io import sha256_file
+
+    items[0] = (sha256_file(items[0][1]), items[0][1])
+    out = process_chunk(cfg, items)
+    assert [r.status for r in out] == ["error", "unreadable"]
+    assert out[0].detail == "RuntimeError: network exploded"

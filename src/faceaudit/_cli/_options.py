@@ -133,8 +133,10 @@ def face_policy(**kw: Any) -> Decorator:
 
 def model(**kw: Any) -> Decorator:
     return option("--model", default="dlib",
-                  help="'dlib', 'sface' (OpenCV Zoo's SFace), a path to an ArcFace-style .onnx "
-                  "model, or 'fake' (tests).", **kw)
+                  help="'dlib' (dlib's ResNet on onnxruntime), 'dlib-reference' (the same "
+                  "network run by dlib itself, slower), 'dlib-cuda' (onnxruntime-gpu), 'sface' "
+                  "(OpenCV Zoo's SFace), a path to an ArcFace-style .onnx model, or 'fake' "
+                  "(tests).", **kw)
 
 
 def store(**kw: Any) -> Decorator:

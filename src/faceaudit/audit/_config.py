@@ -14,7 +14,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     limit = 0                    # 0 = everything; N = seeded subset of whole subjects
 
     [model]
-    embedder = "dlib"            # "dlib", "sface", "fake" or a path to an .onnx file
+    embedder = "dlib"            # "dlib", "dlib-reference", "sface", "fake" or an .onnx path
     detector = "centerface"
     store = "/path/to/store"     # template store (resumable, shared); default: the audit cache
     workers = 2
@@ -125,7 +125,8 @@ class AuditConfig:
         0 for everything; else keep whole subjects (seeded order, subjects with two or more
         images first) until ``limit`` samples.
     model : str
-        ``"dlib"``, ``"sface"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
+        ``"dlib"`` (dlib's ResNet on onnxruntime), ``"dlib-reference"`` (run by dlib),
+        ``"dlib-cuda"``, ``"sface"``, ``"fake"`` (tests) or a path to an ``.onnx`` file.
     detector : str
         Face detector of the pipeline (``"centerface"``, ``"hog"``, ``"none"``).
     face_policy : {"largest", "central", "fail"}, optional

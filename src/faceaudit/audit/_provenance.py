@@ -13,7 +13,7 @@ from typing import Any
 from .._errors import MissingDependencyError
 from .._provenance import file_record, listing_digest, templates_digest
 from ..datasets import dataset_key
-from ..pipeline import MODEL_NAMES, sface_model_path
+from ..pipeline import DLIB_MODELS, MODEL_NAMES, sface_model_path
 
 DLIB_MODEL_FILES = (
     "dlib_face_recognition_resnet_model_v1.dat",
@@ -50,7 +50,7 @@ def model_inputs(cfg: Any) -> dict[str, Any]:
             return out
         if path.is_file():
             out[f"model:{path.name}"] = file_record(path)
-    elif cfg.model == "dlib":
+    elif cfg.model in DLIB_MODELS:
         try:
             import face_recognition_models  # type: ignore[import-untyped]
         except ImportError:

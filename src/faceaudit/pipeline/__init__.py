@@ -8,7 +8,9 @@ The stages are small swappable pieces:
 - :class:`Detector` — :class:`CenterFaceDetector` (default), :class:`HogDetector` (dlib),
   :class:`WholeImageDetector`; boxes are ``(left, top, right, bottom)`` float pixels;
   :func:`select_face` picks one face or a failure;
-- :class:`Embedder` — :class:`DlibEmbedder` (128-d, Euclidean, threshold −0.6),
+- :class:`Embedder` — :class:`DlibOnnxEmbedder` (dlib's ResNet converted to ONNX from its
+  ``.dat`` file, run by onnxruntime; 128-d, Euclidean, threshold −0.6; ``--model dlib``),
+  :class:`DlibEmbedder` (the same network run by dlib; ``--model dlib-reference``),
   :class:`SFaceEmbedder` (OpenCV Zoo's SFace, 128-d, cosine, threshold 0.363),
   :class:`OnnxEmbedder` (ArcFace-style models on 5-point aligned crops),
   :class:`FakeEmbedder` (deterministic, no model, for tests).
@@ -33,10 +35,11 @@ from ._detect import (
     make_detector,
     select_face,
 )
+from ._dlib_onnx import DlibOnnxEmbedder, dlib_graph
 from ._embed import DlibEmbedder, Embedder, FakeEmbedder, OnnxEmbedder
 from ._images import DEFAULT_MAX_PIXELS, DecodedImage, DecodeFailure, decode_image
-from ._models import MODEL_NAMES, make_embedder
-from ._runner import PipelineConfig, embed_manifest, process_image
+from ._models import DLIB_MODELS, MODEL_NAMES, make_embedder
+from ._runner import PipelineConfig, embed_manifest, process_chunk, process_image
 from ._sface import SFaceEmbedder, sface_model_path
 from ._store import StoredResult, TemplateStore
 
@@ -44,6 +47,7 @@ __all__ = [
     "ARCFACE_REF",
     "DEFAULT_MAX_PIXELS",
     "DETECTORS",
+    "DLIB_MODELS",
     "MODEL_NAMES",
     "POLICIES",
     "CenterFaceDetector",
@@ -52,6 +56,7 @@ __all__ = [
     "Detection",
     "Detector",
     "DlibEmbedder",
+    "DlibOnnxEmbedder",
     "Embedder",
     "FaceFailure",
     "FakeEmbedder",
@@ -67,10 +72,12 @@ __all__ = [
     "WholeImageDetector",
     "align_arcface",
     "decode_image",
+    "dlib_graph",
     "embed_manifest",
     "make_detector",
     "make_embedder",
     "model_card",
+    "process_chunk",
     "process_image",
     "select_face",
     "sface_model_path",

@@ -130,6 +130,14 @@ class ModelCard:
         return d
 
 
+DLIB_RUNTIMES = (
+    "'--model dlib' runs the network converted by faceaudit from the .dat file to ONNX "
+    "(onnxruntime); '--model dlib-reference' runs it in dlib. On 2,000 LFW chips the two "
+    "runtimes' descriptors differ by at most 4.8e-7 per component (float32 rounding; "
+    "benchmarks/dlib_onnx_equality.py).")
+"""How the dlib card's network is run (part of its ``architecture``)."""
+
+
 @functools.lru_cache(maxsize=1)
 def _cards() -> dict[str, ModelCard]:
     from ._embed import DLIB_RESNET_SHA256, DLIB_SP5_SHA256
@@ -141,7 +149,8 @@ def _cards() -> dict[str, ModelCard]:
         architecture=(
             "ResNet with 29 convolutional layers (ResNet-34 with a few layers removed and half "
             "the filters per layer), 150×150 aligned chip → 128-d descriptor. faceaudit aligns "
-            "with dlib's 5-point shape predictor fitted on CenterFace detections."),
+            "with dlib's 5-point shape predictor fitted on CenterFace detections. "
+            + DLIB_RUNTIMES),
         training_data=(
             "About 3 million faces of 7,485 identities: the FaceScrub and VGG Face datasets "
             "plus images scraped from the internet, cleaned by the author; identities in LFW "
@@ -236,12 +245,15 @@ BUILTIN_CARDS = ("dlib", "sface")
 
 
 def model_card(name: str) -> ModelCard:
-    """The :class:`ModelCard` of a built-in recogniser.
+    """The :class:`ModelCard` of a built-in recogniser (``"dlib-reference"`` and
+    ``"dlib-cuda"`` run the same network and files as ``"dlib"``: they share its card).
 
     >>> model_card("sface").vendor_threshold
     0.363
     >>> model_card("dlib").similarity
     'euclidean'
     """
+    if name in ("dlib-reference", "dlib-cuda"):
+        name = "dlib"
     check_option("name", name, BUILTIN_CARDS)
     return _cards()[name]

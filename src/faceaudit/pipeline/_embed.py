@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +69,11 @@ class Embedder(Protocol):
 
 def _models_dir() -> Path:
     return package_dir("face_recognition_models") / "models"
+
+
+def dlib_dat_path() -> Path:
+    """``dlib_face_recognition_resnet_model_v1.dat`` of the installed face-recognition-models."""
+    return _models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
 
 
 class DlibEmbedder:
@@ -143,9 +148,12 @@ class DlibEmbedder:
             _ = self.model_id  # verifies both checksums
             d = _models_dir()
             self._models = (dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat")),
-                            dlib.face_recognition_model_v1(
-                                str(d / "dlib_face_recognition_resnet_model_v1.dat")))
+                            self._recogniser(dlib))
         return self._models
+
+    def _recogniser(self, dlib: Any) -> object:
+        """dlib's network object (subclasses that run the network elsewhere return None)."""
+        return dlib.face_recognition_model_v1(str(dlib_dat_path()))
 
     @staticmethod
     def shape_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

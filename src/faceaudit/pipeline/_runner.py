@@ -12,7 +12,10 @@ problem: it stops the run (results committed so far are kept) and reaches the ca
 Results go to a :class:`~faceaudit.pipeline.TemplateStore` as they arrive (see there for the
 crash-safety and keying rules), so a re-run skips finished work and identical files are
 embedded once. Results do not depend on the number of workers: each image is processed
-independently, single-threaded, and the output is assembled in manifest order.
+independently, and the output is assembled in manifest order. Workers are single-threaded,
+except an embedder with its own thread pool (``with_threads``: dlib on onnxruntime), which
+gets cores ÷ workers threads and, through ``embed_faces``, each chunk's faces as one batch;
+its vectors do not depend on either (bit-identical, tests/test_pipeline_dlib_onnx.py).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .._io import read_regular, sha256_file
 from .._manifest import Manifest
 from .._templates import ERROR, MISSING, OK, UNREADABLE, Templates
 from .._text import name_to_text
-from ._detect import POLICIES, Detector, FaceFailure, make_detector, select_face
+from ._detect import POLICIES, Detection, Detector, FaceFailure, make_detector, select_face
 from ._embed import Embedder
 from ._images import DEFAULT_MAX_PIXELS, DecodeFailure, decode_image
 from ._models import make_embedder
@@ -61,41 +64,97 @@ class PipelineConfig:
                 f":min={self.min_face_size:g}:maxpx={self.max_pixels}")
 
 
+Transform = Callable[[np.ndarray], np.ndarray]
+"""Maps decoded RGB ``uint8`` pixels to new pixels of any size (probe conditions)."""
+
+
+def _find_face(config: PipelineConfig, sha: str, path: Path, transform: Transform | None = None,
+               ) -> StoredResult | tuple[np.ndarray, Detection]:
+    """Read, check, decode, transform and detect: a failure to enrol, or the pixels and the
+    chosen face."""
+    try:  # only a regular file is opened: the path may have become a FIFO since the scan
+        data = read_regular(path)
+    except OSError as exc:
+        return StoredResult(sha, UNREADABLE,
+                            f"cannot read {name_to_text(str(path))}: {exc.strerror or exc}")
+    if hashlib.sha256(data).hexdigest() != sha:
+        return StoredResult(sha, ERROR, f"{name_to_text(str(path))} changed while the run "
+                                        "was in progress; re-run")
+    img = decode_image(data, max_pixels=config.max_pixels,
+                       min_size=max(1, int(np.ceil(config.min_face_size))))
+    if isinstance(img, DecodeFailure):
+        return StoredResult(sha, img.status, img.reason)
+    pixels = img.pixels if transform is None else transform(img.pixels)
+    dets = config.detector.detect(pixels)
+    face = select_face(dets, pixels.shape, policy=config.face_policy,
+                       min_face_size=config.min_face_size)
+    if isinstance(face, FaceFailure):
+        return StoredResult(sha, face.status, face.reason)
+    return pixels, face
+
+
+def _embedded(sha: str, vec: np.ndarray, face: Detection) -> StoredResult:
+    vec = np.asarray(vec, np.float32)
+    if vec.ndim != 1 or not np.isfinite(vec).all():
+        return StoredResult(sha, ERROR, f"embedder returned a non-finite or non-1-d vector "
+                                        f"(shape {vec.shape})", None, face.as_array())
+    return StoredResult(sha, OK, "", vec, face.as_array())
+
+
 def process_image(config: PipelineConfig, sha: str, path: Path, *,
-                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> StoredResult:
+                  transform: Transform | None = None) -> StoredResult:
     """Run the whole pipeline on one file; never raises for a bad image.
 
     ``transform`` (optional) maps the decoded RGB ``uint8`` pixels to new pixels of any size
     before detection (the probe conditions of :mod:`faceaudit.probe`).
     """
     try:
-        try:  # only a regular file is opened: the path may have become a FIFO since the scan
-            data = read_regular(path)
-        except OSError as exc:
-            return StoredResult(sha, UNREADABLE,
-                                f"cannot read {name_to_text(str(path))}: {exc.strerror or exc}")
-        if hashlib.sha256(data).hexdigest() != sha:
-            return StoredResult(sha, ERROR, f"{name_to_text(str(path))} changed while the run "
-                                            "was in progress; re-run")
-        img = decode_image(data, max_pixels=config.max_pixels,
-                           min_size=max(1, int(np.ceil(config.min_face_size))))
-        if isinstance(img, DecodeFailure):
-            return StoredResult(sha, img.status, img.reason)
-        pixels = img.pixels if transform is None else transform(img.pixels)
-        dets = config.detector.detect(pixels)
-        face = select_face(dets, pixels.shape, policy=config.face_policy,
-                           min_face_size=config.min_face_size)
-        if isinstance(face, FaceFailure):
-            return StoredResult(sha, face.status, face.reason)
-        vec = np.asarray(config.embedder.embed(pixels, face, source=Path(path)), np.float32)
-        if vec.ndim != 1 or not np.isfinite(vec).all():
-            return StoredResult(sha, ERROR, f"embedder returned a non-finite or non-1-d vector "
-                                            f"(shape {vec.shape})", None, face.as_array())
-        return StoredResult(sha, OK, "", vec, face.as_array())
+        found = _find_face(config, sha, path, transform)
+        if isinstance(found, StoredResult):
+            return found
+        pixels, face = found
+        return _embedded(sha, config.embedder.embed(pixels, face, source=Path(path)), face)
     except FaceauditError:
         raise  # a configuration / model-file problem: stop the run with its message
     except Exception as exc:
         return StoredResult(sha, ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def process_chunk(config: PipelineConfig, items: list[tuple[str, str]]) -> list[StoredResult]:
+    """:func:`process_image` of each ``(sha256, path)``, in order.
+
+    An embedder with an ``embed_faces(faces)`` method (a list of ``(pixels, detection)`` →
+    one vector or exception each) gets the chunk's faces in one call, so its network runs on
+    a batch; the results are the same as one image at a time.
+    """
+    embed_faces = getattr(config.embedder, "embed_faces", None)
+    if embed_faces is None:
+        return [process_image(config, sha, Path(p)) for sha, p in items]
+    out: list[StoredResult | None] = []
+    found: list[tuple[int, str, np.ndarray, Detection]] = []
+    for sha, p in items:
+        try:
+            r = _find_face(config, sha, Path(p))
+        except FaceauditError:
+            raise
+        except Exception as exc:
+            r = StoredResult(sha, ERROR, f"{type(exc).__name__}: {exc}")
+        if isinstance(r, StoredResult):
+            out.append(r)
+        else:
+            found.append((len(out), sha, *r))
+            out.append(None)
+    if found:
+        try:
+            vecs = list(embed_faces([(px, face) for _, _, px, face in found]))
+        except FaceauditError:
+            raise
+        except Exception as exc:
+            vecs = [exc] * len(found)
+        for (k, sha, _, face), v in zip(found, vecs, strict=True):
+            out[k] = (StoredResult(sha, ERROR, f"{type(v).__name__}: {v}")
+                      if isinstance(v, BaseException) else _embedded(sha, v, face))
+    return [r for r in out if r is not None]
 
 
 # ---------------------------------------------------------------------------- workers
@@ -143,7 +202,7 @@ SPAWN_HINT = (
 
 def _work(items: list[tuple[str, str]]) -> list[StoredResult]:
     assert _WORKER_CONFIG is not None
-    return [process_image(_WORKER_CONFIG, sha, Path(p)) for sha, p in items]
+    return process_chunk(_WORKER_CONFIG, items)
 
 
 def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
@@ -154,7 +213,7 @@ def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str,
 def _run_serial(config: PipelineConfig, todo: list[tuple[str, str]],
                 on_results: Callable[[list[StoredResult]], None], chunk_size: int) -> None:
     for chunk in _chunks(todo, chunk_size):
-        on_results([process_image(config, sha, Path(p)) for sha, p in chunk])
+        on_results(process_chunk(config, chunk))
 
 
 def _run_pool(config: PipelineConfig, todo: list[tuple[str, str]],
@@ -290,8 +349,9 @@ def embed_manifest(
         Folder of the persistent :class:`TemplateStore` (resumable, shared between runs).
         ``None`` uses a temporary store deleted at the end.
     n_workers : int
-        Worker processes (each single-threaded, models loaded once per worker). ``1`` runs in
-        this process. The result is identical for any value.
+        Worker processes (models loaded once per worker). ``1`` runs in this process. The
+        result is identical for any value. An embedder with ``with_threads`` (``"dlib"``)
+        runs its network on usable cores ÷ ``n_workers`` threads.
     progress : bool
         Show a rich progress bar (rate, ETA) on stderr when it is a terminal.
     face_policy : {"central", "largest", "fail"}
@@ -328,7 +388,7 @@ def embed_manifest(
     check_range("chunk_size", chunk_size, low=1)
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a faceaudit.Manifest; got {type(manifest).__name__}")
-    emb = make_embedder(embedder)
+    emb = _for_workers(make_embedder(embedder), n_workers)
     det = make_detector(detector)
     if getattr(emb, "needs_landmarks", False) and not det.has_landmarks:
         raise ConfigError(f"detector must provide 5 landmarks for {emb!r}; got "
@@ -356,12 +416,36 @@ def embed_manifest(
             bar.advance(len(batch))
 
         if todo:
-            if n_workers == 1:
-                _run_serial(config, todo, on_results, chunk_size)
-            else:
-                _run_pool(config, todo, on_results, n_workers, chunk_size)
+            _run(config, todo, on_results, n_workers, chunk_size)
 
     return _templates(manifest.sample_ids, status, detail, shas, results, emb, pid)
+
+
+def _run(config: PipelineConfig, todo: list[tuple[str, str]],
+         on_results: Callable[[list[StoredResult]], None], n_workers: int,
+         chunk_size: int) -> None:
+    prepare = getattr(config.embedder, "prepare", None)
+    if prepare is not None:  # e.g. convert a model once, before the workers load it
+        prepare()
+    if n_workers == 1:
+        _run_serial(config, todo, on_results, chunk_size)
+    else:
+        _run_pool(config, todo, on_results, n_workers, chunk_size)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _for_workers(emb: Embedder, n_workers: int) -> Embedder:
+    """An embedder that runs its own thread pool (``with_threads``) gets cores ÷ workers."""
+    with_threads = getattr(emb, "with_threads", None)
+    if with_threads is None:
+        return emb
+    return with_threads(max(1, usable_cores() // n_workers))  # type: ignore[no-any-return]
 
 
 def _templates(ids: np.ndarray, status: np.ndarray, detail: np.ndarray,
