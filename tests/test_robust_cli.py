@@ -378,3 +378,38 @@ def test_score_out_under_a_file_is_refused_before_scoring(world: Path) -> None:
                     "--group-by", "sex", "--out", "afile/s.npz")
     assert code == 3, out
     assert "--out must be a file in a folder; got 'afile/s.npz', but 'afile' is a file" in out
+
+
+def test_report_folder_swaps_in_whole_and_follows_a_symlinked_out(tmp_path: Path) -> None:
+    from faceaudit.audit._folder import MARKER, report_folder
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "results.json").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(RuntimeError), report_folder(link) as build:
+        (build / "results.json").write_text("half")
+        raise RuntimeError("killed")
+    assert (real / "results.json").read_text() == "old"
+    with report_folder(link) as build:
+        (build / "results.json").write_text("new")
+    assert link.is_symlink() and (link / "results.json").read_text() == "new"
+    assert (real / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_first_malformed_line_is_named_and_both_are_counted(world: Path) -> None:
+    """A short line (3) before an over-long one (5): raise names line 3, not the parser's 5;
+    exclude counts both as malformed lines (the short one was a non-numeric score)."""
+    lines = (world / "vendor_scores.csv").read_text().splitlines()
+    lines[2] = "F25p0_0,F25p0_1"
+    lines[4] += ",extra,more"
+    (world / "sl.csv").write_text("\n".join(lines) + "\n")
+    args = ["score", "--scores", "sl.csv", "--manifest", "m.csv", "--group-by", "sex",
+            "--out", "s.npz"]
+    code, out = run(*args)
+    assert code == 2, out
+    assert "sl.csv: malformed line (line 3 has 2 field(s), the header 3)" in out
+    code, out = run(*args, "--on-error", "exclude")
+    assert code == 0 and "excluded rows — malformed_line: 2" in out, out

@@ -135,8 +135,11 @@ class _Reader:
             yield from self._csv_chunks("c", None)
         except pd.errors.ParserError as exc:
             if self.on_error == "raise":
+                first = _first_malformed(self.path, self.sep)
+                what = _parser_msg(exc) if first is None else (
+                    f"line {first[0]} has {first[1]} field(s), the header {first[2]}")
                 raise ScoreFileError(
-                    f"{self.path}: malformed line ({_parser_msg(exc)}); every line "
+                    f"{self.path}: malformed line ({what}); every line "
                     "needs the header's number of fields"
                 ) from exc
             raise _Restart from exc
@@ -353,6 +356,23 @@ def score_file(source: str | Path) -> Path:
 
 class _Restart(Exception):
     """Internal: re-read a CSV with the Python parser to skip malformed lines."""
+
+
+def _first_malformed(path: Path, sep: str) -> tuple[int, int, int] | None:
+    """``(line, fields, header fields)`` of the first line whose number of fields differs
+    from the header's (blank lines skipped), or None. The C parser names the first line with
+    *too many* fields; a shorter line before it is the first malformed one."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        header = next(rows, None)
+        if header is None:
+            return None
+        for row in rows:
+            if row and len(row) != len(header):
+                return rows.line_num, len(row), len(header)
+    return None
 
 
 def _parser_msg(exc: Exception) -> str:

@@ -80,7 +80,7 @@ def report_folder(out: Path) -> Iterator[Path]:
     OutputError
         A folder could not be created, renamed or removed (names the path).
     """
-    out = Path(out)
+    out = Path(os.path.realpath(out))  # a symlinked folder: replace what it points to
     try:
         for stale in _siblings(out):  # left behind by a killed run
             shutil.rmtree(stale, ignore_errors=True)
