@@ -12,8 +12,10 @@ summary and skips what does not apply:
    score file read), cached under a sha256 of everything that shapes it;
 4. **metrics** — :class:`faceaudit.metrics.AuditResult` at one global threshold (fixed, or
    the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
-5. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
-6. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
+5. **policies** — threshold policies side by side (vendor, global, per-group), unless
+   ``threshold_policy`` is ``"global"`` (:mod:`faceaudit.metrics._policies`);
+6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+7. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
 
 Conventions: scores are similarities; a comparison is accepted iff ``score >= threshold``.
@@ -30,6 +32,7 @@ from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
 from ._config import AuditConfig
+from ._policies import weigh_policies, why_no_policies
 from ._provenance import data_inputs, embed_inputs
 from ._runner import Environment, Progress, Stage, run_stages
 from ._stages import (
@@ -55,6 +58,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: "comparing" if cfg.scores is None else f"reading {cfg.scores}"),
     Stage("metrics", measure,
           says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
+    Stage("policies", weigh_policies, skip=why_no_policies,
+          says=lambda cfg: f"threshold policies ({cfg.threshold_policy})"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
     Stage("report", write_report, says=lambda env: f"writing {env.out}"),

@@ -36,6 +36,7 @@ from ..report import (
     write_html,
     write_results,
 )
+from ._policies import policy_sections
 
 
 # ---------------------------------------------------------------------------- data
@@ -302,7 +303,8 @@ def _fte_reasons(embed: Embedded | None) -> dict[str, int]:
 
 
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
-                 score: Scored, metrics: Measured, identification: Identified | None) -> Reported:
+                 score: Scored, metrics: Measured, identification: Identified | None,
+                 policies: Any = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv."""
     out = Path(env.out)
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
@@ -326,6 +328,7 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
         cache_dir=str(env.cache_dir),
         warnings=log.warnings,
     )
+    results.update(policy_sections(cfg, policies))
     results["findings"] = make_findings(results)
     figures, figure_files = draw_figures(out / "figures", results, score.summary)
     files.update(figure_files)

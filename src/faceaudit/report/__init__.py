@@ -32,6 +32,7 @@ from ._plots import (
     plot_score_distributions,
     save_figure,
 )
+from ._policies import model_card_section, policies_section, policies_view
 from ._schema import (
     GROUP_FIELDS,
     IDENT_WHATIF,
@@ -59,6 +60,7 @@ __all__ = [
     "listing_digest",
     "load_results",
     "make_findings",
+    "model_card_section",
     "package_versions",
     "plot_det",
     "plot_fmr_heatmap",
@@ -66,6 +68,8 @@ __all__ = [
     "plot_identification",
     "plot_rates_ci",
     "plot_score_distributions",
+    "policies_section",
+    "policies_view",
     "render_compare_html",
     "render_html",
     "results_document",

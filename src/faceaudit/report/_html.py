@@ -25,6 +25,7 @@ from .._errors import require
 from .._io import dumps_toml, write_text
 from ..metrics import shown_interval
 from ._findings import make_findings, threshold_phrase
+from ._policies import model_card_section, policies_section
 
 FIGURES = {
     "rates": (
@@ -382,6 +383,8 @@ def render_html(
         versions=versions,
         seeds=seeds,
         config_text=dumps_toml(results.get("config") or {}),
+        policies=policies_section(results.get("threshold_policies")),
+        model_card=model_card_section(results.get("model_card")),
     )
 
 

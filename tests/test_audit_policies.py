@@ -1,0 +1,106 @@
+"""Threshold policies in the audit: config and CLI, results.json, the report section, the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from faceaudit import ConfigError
+from faceaudit._cli._app import cli
+from faceaudit.audit import AuditConfig, run_audit
+from faceaudit.metrics import POLICY_CAVEAT
+from faceaudit.report import model_card_section
+from test_audit_run import SCRIPT, make_vendor_data
+
+
+@pytest.fixture(scope="module")
+def policy_audit(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    mpath, spath = make_vendor_data(tmp_path_factory.mktemp("pol-data"), seed=1)
+    cfg = AuditConfig(scores=str(spath), manifest=str(mpath), group_by=["sex", "race"],
+                      reference_group="M / white", target_fmr=1e-2, n_boot=20, seed=2,
+                      threshold_policy="all", identification=False,
+                      out=str(tmp_path_factory.mktemp("pol-out")))
+    return cfg, run_audit(cfg)
+
+
+def test_all_policies_in_results_and_report(policy_audit) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = policy_audit
+    res = json.loads((Path(cfg.out) / "results.json").read_text())
+    tp = res["threshold_policies"]
+    assert tp["selected"] == ["vendor", "global", "per-group"] and tp["caveat"] == POLICY_CAVEAT
+    pol = tp["policies"]
+    # a vendor score file has no published threshold: reported as not available
+    assert not pol["vendor"]["available"] and "not available" in pol["vendor"]["reason"]
+    # the global policy is the rest of the report: same threshold, same counts
+    ver = res["verification"]
+    assert set(pol["global"]["thresholds"]) == {ver["threshold"]}
+    for a, b in zip(pol["global"]["groups"], ver["groups"], strict=True):
+        assert a["label"] == b["group"]
+        assert (a["false_matches"], a["n_nonmated"]) == (b["false_matches"], b["n_nonmated"])
+        assert a["false_non_matches"] == b["false_non_matches"]
+    # per-group: each group's own FMR is at most the target
+    for g in pol["per-group"]["groups"]:
+        assert g["false_matches"] <= 1e-2 * g["n_nonmated"]
+    assert pol["per-group"]["cross"]["rule"] == "probe"
+    assert "model_card" not in res  # no built-in model
+    html = (Path(cfg.out) / "report.html").read_text()
+    assert 'id="policies"' in html and "recommends none of them" in html
+    assert SCRIPT not in html  # labels are escaped in the new tables too
+    assert "judged with the threshold of the probe" in html
+
+
+def test_default_global_skips_the_section(tmp_path: Path) -> None:
+    mpath, spath = make_vendor_data(tmp_path / "d", seed=2)
+    cfg = AuditConfig(scores=str(spath), manifest=str(mpath), group_by=["sex"], n_boot=0,
+                      identification=False, out=str(tmp_path / "o"))
+    out = run_audit(cfg)
+    assert "threshold_policies" not in out.results
+    assert 'id="policies"' not in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_vendor_policy_needs_a_published_threshold(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"threshold_policy 'vendor' needs a model with a "
+                                          r"published threshold .*'v\.csv'"):
+        AuditConfig(scores="v.csv", manifest="m.csv", threshold_policy="vendor")
+    with pytest.raises(ConfigError, match=r"model 'my\.onnx' has none"):
+        AuditConfig(dataset="lfw", model="my.onnx", threshold_policy="vendor")
+    with pytest.raises(ConfigError, match="threshold_policy must be one of"):
+        AuditConfig(dataset="lfw", threshold_policy="fairest")
+    toml = tmp_path / "c.toml"
+    toml.write_text('[dataset]\nname = "lfw"\n[model]\nembedder = "sface"\n'
+                    '[analysis]\nthreshold_policy = "per-group"\n')
+    assert AuditConfig.from_toml(toml).threshold_policy == "per-group"
+
+
+def test_vendor_point_and_card_come_from_the_model_card() -> None:
+    from faceaudit.audit._policies import policy_sections, vendor_point
+
+    for model, t, fm, fnm in (("sface", 0.363, 1, 36), ("dlib", -0.6, 14, 63)):
+        cfg = AuditConfig(dataset="lfw", model=model, threshold_policy="vendor")
+        v = vendor_point(cfg)
+        assert v is not None and v.threshold == t
+        assert (v.false_matches, v.n_impostor, v.false_non_matches) == (fm, 3000, fnm)
+        assert v.intended()["fmr"] == fm / 3000
+        card = policy_sections(cfg, None)["model_card"]
+        rows = dict(model_card_section(card))
+        assert rows["Operating threshold"].startswith(f"{t:g}")
+        assert "LFW accuracy measured by faceaudit" in rows
+
+
+def test_cli_threshold_policy(tmp_path: Path) -> None:
+    mpath, spath = make_vendor_data(tmp_path / "d", seed=3)
+    runner = CliRunner()
+    base = ["audit", "--scores", str(spath), "--manifest", str(mpath), "--group-by", "sex",
+            "--n-boot", "0", "--no-identification"]
+    r = runner.invoke(cli, [*base, "--threshold-policy", "per-group", "--out",
+                            str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert list(res["threshold_policies"]["policies"]) == ["per-group"]
+    r = runner.invoke(cli, [*base, "--threshold-policy", "vendor", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "needs a model with a published threshold" in r.output
+    r = runner.invoke(cli, [*base, "--threshold-policy", "best"])
+    assert r.exit_code == 2 and "best" in r.output
