@@ -46,6 +46,7 @@ from ._intervals import (
     zero_upper_bound,
 )
 from ._operating_point import TARGET_FMR, choose_threshold, rates_at
+from ._paired import paired_comparison
 from ._people import PersonCounts, person_counts
 from ._policies import (
     CROSS_GROUP_RULE,
@@ -132,6 +133,7 @@ __all__ = [
     "gini",
     "hter",
     "inequity_rate",
+    "paired_comparison",
     "person_counts",
     "policy_names",
     "rank_groups",
