@@ -71,7 +71,7 @@ def test_verdicts_and_ratio_of_ratios(two_systems) -> None:
 
 
 def test_different_photos_are_refused(two_systems) -> None:
-    sub, grp, a, _ = two_systems
+    _, _, a, _ = two_systems
     sub2, grp2, s2 = random_population(n_subjects=30, per_subject=3, n_groups=3, seed=6)
     other = build_summary(sub2, grp2, s2, labels=("F", "M", "X"))
     with pytest.raises(InputError, match="same photos"):
