@@ -140,12 +140,10 @@ class ModelCard:
         return d
 
 
-@functools.lru_cache(maxsize=1)
-def _cards() -> dict[str, ModelCard]:
+def _dlib_card() -> ModelCard:
     from ._embed import DLIB_DISTANCE_THRESHOLD, DLIB_RESNET_SHA256, DLIB_SP5_SHA256
-    from ._sface import SFACE_COSINE_THRESHOLD, SFACE_FILE, SFACE_INSTALL, SFACE_SHA256
 
-    dlib = ModelCard(
+    return ModelCard(
         name="dlib",
         title="dlib ResNet face descriptor v1 (dlib_face_recognition_resnet_model_v1)",
         architecture=(
@@ -187,7 +185,12 @@ def _cards() -> dict[str, ModelCard]:
         notes=("dlib's 99.38% is on the original LFW images with dlib's own pipeline; ours is "
                "on the deep-funneled copy with CenterFace detection."),
     )
-    sface = ModelCard(
+
+
+def _sface_card() -> ModelCard:
+    from ._sface import SFACE_COSINE_THRESHOLD, SFACE_FILE, SFACE_INSTALL, SFACE_SHA256
+
+    return ModelCard(
         name="sface",
         title="SFace, OpenCV Zoo face_recognition_sface_2021dec (int8 block-quantised)",
         architecture=(
@@ -242,7 +245,11 @@ def _cards() -> dict[str, ModelCard]:
                "CenterFace landmarks. Flip test-time augmentation, which OpenCV does not do, "
                "gave 99.47% ± 0.42 here (benchmarks/sface_preprocessing.py)."),
     )
-    return {c.name: c for c in (dlib, sface)}
+
+
+@functools.lru_cache(maxsize=1)
+def _cards() -> dict[str, ModelCard]:
+    return {c.name: c for c in (_dlib_card(), _sface_card())}
 
 
 BUILTIN_CARDS = ("dlib", "sface")

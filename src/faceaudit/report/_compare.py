@@ -55,6 +55,42 @@ def _add_paired(rows: list[dict[str, Any]], paired: Mapping[str, Any], name_b: s
         row["verdict"] = p["verdict"].replace("B ", f"{name_b} ", 1)
 
 
+def _notes(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str, name_b: str,
+           paired: Mapping[str, Any] | None) -> list[str]:
+    """What qualifies a comparison: differing operating points or data, and the verdict rule."""
+    va, vb = a.get("verification") or {}, b.get("verification") or {}
+    notes = []
+    for key, label in (
+        ("threshold", "thresholds"),
+        ("reference_group", "reference groups"),
+        ("target_fmr", "target FMRs"),
+    ):
+        if va.get(key) != vb.get(key):
+            notes.append(
+                f"The {label} differ ({name_a}: {va.get(key)}, {name_b}: {vb.get(key)}): "
+                "each audit's rates are at its own operating point."
+            )
+    da, db = a.get("dataset") or {}, b.get("dataset") or {}
+    if (da.get("name"), da.get("n_samples")) != (db.get("name"), db.get("n_samples")):
+        notes.append(
+            f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
+            f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
+        )
+    notes.append(
+        "Non-overlapping 95% intervals are a conservative sign of a real change; "
+        "overlapping ones do not show that nothing changed."
+    )
+    if paired is not None:
+        notes.append(
+            f"FMR and FNMR verdicts are paired: both systems saw the same photos, so people "
+            f"were resampled once for both ({paired['n_boot']} bootstrap replicates, seed "
+            f"{paired['seed']}); a group is higher or lower when the "
+            f"{F.percent(paired['confidence'], 0)} interval of the difference excludes 0, "
+            "else there is no clear change (not the same as no change)."
+        )
+    return notes
+
+
 def compare_results(
     a: Mapping[str, Any], b: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B",
     paired: Mapping[str, Any] | None = None,
@@ -116,36 +152,9 @@ def compare_results(
                     "thin": bool(ga[g].get("thin")) or bool(gb[g].get("thin")),
                 }
             )
-    notes = []
-    for key, label in (
-        ("threshold", "thresholds"),
-        ("reference_group", "reference groups"),
-        ("target_fmr", "target FMRs"),
-    ):
-        if va.get(key) != vb.get(key):
-            notes.append(
-                f"The {label} differ ({name_a}: {va.get(key)}, {name_b}: {vb.get(key)}): "
-                "each audit's rates are at its own operating point."
-            )
-    da, db = a.get("dataset") or {}, b.get("dataset") or {}
-    if (da.get("name"), da.get("n_samples")) != (db.get("name"), db.get("n_samples")):
-        notes.append(
-            f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
-            f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
-        )
-    notes.append(
-        "Non-overlapping 95% intervals are a conservative sign of a real change; "
-        "overlapping ones do not show that nothing changed."
-    )
+    notes = _notes(a, b, name_a, name_b, paired)
     if paired is not None:
         _add_paired(rows, paired, name_b)
-        notes.append(
-            f"FMR and FNMR verdicts are paired: both systems saw the same photos, so people "
-            f"were resampled once for both ({paired['n_boot']} bootstrap replicates, seed "
-            f"{paired['seed']}); a group is higher or lower when the "
-            f"{F.percent(paired['confidence'], 0)} interval of the difference excludes 0, "
-            "else there is no clear change (not the same as no change)."
-        )
 
     def head(r: Mapping[str, Any], v: Mapping[str, Any]) -> dict[str, Any]:
         return {
