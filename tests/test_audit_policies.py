@@ -101,6 +101,6 @@ def test_cli_threshold_policy(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert list(res["threshold_policies"]["policies"]) == ["per-group"]
     r = runner.invoke(cli, [*base, "--threshold-policy", "vendor", "--out", str(tmp_path / "x")])
-    assert r.exit_code != 0 and "needs a model with a published threshold" in r.output
+    assert r.exit_code == 3 and "needs a model with a published threshold" in r.output
     r = runner.invoke(cli, [*base, "--threshold-policy", "best"])
     assert r.exit_code == 2 and "best" in r.output
