@@ -158,3 +158,36 @@ def test_example_configs_parse() -> None:
 def test_infinite_threshold_is_refused() -> None:
     with pytest.raises(ConfigError, match="threshold must be a finite number; got inf"):
         AuditConfig.from_mapping({"dataset": "lfw", "threshold": float("inf")})
+
+
+# ---------------------------------------------------------------------------- probe conditions
+def test_probe_conditions_off_by_default_and_read_from_toml(tmp_path: Path) -> None:
+    assert AuditConfig(dataset="lfw").probe_conditions == []
+    p = tmp_path / "audit.toml"
+    p.write_text(TOML + '\n[probe_conditions]\nconditions = ["cctv", "resolution:64,32"]\n'
+                 "people = 12\n")
+    cfg = AuditConfig.from_toml(p)
+    assert cfg.probe_conditions == ["cctv", "resolution:64", "resolution:32"]
+    assert cfg.probe_people == 12
+    # a CLI string overrides, and the resolved mapping round-trips through TOML
+    cfg2 = AuditConfig.from_toml(p, probe_conditions="jpeg:40,10")
+    assert cfg2.probe_conditions == ["jpeg:40", "jpeg:10"]
+    back = AuditConfig.from_mapping(tomllib.loads(dumps_toml(cfg2.to_mapping())))
+    assert back.probe_conditions == cfg2.probe_conditions and back.probe_people == 12
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"probe_conditions": "fog:2"}, "unknown kind 'fog'"),
+    ({"probe_conditions": ["resolution:64,x"]}, "each resolution level must be a number"),
+    ({"probe_conditions": "cctv", "detector": "hog"}, "detector must give eye landmarks"),
+    ({"probe_conditions": "jpeg:40", "probe_people": -1}, "probe_people must satisfy"),
+    ({"probe_conditions": 3}, "probe_conditions must be a list"),
+])
+def test_probe_condition_errors(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match="probe") as exc:
+        AuditConfig(dataset="lfw", **data)  # type: ignore[arg-type]
+    assert message in str(exc.value)
+    with pytest.raises(ConfigError, match="probe_conditions must be empty with a vendor"):
+        AuditConfig(scores="s.csv", manifest="m.csv", probe_conditions=["cctv"])
+    with pytest.raises(ConfigError, match=r"\[probe_conditions\] level must be one of"):
+        AuditConfig.from_mapping({"dataset": {"name": "lfw"}, "probe_conditions": {"level": 1}})

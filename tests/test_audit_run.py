@@ -285,6 +285,11 @@ def test_cli_errors_have_exit_codes(tmp_path: Path) -> None:
     assert r.exit_code == 3 and "target_fmr must satisfy" in r.output
     r = runner.invoke(cli, ["compare", str(tmp_path), str(tmp_path)])
     assert r.exit_code == 2 and "results.json not found" in r.output
+    r = runner.invoke(cli, ["audit", "--dataset", "frll", "--probe-conditions", "resolution:64,x"])
+    assert r.exit_code == 3 and "each resolution level must be a number; got 'x'" in r.output
+    r = runner.invoke(cli, ["audit", "--dataset", "frll", "--probe-conditions", "cctv",
+                            "--probe-people", "-2"])
+    assert r.exit_code == 3 and "probe_people must satisfy" in r.output
 
 
 # ------------------------------------------------------------------------------- real data

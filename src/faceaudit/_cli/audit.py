@@ -79,6 +79,12 @@ def _print_findings(out: Any) -> None:
 @click.option("--identification/--no-identification", default=None,
               help="Run the one-to-many analysis. [default: "
                    f"{'on' if O.config_default('identification') else 'off'}]")
+@O.option("--probe-conditions", config="probe_conditions",
+          help="Probe-quality stress audit: degrade the probe photos, e.g. 'cctv' or "
+               "'resolution:64,32,16' or 'jpeg:75,40,20,10; blur:1,2' (kinds: resolution, "
+               "blur, jpeg, exposure, noise, cctv). [default: off]")
+@O.option("--probe-people", type=int, config="probe_people",
+          help="People whose photos are degraded as probes (seeded subset; 0: everyone).")
 @O.option("--out", config="out", help="Output folder.")
 @O.workers(config="workers")
 @O.option("--limit", type=int, config="limit",

@@ -37,6 +37,10 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     [identification]
     enabled = true
 
+    [probe_conditions]           # off by default: the probe-quality stress audit
+    conditions = ["cctv", "resolution:64,32,16,12"]   # see faceaudit.probe
+    people = 300                 # seeded subset of whole people as probes; 0 = everyone
+
     [output]
     dir = "audit-out"
 """
@@ -60,6 +64,7 @@ from .._vendor import ON_ERROR
 from ..datasets import LABELS_BY, dataset_key
 from ..metrics import CONFIDENCE, N_BOOT, POLICY_CHOICES, SEED, TARGET_FMR
 from ..pipeline import DETECTORS, MODEL_NAMES, POLICIES
+from ..probe import parse_conditions
 from ._policies import check_vendor_policy
 
 _SECTIONS: dict[str, dict[str, str]] = {
@@ -96,6 +101,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "confidence": "confidence",
     },
     "identification": {"enabled": "identification"},
+    "probe_conditions": {"conditions": "probe_conditions", "people": "probe_people"},
     "output": {"dir": "out", "cache_dir": "cache_dir"},
 }
 
@@ -167,6 +173,13 @@ class AuditConfig:
         Level of the Clopper–Pearson intervals.
     identification : bool
         Run the 1:N analysis when :mod:`faceaudit.identify` is available.
+    probe_conditions : list of str
+        Probe conditions of the probe-quality stress audit (:mod:`faceaudit.probe`), e.g.
+        ``["cctv"]`` or ``["resolution:64,32,16"]``; empty (default) switches it off.
+    probe_people : int
+        People whose photos serve as degraded probes: a seeded subset of whole people
+        (people with two or more photos first); 0 = everyone. Each degraded image costs a
+        detection and an embedding (~50–80 ms with dlib) per condition level.
     out : str
         Output folder.
     cache_dir : str, optional
@@ -200,6 +213,8 @@ class AuditConfig:
     exact_fmr: float = EXACT_FMR
     confidence: float = CONFIDENCE
     identification: bool = True
+    probe_conditions: list[str] = field(default_factory=list)
+    probe_people: int = 0
     out: str = "audit-out"
     cache_dir: str | None = None
 
@@ -222,7 +237,7 @@ class AuditConfig:
         if isinstance(self.group_by, str):
             self.group_by = [g.strip() for g in self.group_by.split(",") if g.strip()]
         self.group_by = [str(g) for g in self.group_by]
-        for name in ("limit", "workers", "n_boot", "seed"):
+        for name in ("limit", "workers", "n_boot", "seed", "probe_people"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise ConfigError(f"{name} must be an integer; got {v!r}")
@@ -230,6 +245,7 @@ class AuditConfig:
         check_range("workers", self.workers, low=1, high=256)
         check_range("n_boot", self.n_boot, low=0, high=100_000)
         check_range("seed", self.seed, low=0)
+        check_range("probe_people", self.probe_people, low=0)
         check_range("target_fmr", self.target_fmr, low=0.0, high=1.0, low_open=True)
         check_range("exact_fmr", self.exact_fmr, low=0.0, high=1.0, low_open=True)
         check_range("confidence", self.confidence, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -252,6 +268,26 @@ class AuditConfig:
         if not str(self.out):
             raise ConfigError("out must be a folder path; got ''")
         Grouping.parse(self.group_by)  # checks bin syntax
+        self._validate_probe_conditions()
+
+    def _validate_probe_conditions(self) -> None:
+        if isinstance(self.probe_conditions, str):
+            self.probe_conditions = [self.probe_conditions]
+        if not isinstance(self.probe_conditions, (list, tuple)):
+            raise ConfigError(f"probe_conditions must be a list of condition specs; got "
+                              f"{self.probe_conditions!r}")
+        conds = parse_conditions(list(self.probe_conditions))
+        self.probe_conditions = [c.condition_id for c in conds]
+        if not conds:
+            return
+        if self.scores is not None:
+            raise ConfigError("probe_conditions must be empty with a vendor score file (the "
+                              "probes are degraded images, which a score file does not have); "
+                              f"got {self.probe_conditions}")
+        eyes = [c.condition_id for c in conds if c.needs_eyes]
+        if eyes and self.detector != "centerface":
+            raise ConfigError(f"detector must give eye landmarks (centerface) for the probe "
+                              f"conditions {eyes}; got {self.detector!r}")
 
     # ------------------------------------------------------------------ I/O
     @classmethod
