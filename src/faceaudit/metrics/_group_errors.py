@@ -14,6 +14,19 @@ from ._counting import error_counts
 from ._people import person_counts
 
 
+def group_errors_both(summary: ScoreSummary, group: int, threshold: float,
+                      label: str = "") -> tuple[GroupErrors, GroupErrors]:
+    """``(FMR errors, FNMR errors)`` of :func:`group_errors_at`, counted in one pass."""
+    c = error_counts(summary.scores((group, group)), thresholds=threshold)
+    gen, imp = person_counts(summary, group, threshold)
+    hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
+    ok = imp is not None and lo == hi and imp.errors == hi and imp.trials == c.n_nonmated
+    fmr = GroupErrors(hi, int(c.n_nonmated), errors_low=None if lo == hi else lo,
+                      people=imp if ok else None, label=label)
+    fnmr = GroupErrors(int(c.false_non_matches[0]), int(c.n_mated), people=gen, label=label)
+    return fmr, fnmr
+
+
 def group_errors_at(summary: ScoreSummary, group: int, threshold: float, rate: str = "fmr",
                     label: str = "") -> GroupErrors:
     """Errors of group ``group``'s own cell (both samples in the group) at ``threshold``.
@@ -24,11 +37,5 @@ def group_errors_at(summary: ScoreSummary, group: int, threshold: float, rate: s
     ``errors``) and has no per-person counts.
     """
     check_option("rate", rate, ("fmr", "fnmr"))
-    c = error_counts(summary.scores((group, group)), thresholds=threshold)
-    gen, imp = person_counts(summary, group, threshold)
-    if rate == "fnmr":
-        return GroupErrors(int(c.false_non_matches[0]), int(c.n_mated), people=gen, label=label)
-    hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
-    ok = imp is not None and lo == hi and imp.errors == hi and imp.trials == c.n_nonmated
-    return GroupErrors(hi, int(c.n_nonmated), errors_low=None if lo == hi else lo,
-                       people=imp if ok else None, label=label)
+    fmr, fnmr = group_errors_both(summary, group, threshold, label)
+    return fmr if rate == "fmr" else fnmr

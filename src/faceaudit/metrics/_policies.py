@@ -58,10 +58,10 @@ import numpy as np
 from .._errors import ConfigError, InputError, UndefinedMetricWarning, check_option
 from .._summary import ScoreSummary
 from ._clustered import GroupErrors, RateInterval, rate_interval
-from ._counting import error_counts
+from ._counting import hist_bounds
 from ._evidence import CONFIDENCE, N_BOOT, SEED, fmr_thin_reason, thin_reasons
-from ._group_errors import group_errors_at
-from ._intervals import bootstrap_rates, draw_weights, group_resampling
+from ._group_errors import group_errors_both
+from ._intervals import GroupResampling, bootstrap_rates, draw_weights, group_resampling
 from ._operating_point import TARGET_FMR, choose_threshold
 
 POLICIES = ("vendor", "global", "per-group")
@@ -201,11 +201,11 @@ def _rate_fields(key: str, count: str, trials: str, iv: RateInterval) -> dict[st
 
 
 def _group_rows(summary: ScoreSummary, thresholds: Sequence[float], target_fmr: float | None,
-                intended: dict[str, Any], n_boot: int, seed: int | None,
+                intended: dict[str, Any], res: Sequence[GroupResampling],
+                ws: Sequence[np.ndarray] | None,
                 confidence: float) -> tuple[dict[str, Any], ...]:
-    """Every group's FMR and FNMR at its threshold, with the report's intervals."""
-    res = [group_resampling(summary, i) for i in range(summary.n_groups)]
-    ws = draw_weights([r.n_subjects for r in res], n_boot, seed) if n_boot else None
+    """Every group's FMR and FNMR at its threshold, with the report's intervals (``res``: the
+    groups' resampling data, ``ws``: the bootstrap's people weights, shared by the policies)."""
     rows = []
     for i, lab in enumerate(summary.group_labels):
         t = float(thresholds[i])
@@ -217,8 +217,9 @@ def _group_rows(summary: ScoreSummary, thresholds: Sequence[float], target_fmr: 
         boot_fmr = boot_fnmr = None
         if ws is not None:
             boot_fmr, boot_fnmr = bootstrap_rates(res[i], ws[i], t)
-        fm = _interval(group_errors_at(summary, i, t, "fmr", lab), confidence, boot_fmr)
-        fnm = _interval(group_errors_at(summary, i, t, "fnmr", lab), confidence, boot_fnmr)
+        fm_e, fnm_e = group_errors_both(summary, i, t, lab)
+        fm = _interval(fm_e, confidence, boot_fmr)
+        fnm = _interval(fnm_e, confidence, boot_fnmr)
         row |= _rate_fields("fmr", "false_matches", "n_nonmated", fm)
         row |= _rate_fields("fnmr", "false_non_matches", "n_mated", fnm)
         fmr_r, fnmr_r = thin_reasons(n_people=res[i].n_subjects, n_mated=fnm.trials,
@@ -236,25 +237,41 @@ def cross_group_fmr(summary: ScoreSummary, thresholds: Sequence[float],
 
     Row ``g`` (probe's group) and column ``h`` (candidate's group) count the impostor pairs
     between ``g`` and ``h`` scoring at least ``thresholds[g]``. A cell without pairs, or a row
-    without a threshold, is NaN.
+    without a threshold, is NaN. A threshold inside a cell's histogram (below its exact tail)
+    gives a count known only within bounds: ``false_matches`` is the upper bound, ``exact``
+    False and the interval covers both bounds.
     """
     g = summary.n_groups
-    keys = ("fmr", "low", "high", "false_matches", "n_nonmated", "exact")
+    ti, tj = summary.tail_cells
+    tail = summary.tail_scores
+    edges = np.asarray(summary.hist_edges, np.float64)
+    iu = np.triu(np.ones((g, g), bool))
+    nn = np.where(iu, summary.impostor_total, summary.impostor_total.T)
+    keys = ("fmr", "low", "high", "false_matches", "exact")
     out: dict[str, Any] = {k: [[math.nan] * g for _ in range(g)] for k in keys}
+    out["n_nonmated"] = nn.astype(int).tolist()
+    for t in sorted({float(x) for x in thresholds if not math.isnan(float(x))}):
+        acc = tail >= t
+        hi = np.bincount(ti[acc] * g + tj[acc], minlength=g * g).reshape(g, g).astype(np.int64)
+        lo = hi.copy()
+        for a, b in zip(*np.nonzero(np.triu(t < summary.tail_floor)), strict=True):
+            h_lo, h_hi = hist_bounds(summary.impostor_hist[a, b], edges, np.array([t]))
+            lo[a, b] += h_lo[0]
+            hi[a, b] += h_hi[0]
+        hi, lo = (np.where(iu, x, x.T) for x in (hi, lo))
+        for i in (k for k in range(g) if float(thresholds[k]) == t):
+            for j in range(g):
+                if nn[i, j] == 0:
+                    out["exact"][i][j] = None
+                    continue
+                iv = rate_interval(int(hi[i, j]), int(nn[i, j]), confidence=confidence,
+                                   errors_low=int(lo[i, j]))
+                out["fmr"][i][j], out["low"][i][j], out["high"][i][j] = iv.value, iv.low, iv.high
+                out["false_matches"][i][j] = int(hi[i, j])
+                out["exact"][i][j] = bool(lo[i, j] == hi[i, j])
     for i in range(g):
-        t = float(thresholds[i])
-        for j in range(g):
-            s = summary.scores((i, j))
-            n = int(s.n_impostor)
-            out["n_nonmated"][i][j] = n
-            if math.isnan(t) or n == 0:
-                out["exact"][i][j] = None
-                continue
-            c = error_counts(s, thresholds=t)
-            hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
-            iv = rate_interval(hi, n, confidence=confidence, errors_low=lo)
-            out["fmr"][i][j], out["low"][i][j], out["high"][i][j] = iv.value, iv.low, iv.high
-            out["false_matches"][i][j], out["exact"][i][j] = hi, lo == hi
+        if math.isnan(float(thresholds[i])):
+            out["exact"][i] = [None] * g
     return {"rule": CROSS_GROUP_RULE, "labels": list(summary.group_labels), **out}
 
 
@@ -331,6 +348,8 @@ def threshold_policies(
     >>> [g["fnmr"] for g in res["per-group"].groups]                 # doctest: +SKIP
     """
     out: dict[str, PolicyResult] = {}
+    res = [group_resampling(summary, i) for i in range(summary.n_groups)]
+    ws = draw_weights([r.n_subjects for r in res], n_boot, seed) if n_boot else None
     for name in policies:
         check_option("policy", name, POLICIES)
         if name in out:
@@ -342,7 +361,7 @@ def threshold_policies(
             continue
         ts, rule, intended = got
         fmr_target = intended.get("fmr") if name != "vendor" else target_fmr
-        rows = _group_rows(summary, ts, fmr_target, intended, n_boot, seed, confidence)
+        rows = _group_rows(summary, ts, fmr_target, intended, res, ws, confidence)
         cross = cross_group_fmr(summary, ts, confidence)
         for i, row in enumerate(rows):  # own cells: the group's interval (people-aware)
             if "fmr_low" in row:
