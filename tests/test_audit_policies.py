@@ -104,3 +104,33 @@ def test_cli_threshold_policy(tmp_path: Path) -> None:
     assert r.exit_code == 3 and "needs a model with a published threshold" in r.output
     r = runner.invoke(cli, [*base, "--threshold-policy", "best"])
     assert r.exit_code == 2 and "best" in r.output
+
+
+def test_section_sentences_leave_thin_groups_out() -> None:
+    from faceaudit.report import policies_section
+
+    def row(label, fmr, fnmr, thin=""):
+        return {"label": label, "threshold": 0.5, "fmr": fmr, "fmr_low": 0.0, "fmr_high": 1.0,
+                "fnmr": fnmr, "fnmr_low": 0.0, "fnmr_high": 1.0, "thin_fmr_reason": thin,
+                "thin_fnmr_reason": thin, "fmr_vs_intended": "within",
+                "fnmr_vs_intended": None}
+
+    nan = float("nan")
+    cross = {"rule": "probe", "labels": ["A", "B", "C"],
+             "fmr": [[0.001, 0.004, 0.5], [0.002, 0.001, 0.5], [0.5, 0.5, 0.0]],
+             "low": [[0, 0.003, 0], [0.001, 0, 0], [0, 0, 0]],
+             "high": [[1, 0.005, 1], [0.003, 1, 1], [1, 1, 1]],
+             "false_matches": [[1, 4, 1], [2, 1, 1], [1, 1, 0]],
+             "n_nonmated": [[1000, 1000, 2], [1000, 1000, 2], [2, 2, 1]],
+             "exact": [[True] * 3] * 3}
+    doc = {"policies": {"per-group": {
+        "name": "per-group", "rule": "r", "available": True, "reason": "",
+        "thresholds": [0.4, 0.6, 0.9], "intended": {"fmr": 0.001, "source": "t"},
+        "groups": [row("A", 0.001, 0.05), row("B", 0.001, 0.2), row("C", 0.0, nan, "thin")],
+        "cross": cross}}}
+    sec = policies_section(doc)
+    text = " ".join(sec["policies"][0]["sentences"])
+    assert "from 0.4 (A) to 0.6 (B)" in text and "from 5% (A) to 20% (B)" in text
+    assert ("reaches 0.4% (0.3%–0.5%) for probes from A against people from B, 4.0× the "
+            "target") in text
+    assert "(C)" not in text  # the thin group's 50% cells and threshold are left out
