@@ -84,7 +84,8 @@ def _print_findings(out: Any) -> None:
                "'resolution:64,32,16' or 'jpeg:75,40,20,10; blur:1,2' (kinds: resolution, "
                "blur, jpeg, exposure, noise, cctv). [default: off]")
 @O.option("--probe-people", type=int, config="probe_people",
-          help="People whose photos are degraded as probes (seeded subset; 0: everyone).")
+          help="People per group whose photos are degraded as probes (seeded subset of "
+               "whole people; 0: everyone).")
 @O.option("--out", config="out", help="Output folder.")
 @O.workers(config="workers")
 @O.option("--limit", type=int, config="limit",

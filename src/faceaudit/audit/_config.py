@@ -39,7 +39,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
 
     [probe_conditions]           # off by default: the probe-quality stress audit
     conditions = ["cctv", "resolution:64,32,16,12"]   # see faceaudit.probe
-    people = 300                 # seeded subset of whole people as probes; 0 = everyone
+    people = 40                  # probe people per group (seeded, whole people); 0 = everyone
 
     [output]
     dir = "audit-out"
@@ -177,9 +177,9 @@ class AuditConfig:
         Probe conditions of the probe-quality stress audit (:mod:`faceaudit.probe`), e.g.
         ``["cctv"]`` or ``["resolution:64,32,16"]``; empty (default) switches it off.
     probe_people : int
-        People whose photos serve as degraded probes: a seeded subset of whole people
-        (people with two or more photos first); 0 = everyone. Each degraded image costs a
-        detection and an embedding (~50–80 ms with dlib) per condition level.
+        People per group whose photos serve as degraded probes: a seeded subset of whole
+        people (people with two or more photos first); 0 = everyone. Each degraded image costs
+        a detection and an embedding (~50–80 ms with dlib) per condition level.
     out : str
         Output folder.
     cache_dir : str, optional

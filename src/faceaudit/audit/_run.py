@@ -15,6 +15,9 @@ summary and skips what does not apply:
 5. **policies** — threshold policies side by side (vendor, global, per-group), unless
    ``threshold_policy`` is ``"global"`` (:mod:`faceaudit.metrics._policies`);
 6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+6b. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+   and FMR per group of degraded probes against clean references at the same threshold, when
+   ``probe_conditions`` are given;
 7. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
 
@@ -40,9 +43,11 @@ from ._stages import (
     embed_templates,
     load_data,
     measure,
+    probe_under_conditions,
     score_comparisons,
     search_one_to_many,
     why_no_identification,
+    why_no_probe_conditions,
     write_report,
 )
 
@@ -62,6 +67,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: f"threshold policies ({cfg.threshold_policy})"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
+    Stage("probe_conditions", probe_under_conditions, skip=why_no_probe_conditions,
+          says=lambda cfg: f"degraded probes: {', '.join(cfg.probe_conditions)}"),
     Stage("report", write_report, says=lambda env: f"writing {env.out}"),
 )
 """The stages of an audit, in order (see the module docstring)."""

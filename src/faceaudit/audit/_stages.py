@@ -27,10 +27,13 @@ from ..datasets import dataset_key, dataset_notes
 from ..pipeline import MODEL_NAMES
 from ..report import (
     IDENT_WHATIF,
+    PROBE_KEY,
     dataset_view,
     draw_figures,
     identification_view,
     make_findings,
+    probe_figures,
+    probe_view,
     results_document,
     verification_view,
     write_html,
@@ -266,6 +269,44 @@ def search_one_to_many(cfg: Any, env: Any, data: Loaded, embed: Embedded,
     return Identified(res, what_if)
 
 
+# ---------------------------------------------------------------------------- probe quality
+@dataclass(frozen=True)
+class Probed:
+    """The probe-quality stress audit (:class:`faceaudit.probe.ProbeAudit`)."""
+
+    audit: Any
+
+    def describe(self) -> str:
+        a = self.audit
+        return (f"{len(a.conditions)} levels x {a.n_probe_samples:,} probes of "
+                f"{a.n_probe_people:,} people")
+
+
+def why_no_probe_conditions(cfg: Any, embed: Embedded | None) -> str | None:
+    """Why the probe-condition stage does not run (None: it runs)."""
+    if not cfg.probe_conditions:
+        return "no probe conditions asked for ([probe_conditions] conditions = [])"
+    if embed is None:
+        return "a score file has no images to degrade"
+    return None
+
+
+def probe_under_conditions(cfg: Any, env: Any, data: Loaded, embed: Embedded,
+                           metrics: Measured) -> Probed:
+    """Degraded probes vs clean references at the clean threshold (:mod:`faceaudit.probe`)."""
+    from ..probe import probe_audit
+
+    return Probed(probe_audit(
+        data.manifest, data.grouping, embed.templates, cfg.probe_conditions,
+        threshold=metrics.audit.threshold,
+        store=cfg.store or Path(env.cache_dir) / "store",
+        model=cfg.model, detector=cfg.detector, face_policy=cfg.face_policy,
+        people=cfg.probe_people, n_boot=cfg.n_boot, seed=cfg.seed, confidence=cfg.confidence,
+        target_fmr=None if cfg.threshold is not None else cfg.target_fmr,
+        reference_group=cfg.reference_group, identification=cfg.identification,
+    ))
+
+
 # ---------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class Reported:
@@ -304,7 +345,7 @@ def _fte_reasons(embed: Embedded | None) -> dict[str, int]:
 
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
                  score: Scored, metrics: Measured, identification: Identified | None,
-                 policies: Any = None) -> Reported:
+                 probe_conditions: Probed | None = None, policies: Any = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv."""
     out = Path(env.out)
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
@@ -330,8 +371,13 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
     )
     results.update(policy_sections(cfg, policies))
     results["findings"] = make_findings(results)
+    if probe_conditions is not None:
+        results[PROBE_KEY] = probe_view(probe_conditions.audit)
     figures, figure_files = draw_figures(out / "figures", results, score.summary)
     files.update(figure_files)
+    if probe_conditions is not None:
+        figures.update(probe_figures(out / "figures", results[PROBE_KEY], figure_files))
+        files.update(figure_files)
     results["warnings"] = list(log.warnings)
     results["timings_s"] = log.timings_now()
     files["results"] = write_results(out, results)

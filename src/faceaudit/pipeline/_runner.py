@@ -61,8 +61,13 @@ class PipelineConfig:
                 f":min={self.min_face_size:g}:maxpx={self.max_pixels}")
 
 
-def process_image(config: PipelineConfig, sha: str, path: Path) -> StoredResult:
-    """Run the whole pipeline on one file; never raises for a bad image."""
+def process_image(config: PipelineConfig, sha: str, path: Path, *,
+                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> StoredResult:
+    """Run the whole pipeline on one file; never raises for a bad image.
+
+    ``transform`` (optional) maps the decoded RGB ``uint8`` pixels to new pixels of any size
+    before detection (the probe conditions of :mod:`faceaudit.probe`).
+    """
     try:
         try:  # only a regular file is opened: the path may have become a FIFO since the scan
             data = read_regular(path)
@@ -76,12 +81,13 @@ def process_image(config: PipelineConfig, sha: str, path: Path) -> StoredResult:
                            min_size=max(1, int(np.ceil(config.min_face_size))))
         if isinstance(img, DecodeFailure):
             return StoredResult(sha, img.status, img.reason)
-        dets = config.detector.detect(img.pixels)
-        face = select_face(dets, img.pixels.shape, policy=config.face_policy,
+        pixels = img.pixels if transform is None else transform(img.pixels)
+        dets = config.detector.detect(pixels)
+        face = select_face(dets, pixels.shape, policy=config.face_policy,
                            min_face_size=config.min_face_size)
         if isinstance(face, FaceFailure):
             return StoredResult(sha, face.status, face.reason)
-        vec = np.asarray(config.embedder.embed(img.pixels, face, source=Path(path)), np.float32)
+        vec = np.asarray(config.embedder.embed(pixels, face, source=Path(path)), np.float32)
         if vec.ndim != 1 or not np.isfinite(vec).all():
             return StoredResult(sha, ERROR, f"embedder returned a non-finite or non-1-d vector "
                                             f"(shape {vec.shape})", None, face.as_array())

@@ -33,6 +33,7 @@ from ._plots import (
     save_figure,
 )
 from ._policies import model_card_section, policies_section, policies_view
+from ._probe import PROBE_KEY, probe_figures, probe_findings, probe_view
 from ._schema import (
     GROUP_FIELDS,
     IDENT_WHATIF,
@@ -49,6 +50,7 @@ from ._schema import (
 __all__ = [
     "GROUP_FIELDS",
     "IDENT_WHATIF",
+    "PROBE_KEY",
     "SCHEMA_VERSION",
     "compare_results",
     "dataset_view",
@@ -70,6 +72,9 @@ __all__ = [
     "plot_score_distributions",
     "policies_section",
     "policies_view",
+    "probe_figures",
+    "probe_findings",
+    "probe_view",
     "render_compare_html",
     "render_html",
     "results_document",

@@ -29,6 +29,8 @@ from typing import Any
 from .. import _format as F
 from .._errors import InputError
 from ..metrics import shown_interval
+from ._probe import PROBE_KEY
+from ._probe import RATES as PROBE_RATES
 
 RATES = ("fmr", "fnmr", "fte")
 
@@ -122,36 +124,12 @@ def compare_results(
             f"the audits {name_a!r} and {name_b!r} share no group "
             f"({sorted(ga)} vs {sorted(gb)}); compare audits with the same grouping"
         )
-    rows = []
-    for g in common:
-        for rate in RATES:
-            x, y = _f(ga[g].get(rate)), _f(gb[g].get(rate))
-            a_lo, a_hi = shown_interval(ga[g], rate)
-            b_lo, b_hi = shown_interval(gb[g], rate)
-            ov = _overlap(a_lo, a_hi, b_lo, b_hi)
-            if ov is None:
-                verdict = "no interval"
-            elif ov:
-                verdict = "no clear change"
-            else:
-                verdict = f"{name_b} {'higher' if y > x else 'lower'}"
-            rows.append(
-                {
-                    "group": g,
-                    "rate": rate,
-                    "a": x,
-                    "a_lo": a_lo,
-                    "a_hi": a_hi,
-                    "b": y,
-                    "b_lo": b_lo,
-                    "b_hi": b_hi,
-                    "difference": y - x,
-                    "ratio": y / x if x > 0 else (math.inf if y > 0 else math.nan),
-                    "overlap": ov,
-                    "verdict": verdict,
-                    "thin": bool(ga[g].get("thin")) or bool(gb[g].get("thin")),
-                }
-            )
+    rows = [
+        _compared(g, rate, _f(ga[g].get(rate)), _f(gb[g].get(rate)),
+                  shown_interval(ga[g], rate), shown_interval(gb[g], rate), name_b,
+                  bool(ga[g].get("thin")) or bool(gb[g].get("thin")))
+        for g in common for rate in RATES
+    ]
     notes = _notes(a, b, name_a, name_b, paired)
     if paired is not None:
         _add_paired(rows, paired, name_b)
@@ -176,7 +154,44 @@ def compare_results(
         "notes": notes,
         "paired": None if paired is None else {
             k: paired[k] for k in ("n_boot", "seed", "confidence", "reference_group")},
+        "probe_rows": _probe_rows(a, b, name_b),
     }
+
+
+def _compared(group: str, rate: str, x: float, y: float, ia: tuple[float, float],
+              ib: tuple[float, float], name_b: str, thin: bool) -> dict[str, Any]:
+    """One comparison row: values, intervals, difference, ratio, overlap and verdict."""
+    ov = _overlap(*ia, *ib)
+    if ov is None:
+        verdict = "no interval"
+    elif ov:
+        verdict = "no clear change"
+    else:
+        verdict = f"{name_b} {'higher' if y > x else 'lower'}"
+    return {"group": group, "rate": rate, "a": x, "a_lo": ia[0], "a_hi": ia[1], "b": y,
+            "b_lo": ib[0], "b_hi": ib[1], "difference": y - x,
+            "ratio": y / x if x > 0 else (math.inf if y > 0 else math.nan),
+            "overlap": ov, "verdict": verdict, "thin": thin}
+
+
+def _probe_rows(a: Mapping[str, Any], b: Mapping[str, Any], name_b: str) -> list[dict[str, Any]]:
+    """The probe-quality section compared per (condition, group) present in both audits
+    (``group`` is ``"<condition> · <group>"``); empty when either audit has no such section."""
+    pa, pb = a.get(PROBE_KEY) or {}, b.get(PROBE_KEY) or {}
+    rb = {(r["condition"], r["group"]): r for r in pb.get("rows") or []}
+    out = []
+    for r in pa.get("rows") or []:
+        s = rb.get((r["condition"], r["group"]))
+        if s is None:
+            continue
+        for m in PROBE_RATES:
+            def iv(x: Mapping[str, Any], m: str = m) -> tuple[float, float]:
+                return _f(x.get(f"{m}_low")), _f(x.get(f"{m}_high"))
+
+            out.append(_compared(f"{r['condition']} · {r['group']}", m, _f(r.get(m)),
+                                 _f(s.get(m)), iv(r), iv(s), name_b,
+                                 bool(r.get(f"{m}_thin")) or bool(s.get(f"{m}_thin"))))
+    return out
 
 
 def _signed(d: Any) -> str:
@@ -193,10 +208,11 @@ def _signed_interval(lo: Any, hi: Any) -> str:
     return f"{_signed(lo)} to {_signed(hi)}"
 
 
-def formatted_rows(c: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The comparison rows as display strings (percentages, intervals, signed differences)."""
+def formatted_rows(c: Mapping[str, Any], key: str = "rows") -> list[dict[str, Any]]:
+    """The comparison rows (``c[key]``) as display strings (percentages, intervals, signed
+    differences)."""
     out = []
-    for r in c["rows"]:
+    for r in c.get(key) or []:
         d = r["difference"]
         out.append(
             {
@@ -234,4 +250,5 @@ def render_compare_html(c: Mapping[str, Any]) -> str:
         loader=jinja2.PackageLoader("faceaudit.report", "templates"),  # type: ignore[attr-defined]
         autoescape=True,
     )
-    return env.get_template("compare.html.j2").render(c=c, rows=formatted_rows(c))
+    return env.get_template("compare.html.j2").render(
+        c=c, rows=formatted_rows(c), probe_rows=formatted_rows(c, "probe_rows"))

@@ -26,6 +26,7 @@ from .._io import dumps_toml, write_text
 from ..metrics import shown_interval
 from ._findings import make_findings, threshold_phrase
 from ._policies import model_card_section, policies_section
+from ._probe import PROBE_KEY, probe_context
 
 FIGURES = {
     "rates": (
@@ -385,6 +386,8 @@ def render_html(
         config_text=dumps_toml(results.get("config") or {}),
         policies=policies_section(results.get("threshold_policies")),
         model_card=model_card_section(results.get("model_card")),
+        probe=probe_context(results.get(PROBE_KEY), {
+            k: _png_data(v) for k, v in figures.items() if k.startswith("probe_")}),
     )
 
 
