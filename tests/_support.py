@@ -3,17 +3,21 @@
 - :func:`build_summary`, :func:`random_population`, :func:`brute_pairs`: a ScoreSummary built
   by brute force from explicit arrays (the contract of ``_summary.py``), so the metrics can be
   checked against brute-force references;
-- :func:`people`: a synthetic population of templates for the 1:N tests.
+- :func:`people`: a synthetic population of templates for the 1:N tests;
+- :func:`make_tiny_world`: the README's example files as tiny generated files (CLI tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from faceaudit import Grouping, Manifest, ScoreSummary, Templates
+from faceaudit._similarity import pair_scores
 
 
 def build_summary(
@@ -144,3 +148,46 @@ def people(
     v[status != "ok"] = np.nan
     return m, Templates(m.sample_ids, v, status, np.where(status == "ok", "", failure[1]), "syn",
                         similarity)
+
+
+FAST_EMBED = ["--model", "fake", "--detector", "none", "--workers", "1"]
+"""CLI options that make embedding instant in tests (no model, no detector, no pool)."""
+
+
+def make_tiny_world(folder: Path) -> None:
+    """The README's file names as tiny files: an image folder ``path/to/root`` (16 people,
+    2 photos each: 2 sexes x 4 age bins x 2 people), ``labels.csv`` keyed by person,
+    ``manifest.csv`` / ``m.csv`` of the same photos, ``vendor_scores.csv`` (all pairs) and
+    two bob score files ``dev-1.txt`` / ``test-1.txt``."""
+    rng = np.random.default_rng(7)
+    root = folder / "path" / "to" / "root"
+    rows, people = [], []
+    for sex in ("F", "M"):
+        for age in (25, 35, 50, 70):
+            for k in range(2):
+                person = f"{sex}{age}p{k}"
+                race = ("white", "black")[k]
+                people.append({"subject_id": person, "sex": sex, "race": race})
+                (root / person).mkdir(parents=True)
+                for i in range(2):
+                    Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
+                        root / person / f"{i}.png"
+                    )
+                    rows.append({"sample_id": f"{person}_{i}", "subject_id": person,
+                                 "path": f"path/to/root/{person}/{i}.png", "sex": sex,
+                                 "race": race, "age": age + i})
+    pd.DataFrame(people).to_csv(folder / "labels.csv", index=False)
+    manifest = pd.DataFrame(rows)
+    manifest.to_csv(folder / "manifest.csv", index=False)
+    manifest.to_csv(folder / "m.csv", index=False)
+    subj = pd.factorize(manifest["subject_id"])[0]
+    vec = rng.normal(size=(subj.max() + 1, 16))[subj] + 0.5 * rng.normal(size=(len(subj), 16))
+    ia, ib = np.triu_indices(len(subj), 1)
+    ids = manifest["sample_id"].to_numpy()
+    pd.DataFrame({"sample_a": ids[ia], "sample_b": ids[ib],
+                  "score": pair_scores(vec[ia], vec[ib], "cosine")}).to_csv(
+        folder / "vendor_scores.csv", index=False)
+    for name in ("dev-1.txt", "test-1.txt"):  # bob's 4-column format: claimed real probe score
+        lines = [f"c{c} c{r} p{r}_{c} {rng.normal(2.0 if c == r else 0.0):.4f}"
+                 for r in range(8) for c in range(8)]
+        (folder / name).write_text("\n".join(lines) + "\n")

@@ -105,7 +105,7 @@ def check_against_brute(summary: ScoreSummary, ref, exact_fmr, min_exact):
             sel = im & (ref["ci"] == i) & (ref["cj"] == j)
             s = ref["s"][sel]
             n = len(s)
-            cap = max(min_exact, int(np.ceil(exact_fmr * n)))
+            cap = max(min_exact, int(np.ceil(exact_fmr * n)), 1)
             floor = summary.tail_floor[i, j]
             in_cell = (ti == i) & (tj == j)
             if n <= cap:
@@ -424,7 +424,7 @@ def test_argument_errors():
     with pytest.raises(ConfigError, match="n_bins must be a power of two"):
         score_templates(tpl, manifest, n_bins=1000)
     with pytest.raises(ConfigError, match="exact_fmr must satisfy"):
-        score_templates(tpl, manifest, exact_fmr=0)
+        score_templates(tpl, manifest, exact_fmr=-0.1)
     with pytest.raises(ConfigError, match="n_workers must be an integer >= 1; got 0"):
         score_templates(tpl, manifest, n_workers=0)
 
@@ -476,3 +476,88 @@ def test_progress_bar_renders_on_a_terminal(monkeypatch):
     a = score_templates(tpl, manifest, grouping="grp", progress=True)
     b = score_templates(tpl, manifest, grouping="grp", progress=False)
     same_summary(a, b)
+
+
+# ---------------------------------------------------------------------------- tile proof
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+@pytest.mark.parametrize("inflate", [False, True])
+def test_random_floats_equal_the_definition_pair_by_pair(similarity, inflate, monkeypatch):
+    """Random float32 templates (not exact arithmetic): every genuine score, tail score and
+    histogram bin equals the definition's (``prepared_pair_scores`` pair by pair). With the
+    error bound inflated 2^33-fold every bin is unproven, so the re-scoring path decides."""
+    from faceaudit import _similarity
+
+    if inflate:
+        monkeypatch.setattr(_similarity, "_U64", 2.0**-20)
+    monkeypatch.setattr(_tiles, "TILE", 64)
+    rng = np.random.default_rng(11)
+    n = 300
+    subjects = rng.integers(0, 60, n)
+    raw = rng.standard_normal((n, 48)) * (1.0 if similarity == "cosine" else 0.2)
+    raw[::7] = np.round(raw[::7] * 4) / 4  # some exactly representable rows: ties, edges
+    raw[5] = raw[6]  # duplicates
+    manifest, tpl = make_case(subjects, rng.integers(0, 3, n), rng.random(n) < 0.05, raw,
+                              similarity)
+    ref = brute(manifest, tpl)
+    for n_bins, min_exact, exact_fmr in ((2**14, 40, 1e-3), (64, 5, 1e-3), (2**16, 0, 0.01)):
+        summ = score_templates(tpl, manifest, grouping="grp", min_exact=min_exact,
+                               exact_fmr=exact_fmr, n_bins=n_bins, block_size=1, n_workers=2,
+                               progress=False)
+        check_against_brute(summ, ref, exact_fmr, min_exact)
+
+
+def test_merge_states_tree_equals_merging_the_list(monkeypatch):
+    """The pure pairwise merge (a cluster backend's reduce) gives the in-process summary."""
+    from functools import reduce
+
+    from faceaudit import _scorer
+
+    monkeypatch.setattr(_tiles, "TILE", 16)
+    rng = np.random.default_rng(21)
+    n = 150
+    manifest, tpl = make_case(rng.integers(0, 30, n), rng.integers(0, 3, n), rng.random(n) < 0.05,
+                              rng.standard_normal((n, 12)), "cosine")
+    kw = dict(grouping="grp", min_exact=20, n_bins=64, block_size=16, progress=False)
+    base = score_templates(tpl, manifest, n_workers=3, **kw)
+    real = _tiles.run_units
+    seen = []
+
+    def tree(engine, units, n_workers, progress, state=None):
+        states = [real(engine, [u], 1, False) for u in units]  # one state per unit
+        flat = [s for group in states for s in group]
+        before = [dict(st.hist) for st in flat]
+        merged = reduce(_tiles.merge_states, flat[::-1])  # any order
+        assert all(st.hist.keys() == b.keys() for st, b in zip(flat, before, strict=True))
+        seen.append(len(flat))
+        return [merged]
+
+    monkeypatch.setattr(_scorer, "run_units", tree)
+    same_summary(base, score_templates(tpl, manifest, n_workers=1, **kw))
+    assert seen and seen[0] > 3
+
+
+def test_tail_candidates_stay_within_the_stated_bound(monkeypatch):
+    """Memory per worker does not grow with the pairs: each cell's tail buffer holds at most
+    max(2K, K + 65536) candidates plus one tile's (the bound in ``_tiles``'s docstring), and
+    the final tail is K (+ ties) whatever the number of impostor pairs."""
+    from faceaudit import _accumulate
+
+    monkeypatch.setattr(_tiles, "TILE", 64)
+    peak = {}
+    real_add = _accumulate.TailBuffer.add
+
+    def add(self, s, a, b):
+        real_add(self, s, a, b)
+        peak[id(self)] = max(peak.get(id(self), (0, 0))[0], self.n), self.cap
+
+    monkeypatch.setattr(_accumulate.TailBuffer, "add", add)
+    rng = np.random.default_rng(5)
+    tails = []
+    for n in (600, 1200):
+        peak.clear()
+        manifest, tpl = make_case(rng.integers(0, n // 4, n), np.zeros(n, int), np.zeros(n, bool),
+                                  rng.standard_normal((n, 8)), "cosine")
+        s = score_templates(tpl, manifest, grouping="grp", min_exact=150, progress=False)
+        assert peak and all(m <= max(2 * k, k + 65536) + 64 * 64 for m, k in peak.values())
+        tails.append(len(s.tail_scores))
+    assert tails[0] == tails[1] == 150  # no ties in random floats: exactly K, for 4x the pairs

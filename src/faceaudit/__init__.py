@@ -22,6 +22,7 @@ from ._errors import (
     IntegrityError,
     ManifestError,
     MissingDependencyError,
+    OutputError,
     ScoreFileError,
     ThinDataWarning,
     UndefinedMetricWarning,
@@ -38,6 +39,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "score_templates": "._scorer",
     "read_scores": "._vendor",
+    "recount_templates": "._recount",
+    "recount_scores": "._vendor",
     "read_bob_scores": "._bob",
     "AuditResult": ".metrics",
     "load_dataset": ".datasets",
@@ -63,8 +66,9 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._bob import read_bob_scores
+    from ._recount import recount_templates
     from ._scorer import score_templates
-    from ._vendor import read_scores
+    from ._vendor import read_scores, recount_scores
     from .audit import AuditConfig, AuditOutput, run_audit
     from .datasets import load_dataset
     from .metrics import AuditResult
@@ -88,6 +92,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "MissingDependencyError",
+    "OutputError",
     "ScoreFileError",
     "ScoreSet",
     "ScoreSummary",
@@ -100,6 +105,8 @@ __all__ = [
     "load_dataset",
     "read_bob_scores",
     "read_scores",
+    "recount_scores",
+    "recount_templates",
     "run_audit",
     "score_templates",
 ]

@@ -24,8 +24,11 @@ import numpy as np
 from ._errors import ConfigError
 from ._summary import ScoreSummary
 
-EXACT_FMR = 1e-3
-"""Default share of each cell's impostor scores kept exactly (``exact_fmr``)."""
+EXACT_FMR = 0.0
+"""Default share of each cell's impostor scores kept exactly beyond ``min_exact``
+(``exact_fmr``). 0: every cell keeps a tail of ``min_exact`` scores, so memory does not grow
+with the number of pairs; a count inside a histogram bin below the tail is made exact by the
+second pass (:mod:`faceaudit._recount`) at the thresholds an audit reports."""
 DEFAULT_N_BINS = 2**14
 DEFAULT_MIN_EXACT = 50_000
 
@@ -104,9 +107,10 @@ def binning_for(similarity: str, n_bins: int, max_sq_norm: float = 1.0) -> Binni
 
 # ---------------------------------------------------------------------------- tail
 def tail_capacity(n_impostor: np.ndarray | int, exact_fmr: float, min_exact: int) -> np.ndarray:
-    """``max(min_exact, ceil(exact_fmr · n))`` elementwise (int64)."""
+    """``max(min_exact, ceil(exact_fmr · n), 1)`` elementwise (int64): the tail of a
+    non-empty cell holds at least its highest score."""
     n = np.asarray(n_impostor, dtype=np.int64)
-    return np.maximum(min_exact, np.ceil(exact_fmr * n).astype(np.int64))
+    return np.maximum(max(int(min_exact), 1), np.ceil(exact_fmr * n).astype(np.int64))
 
 
 def kth_largest(values: np.ndarray, k: int) -> float:

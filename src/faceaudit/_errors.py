@@ -10,7 +10,9 @@ caller (or the CLI) can catch one type. The CLI maps each class to an exit code:
     ├── ConfigError                 exit 3   an argument or config value is invalid
     ├── MissingDependencyError      exit 4   an optional extra is not installed
     ├── IntegrityError              exit 5   a checksum or cache entry does not match
-    └── DownloadError               exit 6   a download failed (offline, HTTP error, truncated)
+    ├── DownloadError               exit 6   a download failed (offline, HTTP error, truncated)
+    └── OutputError                 exit 7   a file or folder cannot be written (names the path:
+                                             read-only, no permission, disk full)
 
 Warnings:
 
@@ -68,6 +70,14 @@ class DownloadError(FaceauditError):
     """A download failed (offline, HTTP error, truncated); the message says how to get the file."""
 
     exit_code = 6
+
+
+class OutputError(FaceauditError, OSError):
+    """A file or folder cannot be written: read-only, no permission, disk full, a file where a
+    folder must go. The message names the path and what to do. Also an :class:`OSError`, so
+    code that caught the operating system's error still catches it."""
+
+    exit_code = 7
 
 
 class UndefinedMetricWarning(UserWarning):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from ._errors import shorten
@@ -39,6 +40,23 @@ def label(text: Any, max_chars: int = DISPLAY_LABEL_CHARS) -> str:
         return s
     tag = " #" + hashlib.sha256(s.encode("utf-8", "surrogateescape")).hexdigest()[:6]
     return shorten(s, max(max_chars - len(tag), 3), count=False) + tag
+
+
+def shorten_labels(text: str, labels: Iterable[Any], max_chars: int = DISPLAY_LABEL_CHARS) -> str:
+    """``text`` (a sentence, a warning) with every label of ``labels`` longer than
+    ``max_chars`` shown as :func:`label` shows it; for text that quotes labels.
+
+    Longer labels are replaced first (a label inside a longer one stays consistent). Costs
+    one substring search per long label, so a report stays linear in its size.
+
+    >>> shorten_labels("F / " + "x" * 50 + " fails most", ["F / " + "x" * 50, "M"])
+    'F / xxxxxxxxxxxxxxxxx…xxxxxxxxxx #b39a06 fails most'
+    """
+    long = sorted({str(x) for x in labels if len(str(x)) > max_chars}, key=len, reverse=True)
+    for lab in long:
+        if lab in text:
+            text = text.replace(lab, label(lab, max_chars))
+    return text
 
 
 def _finite(x: Any) -> bool:

@@ -3,9 +3,12 @@
 Every file faceaudit writes goes through :func:`atomic_write`: the content is written to a
 temporary file in the same folder, flushed and fsync'ed, then renamed over the target with
 :func:`os.replace`. A run killed at any instant leaves either the old file or the new one,
-never a truncated one. Arrays are saved with :func:`save_npz` and read with :func:`load_npz`,
-which refuses pickled objects (``allow_pickle=False``): embeddings are biometric data and a
-file from elsewhere must never run code.
+never a truncated one. A write the system refuses (read-only, no permission, disk full) is an
+:class:`~faceaudit.OutputError` naming the path (exit code 7), and commands call
+:func:`check_writable` on their output folders *before* any work, so a run does not compute
+for minutes only to fail when it writes. Arrays are saved with :func:`save_npz` and read with
+:func:`load_npz`, which refuses pickled objects (``allow_pickle=False``): embeddings are
+biometric data and a file from elsewhere must never run code.
 
 Reading inputs safely (also here, so every reader follows the same two rules):
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -34,7 +38,7 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from ._errors import InputError, IntegrityError
+from ._errors import ConfigError, FaceauditError, InputError, IntegrityError, OutputError
 
 
 @contextlib.contextmanager
@@ -44,8 +48,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     On an exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -53,10 +60,72 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FaceauditError):
+            raise output_error(path, exc) from exc
         raise
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded: free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EACCES: "no permission to write there: choose a folder you can write to",
+    errno.EPERM: "no permission to write there: choose a folder you can write to",
+    errno.EEXIST: "a file is in the way where a folder must go",
+    errno.ENOTDIR: "a file is in the way where a folder must go",
+}
+
+
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The :class:`OutputError` for an ``OSError`` raised while writing ``path``: the path,
+    the system's reason and what to do (``"cannot write out/report.html: No space left on
+    device; the disk is full: free some space or write elsewhere"``)."""
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    hint = _WRITE_HINTS.get(exc.errno or -1)
+    return OutputError(f"cannot write {path}: {reason}{where}" + (f"; {hint}" if hint else ""))
+
+
+def check_writable(path: str | os.PathLike[str], name: str, *, folder: bool = True) -> Path:
+    """Check, without creating anything, that ``path`` can be written; return it.
+
+    ``folder=True``: ``path`` is a folder (it may not exist yet); ``False``: a file, whose
+    folder is checked. The nearest existing folder on the way is probed by creating and
+    removing a temporary file in it, so a read-only mount, missing permission or a full
+    inode table shows up now, not after the work.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` (or a folder on the way) is a file where a folder must be, or a folder where
+        a file must be; ``name`` names the option.
+    OutputError
+        The probe could not be written (the message names the folder and why).
+    """
+    target = Path(path).expanduser()
+    if not folder and target.is_dir():
+        raise ConfigError(f"{name} must be a file path; got {str(target)!r}, which is a folder")
+    probe = target if folder else target.parent
+    probe = probe if str(probe) else Path(".")
+    while not probe.exists() and probe != probe.parent and not probe.is_symlink():
+        probe = probe.parent
+    if not probe.is_dir():
+        kind = "it" if probe == target else f"{str(probe)!r}"
+        raise ConfigError(
+            f"{name} must be {'a folder' if folder else 'a file in a folder'}; got "
+            f"{str(target)!r}, but {kind} is a file (or a broken link): give another path"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".faceaudit-write-check.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        exc.filename = str(probe)  # the folder that refused, not the probe's random name
+        raise output_error(target, exc) from exc
+    return target
 
 
 def _umask() -> int:

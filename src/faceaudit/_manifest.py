@@ -140,12 +140,13 @@ class GroupAssignment:
     def n_groups(self) -> int:
         return len(self.labels)
 
-    def index_of(self, label: str | Sequence[str]) -> int:
+    def index_of(self, label: str | Sequence[str], name: str = "group") -> int:
         """Index of a group given its label (``"F / black"``) or its values (``("F", "black")``).
 
-        See :func:`find_group`: an ambiguous name is a :class:`ConfigError`.
+        See :func:`find_group`: an unknown or ambiguous name is a :class:`ConfigError` (naming
+        the parameter ``name``).
         """
-        return find_group(label, self.labels, self.values)
+        return find_group(label, self.labels, self.values, name)
 
 
 def _bin_label(edges: tuple[float, ...], k: int) -> str:
@@ -201,9 +202,14 @@ def group_label(values: Sequence[str]) -> str:
 
 
 def find_group(
-    group: str | Sequence[str], labels: Sequence[str], values: Sequence[tuple[str, ...]]
+    group: str | Sequence[str],
+    labels: Sequence[str],
+    values: Sequence[tuple[str, ...]],
+    name: str = "group",
 ) -> int:
     """Index of a group given by its label or its tuple of values; ambiguity is an error.
+
+    ``name`` is the parameter the messages name (``"reference_group"``).
 
     A string is first looked up among the labels (:func:`group_label`, unique). A string that
     is no label but equals the *unquoted* join of the values of exactly one group (as a user
@@ -223,7 +229,7 @@ def find_group(
             return hits[0]
         if len(hits) > 1:
             raise ConfigError(
-                f"group {group!r} is ambiguous: it could be any of "
+                f"{name} {group!r} is ambiguous: it could be any of "
                 f"{[labels[i] for i in hits]} (attribute values that contain ' / ' are "
                 "quoted in group labels); give one of these labels"
             )
@@ -232,7 +238,7 @@ def find_group(
         if key in values:
             return list(values).index(key)
     shown = [shorten(str(x), 80) for x in labels]
-    raise ConfigError(f"group must be one of {shown}; got {group!r}")
+    raise ConfigError(f"{name} must be one of {shown}; got {group!r}")
 
 
 def read_table(path: Path, what: str) -> pd.DataFrame:

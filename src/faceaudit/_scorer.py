@@ -1,8 +1,8 @@
 """The streaming comparison engine: templates + manifest -> :class:`~faceaudit.ScoreSummary`.
 
 The similarity matrix of the enrolled samples is computed tile by tile (upper triangle only;
-every element is *the* score of its pair, as :mod:`faceaudit._similarity` defines it, through
-:func:`faceaudit._similarity.exact_block_scores`) and folded into per-cell
+every element counts as *the* score of its pair, as :mod:`faceaudit._similarity` defines it:
+see :mod:`faceaudit._tiles`) and folded into per-cell
 accumulators as it goes, so memory grows with ``N·d`` and the number of cells, never with the
 number of pairs. See :func:`score_templates`.
 
@@ -12,7 +12,8 @@ Exactness contract (the one of :mod:`faceaudit._summary`):
 - per cell, the impostor *tail* is every impostor score ``>= tail_floor`` (kept exactly, with
   its pair) and the *histogram* counts every other impostor score. The tail's capacity is
 
-  .. math:: K = \\max(\\mathtt{min\\_exact},\\ \\lceil \\mathtt{exact\\_fmr} \\cdot n_{imp} \\rceil)
+  .. math:: K = \\max(\\mathtt{min\\_exact},\\ \\lceil \\mathtt{exact\\_fmr}
+            \\cdot n_{imp} \\rceil,\\ 1)
 
   and ``tail_floor`` is the ``K``-th largest impostor score of the cell; every score equal to
   it is kept too (ties), so the tail may hold more than ``K`` scores. A cell with
@@ -36,9 +37,18 @@ Parallelism: worker threads (``n_workers``, default 2), each running single-thre
 ``astype``, ``flatnonzero``, ``bincount``, ``partition``, fancy indexing) release the GIL, so
 the threads run concurrently; only the short Python glue per 512×512 tile holds it.
 
-Cost per pair: a float64 GEMM and the rounding proof of
-:func:`~faceaudit._similarity.exact_block_scores`, then ``bincount`` and the tail steps; see
+Cost per pair: a float64 GEMM (:func:`~faceaudit._similarity.block_values`), then a few
+vectorised passes that read each element's bin off the float64 value with a proof
+(:mod:`faceaudit._tiles`), ``bincount`` and the tail steps; see
 ``benchmarks/bench_scorer.py`` for the measured rate.
+
+Memory (does not grow with the number of pairs): the prepared templates in layout order
+(``N·d`` float32, shared by the workers) and the genuine scores (24 bytes per genuine pair),
+plus per worker two ``TILE``² float64 scratch tiles, an intp buffer and a few ``TILE``²
+temporaries (~12 MiB at ``TILE`` = 512), and per streamed cell an int64 histogram
+(``8·n_bins`` bytes) and at most ``max(2K, K + 65536) + TILE²`` tail candidates (20 bytes
+each; ``K`` = the tail capacity, ``min_exact`` = 50,000 by default since ``exact_fmr`` = 0).
+Tested in ``tests/test_engine_scorer.py``; measured by ``benchmarks/bench_scorer.py``.
 
 Explicit pair lists (``pairs=``) and sampled cells are scored with
 :func:`faceaudit._similarity.pair_scores` (one dot product per pair): the same definition,
@@ -118,9 +128,11 @@ def score_templates(
         Compare only these pairs (LFW ``pairs.txt`` style) instead of all pairs. A label that
         contradicts the manifest, or an unknown sample id, is an :class:`InputError` naming
         the row. ``impostors`` is ignored.
-    exact_fmr : float in (0, 1]
+    exact_fmr : float in [0, 1]
         Keep, per cell, at least the top ``ceil(exact_fmr · n_impostor)`` impostor scores
         exactly (the *tail*), so every threshold with FMR <= ``exact_fmr`` is counted exactly.
+        Default 0: a tail of ``min_exact`` per cell, memory independent of the pairs;
+        :func:`faceaudit.recount_templates` makes counts at chosen thresholds exact.
     min_exact : int >= 0
         ... and at least this many; a cell with at most ``min_exact`` impostor scores is
         kept entirely (``tail_floor = -inf``).
@@ -289,7 +301,7 @@ def _check_args(templates: Any, manifest: Any, impostors: str, exact_fmr: float,
     if not isinstance(manifest, Manifest):
         raise ConfigError(f"manifest must be a Manifest; got {type(manifest).__name__}")
     check_option("impostors", impostors, IMPOSTOR_MODES)
-    check_range("exact_fmr", exact_fmr, low=0.0, high=1.0, low_open=True)
+    check_range("exact_fmr", exact_fmr, low=0.0, high=1.0)
     check_integer("min_exact", min_exact, 0)
     check_n_bins(n_bins)
     check_integer("block_size", block_size, 1)

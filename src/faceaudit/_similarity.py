@@ -26,11 +26,13 @@ an explicit pair list, the 1:N search):
 Any other float64 summation order differs from step 2 by at most :math:`(d-1)\\,2^{-53}
 \\sum_i |p_i|` for :math:`d` terms :math:`p_i`, so after step 3 it gives the same float32
 unless the float64 value lies within that distance of a float32 rounding boundary.
-:func:`exact_block_scores` uses this: it computes a whole tile with one float64 GEMM, proves
-the rounding of every element with that bound, and re-scores the (rare) unproven elements by
-the definition — so every element equals :func:`prepared_pair_scores` bit for bit, at the
-cost of a float64 instead of a float32 GEMM. :func:`block_scores` is the float32 GEMM, used
-only to *find* candidates (1:N search) with a rigorous error bound, never to report a score.
+:func:`block_values` computes a whole tile with one float64 GEMM and returns that bound;
+:func:`exact_block_scores` (and the 1:1 scorer's tiles, for the elements whose float32 it
+needs) proves the rounding of each element with it and re-scores the (rare) unproven
+elements by the definition — so every element equals :func:`prepared_pair_scores` bit for
+bit, at the cost of a float64 instead of a float32 GEMM. :func:`block_scores` is the float32
+GEMM, used only to *find* candidates (1:N search) with a rigorous error bound, never to
+report a score.
 """
 
 from __future__ import annotations
@@ -119,6 +121,83 @@ def block_scores(
     return d2
 
 
+def block_values(
+    a: np.ndarray,
+    b: np.ndarray,
+    similarity: str,
+    sq_a: np.ndarray | None = None,
+    sq_b: np.ndarray | None = None,
+    scale: float = 1.0,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, float | np.ndarray]:
+    r"""Rows ``a`` × rows ``b`` by one float64 GEMM: values ``v`` and a proven error bound.
+
+    Returns ``(v, err)`` with ``|v - scale·x| <= err`` elementwise, where ``x`` is the
+    definition's float64 value (step 2 of the module docstring, before the float32 rounding)
+    and ``scale`` a power of two (it multiplies exactly, so ``v`` is the GEMM of
+    ``scale·a``). ``err`` is a float, or an array for close Euclidean pairs. The bound:
+
+    - cosine: both ``v`` and ``x`` are float64 sums of the same ``d`` exact products, each
+      within :math:`(d-1)\,2^{-53}\sum_i|a_i b_i|` of the exact sum, and
+      :math:`\sum_i|a_i b_i| \le \lVert a\rVert\lVert b\rVert \le 1 + d\,2^{-23}`
+      for prepared (unit) rows; ``err`` is :math:`8.08\,(d+4)\,2^{-53}`, twice that
+      distance and more, so ``v ± err`` computed in float64 still brackets ``x``;
+    - euclidean: ``|a|^2 + |b|^2 - 2 a·b`` and the definition's sum of squared differences
+      each carry at most :math:`2(d+3)\,2^{-53} S` (``S = max|a|^2 + max|b|^2``); the square
+      root turns that into :math:`e/\max(\mathrm{dist}, 2^{-4}\sqrt S)`, or
+      :math:`e/\max(\mathrm{dist}, \sqrt e)` per element when some pair is that close.
+
+    ``out``: an optional C-contiguous float64 array of the result's shape to write into.
+    """
+    d = a.shape[1]
+    a64 = np.asarray(a, np.float64)
+    if scale != 1.0 and similarity == "cosine":
+        a64 = a64 * scale
+    g = np.matmul(a64, np.asarray(b, np.float64).T, out=out)
+    slack = 8.0 * (d + 4) * _U64  # twice the bound: covers the rounding of v ± e itself
+    if similarity == "cosine":
+        return g, slack * 1.01 * scale
+    assert sq_a is not None and sq_b is not None
+    big = float(sq_a.max(initial=0.0) + sq_b.max(initial=0.0))
+    e = slack * big
+    g *= -2.0
+    g += sq_a[:, None]
+    g += sq_b[None, :]
+    np.maximum(g, 0.0, out=g)
+    np.sqrt(g, out=g)  # distances; |sqrt(x) - sqrt(y)| <= |x - y| / sqrt(x)
+    d_floor = 2.0**-4 * np.sqrt(big)
+    err: float | np.ndarray
+    if g.size and g.min() < d_floor:  # very close pairs: a bound per element
+        err = e / np.maximum(g, np.sqrt(e))  # |sqrt(x) - sqrt(y)| <= sqrt(|x - y|)
+    else:
+        err = e / d_floor if big > 0 else 0.0
+    g *= -scale
+    return g, err * scale
+
+
+def round_proven(
+    v: np.ndarray,
+    err: float | np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    similarity: str,
+) -> np.ndarray:
+    """The definition's float32 scores of pairs ``(a[rows[k]], b[cols[k]])`` from brackets.
+
+    ``v``, ``err`` as :func:`block_values` returns them for these pairs (``scale`` 1): where
+    ``v - err`` and ``v + err`` round to one float32, that float32 is the score (rounding is
+    monotone); the other pairs are re-scored by :func:`prepared_pair_scores`.
+    """
+    lo = (v - err).astype(np.float32)
+    hi = (v + err).astype(np.float32)
+    unsure = np.flatnonzero(lo != hi)
+    if len(unsure):
+        lo[unsure] = prepared_pair_scores(a[rows[unsure]], b[cols[unsure]], similarity)
+    return lo
+
+
 def exact_block_scores(
     a: np.ndarray,
     b: np.ndarray,
@@ -128,41 +207,17 @@ def exact_block_scores(
 ) -> np.ndarray:
     """Every score of rows ``a`` × rows ``b`` (float32), equal to the definition bit for bit.
 
-    One float64 GEMM gives a value within a proven distance ``e`` of the definition's float64
-    value (both are float64 sums of the same terms; module docstring). Where the interval
-    ``[v - e, v + e]`` rounds to one float32, that float32 is the score; the other elements
-    are re-scored by :func:`prepared_pair_scores`. ``a``, ``b``, ``sq_a``, ``sq_b`` come from
+    :func:`block_values` gives each float64 value within a proven distance of the
+    definition's; :func:`round_proven` turns the tile into float32 scores, re-scoring the
+    elements whose rounding it cannot prove. ``a``, ``b``, ``sq_a``, ``sq_b`` come from
     :func:`prepare`.
     """
-    d = a.shape[1]
-    g = np.asarray(a, np.float64) @ np.asarray(b, np.float64).T
-    slack = 8.0 * (d + 4) * _U64  # twice the bound: covers the rounding of v ± e itself
-    if similarity == "cosine":
-        # |a_i b_i| summed is at most |a| |b| <= 1 + d 2^-24 for prepared (unit) rows
-        err = slack * 1.01
-        lo = (g - err).astype(np.float32)
-        hi = (g + err).astype(np.float32)
-    else:
-        assert sq_a is not None and sq_b is not None
-        # v = |a|^2 + |b|^2 - 2 a.b: the GEMM's and the definition's sums of squared
-        # differences each carry at most 2 (d+3) u S, S = |a|^2 + |b|^2, so they differ by < e
-        big = float(sq_a.max(initial=0.0) + sq_b.max(initial=0.0))
-        e = slack * big
-        g *= -2.0
-        g += sq_a[:, None]
-        g += sq_b[None, :]
-        np.maximum(g, 0.0, out=g)
-        np.sqrt(g, out=g)  # distances; |sqrt(x) - sqrt(y)| <= |x - y| / sqrt(x)
-        d_floor = 2.0**-4 * np.sqrt(big)
-        if g.size and g.min() < d_floor:  # very close pairs: a bound per element
-            err = e / np.maximum(g, np.sqrt(e))  # |sqrt(x) - sqrt(y)| <= sqrt(|x - y|)
-        else:
-            err = e / d_floor if big > 0 else 0.0
-        lo = np.negative((g + err).astype(np.float32))
-        hi = np.negative((g - err).astype(np.float32))
-    unsure = lo != hi
-    if unsure.any():
-        r, c = np.nonzero(unsure)
+    v, err = block_values(a, b, similarity, sq_a, sq_b)
+    lo = (v - err).astype(np.float32)
+    hi = (v + err).astype(np.float32)
+    unsure = np.flatnonzero(lo != hi)
+    if len(unsure):
+        r, c = np.divmod(unsure, lo.shape[1])
         lo[r, c] = prepared_pair_scores(a[r], b[c], similarity)
     return lo
 

@@ -16,7 +16,12 @@ unordered pair of groups ``(i, j)`` with ``i <= j`` — it keeps:
   So the number of impostor scores ``>= t`` is exact for ``t >= tail_floor`` and for any
   ``t`` that is a bin edge, and is bounded by the two neighbouring edges otherwise.
 - the number of comparisons that could not be made because a sample failed to enrol or the
-  score was NaN (*failure to acquire*, FTA), for genuine and impostor pairs separately.
+  score was NaN (*failure to acquire*, FTA), for genuine and impostor pairs separately;
+- after the second pass (:mod:`faceaudit._recount`), for a group ``g`` and a threshold ``t``
+  below its cell's tail: the pairs of people ``(accepted_a < accepted_b)`` (subject codes) of
+  cell ``(g, g)`` with ``accepted_n >= 1`` impostor scores ``>= t`` (``accepted_t``,
+  ``accepted_g``) — what the per-person counts and the subject bootstrap need at ``t``,
+  listed by pair of people, not by comparison.
 
 Conventions: scores are similarities (higher = more alike) and a comparison is accepted iff
 ``score >= threshold``. Sample indices refer to ``sample_ids``. A pair's cell is
@@ -39,7 +44,7 @@ from ._io import load_npz, save_npz
 from ._manifest import GroupAssignment, Grouping, Manifest, find_group
 
 FORMAT_VERSION = 1
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 """Bump whenever the scorer or a score reader changes the numbers a summary holds, so caches
 keyed on it (``faceaudit audit``'s summary cache) are not reused across such a change."""
 
@@ -162,6 +167,11 @@ class ScoreSummary:
     protocol: Mapping[str, Any] = field(default_factory=dict)
     exclusions: Mapping[str, int] = field(default_factory=dict)
     group_values: tuple[tuple[str, ...], ...] = ()
+    accepted_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    accepted_g: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    accepted_a: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    accepted_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    accepted_n: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)
@@ -183,6 +193,11 @@ class ScoreSummary:
             "tail_floor": (np.float64, (g, g)),
             "genuine_fta": (np.int64, (g, g)),
             "impostor_fta": (np.int64, (g, g)),
+            "accepted_t": (np.float64, None),
+            "accepted_g": (np.int32, None),
+            "accepted_a": (np.int64, None),
+            "accepted_b": (np.int64, None),
+            "accepted_n": (np.int64, None),
         }
         for name, (dtype, shape) in conv.items():
             arr = np.asarray(getattr(self, name), dtype=dtype)
@@ -198,6 +213,8 @@ class ScoreSummary:
             raise ConfigError("genuine_scores, genuine_a and genuine_b must have the same length")
         if not (len(self.tail_scores) == len(self.tail_a) == len(self.tail_b)):
             raise ConfigError("tail_scores, tail_a and tail_b must have the same length")
+        if len({len(getattr(self, f"accepted_{k}")) for k in "tgabn"}) != 1:
+            raise ConfigError("accepted_t, _g, _a, _b and _n must have the same length")
         object.__setattr__(self, "group_labels", tuple(self.group_labels))
         if not self.group_values:
             object.__setattr__(self, "group_values", tuple((lab,) for lab in self.group_labels))
@@ -341,7 +358,7 @@ class ScoreSummary:
             )
         gr = meta["grouping"]
         return cls(
-            **{name: d[name] for name in _ARRAY_FIELDS},
+            **{name: d[name] for name in _ARRAY_FIELDS if name in d or name[:9] != "accepted_"},
             group_labels=tuple(meta["group_labels"]),
             group_values=tuple(tuple(v) for v in meta["group_values"]),
             grouping=Grouping(
@@ -371,6 +388,11 @@ _ARRAY_FIELDS = (
     "tail_floor",
     "genuine_fta",
     "impostor_fta",
+    "accepted_t",
+    "accepted_g",
+    "accepted_a",
+    "accepted_b",
+    "accepted_n",
 )
 
 

@@ -1,12 +1,27 @@
-"""The tile engine of the streaming scorer: work units, worker threads, per-worker accumulators.
+r"""The tile engine of the streaming scorer: work units, worker threads, per-worker accumulators.
 
 :func:`faceaudit._scorer.score_templates` lays the enrolled samples out sorted by group and
 subject, cuts every cell (pair of groups) into stripes of rows (:func:`plan_units`), and runs
-the stripes on worker threads (:func:`run_units`). A worker scores ``TILE`` × ``TILE`` tiles
-(:func:`faceaudit._similarity.exact_block_scores`: every element is the score of its pair)
-and folds them into its own :class:`WorkerState` (per-cell histograms, tail candidates,
-genuine scores); :func:`merge_cells` and :func:`merge_genuine` merge the workers' states.
-The accumulators are order-independent, so the result does not depend on the split.
+the stripes on worker threads (:func:`run_units`). A worker computes ``TILE`` × ``TILE``
+tiles of float64 values with one GEMM (:func:`faceaudit._similarity.block_values`, which
+proves ``|t - scale·x| <= err`` against the definition's float64 value ``x``) and folds them
+into its own :class:`WorkerState` (per-cell histograms, tail candidates, genuine scores);
+:func:`merge_cells` and :func:`merge_genuine` merge the workers' states. The accumulators are
+order-independent, so the result does not depend on the split.
+
+Every element contributes exactly what its float32 score (the definition's) would, without
+rounding the whole tile to float32:
+
+- histogram: the bin is read from the float64 value when ``value ± margin`` (``margin`` = the
+  GEMM bound + half a float32 ulp) lies in one bin, which is every element but ~2^-10 of
+  them at the default 2^14 bins; those are re-scored by the definition (:meth:`histogram`);
+- genuine pairs and tail candidates (elements that may reach the cell's floor) get their
+  exact float32 score (:func:`faceaudit._similarity.round_proven`).
+
+Why not a float32 GEMM with an a-priori bound: a float32 dot product of unit vectors is only
+known to within :math:`\gamma_d = d u/(1 - d u)`, ``u = 2^-24``: 7.6e-6 at d = 128, 6% of
+a bin (2^-13), so about 12.5% of the elements (50% at d = 512) could not be binned without
+re-scoring them one by one, which costs more than the float64 GEMM.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ import numpy as np
 
 from ._accumulate import Binning, TailBuffer, canonical_order, finalise_tail, kth_largest
 from ._progress import progress_bar
-from ._similarity import exact_block_scores
+from ._similarity import block_values, prepared_pair_scores, round_proven
 
 TILE = 512
 """Edge of the GEMM tiles (rows of each operand). Fixed so results do not depend on how the
@@ -50,6 +65,16 @@ class WorkerState:
     gen_j: list[np.ndarray] = field(default_factory=list)
     error: BaseException | None = None
     kbuf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))
+    scratch: list[np.ndarray] = field(default_factory=list)
+
+    def buffer(self, n: int, m: int, second: bool = False) -> np.ndarray:
+        """A reusable C-contiguous float64 (n, m) scratch array (two per worker)."""
+        while len(self.scratch) < 2:
+            self.scratch.append(np.zeros(0))
+        i = int(second)
+        if self.scratch[i].size < n * m:
+            self.scratch[i] = np.empty(max(n * m, TILE * TILE))
+        return self.scratch[i][: n * m].reshape(n, m)
 
     def as_intp(self, flat: np.ndarray) -> np.ndarray:
         """``flat`` (integer-valued floats) converted into this worker's reusable intp buffer."""
@@ -94,6 +119,8 @@ class TileEngine:
         self.caps = caps
         # Cosine scores of unit float32 vectors exceed [-1, 1] by at most ~dim·2^-24.
         self.clip = similarity != "cosine" or x.shape[1] >= 1024 or binning.n_bins > 2**14
+        # at least half a float32 ulp of any score in the binned range (rounding to float32)
+        self.half_ulp = max(abs(binning.lo), abs(binning.hi)) * 2.0**-24
 
     def run_unit(self, u: Unit, st: WorkerState) -> None:
         r0, r1 = u.rows
@@ -106,63 +133,114 @@ class TileEngine:
                 self.tile(u, st, t0, t1, c0, c1)
 
     def tile(self, u: Unit, st: WorkerState, r0: int, r1: int, c0: int, c1: int) -> None:
+        """Fold tile rows ``[r0, r1)`` × columns ``[c0, c1)`` into ``st`` (module docstring)."""
         lo = np.searchsorted(self.gen_i, r0)
         hi = np.searchsorted(self.gen_i, r1)
         gi, gj = self.gen_i[lo:hi], self.gen_j[lo:hi]
         sel = (gj >= c0) & (gj < c1)
-        gi, gj = gi[sel], gj[sel]
+        gi, gj = gi[sel] - r0, gj[sel] - c0
         if not u.full and len(gi) == 0:
             return
-        sl = (slice(r0, r1), slice(c0, c1))
-        sq_a = self.sq[sl[0]] if self.sq is not None else None
-        sq_b = self.sq[sl[1]] if self.sq is not None else None
-        s = exact_block_scores(self.x[sl[0]], self.x[sl[1]], self.similarity, sq_a, sq_b)
-        gs = s[gi - r0, gj - c0] if len(gi) else None
-        if gs is not None:
+        b = self.binning
+        a_rows, b_rows = self.x[r0:r1], self.x[c0:c1]
+        sq_a = self.sq[r0:r1] if self.sq is not None else None
+        sq_b = self.sq[c0:c1] if self.sq is not None else None
+        t, err = block_values(a_rows, b_rows, self.similarity, sq_a, sq_b, b.scale,
+                              out=st.buffer(r1 - r0, c1 - c0))
+        gs = None
+        if len(gi):
+            gs = self.exact(t, err, gi, gj, a_rows, b_rows)
             st.gen_s.append(gs)
-            st.gen_i.append(gi)
-            st.gen_j.append(gj)
+            st.gen_i.append(gi + r0)
+            st.gen_j.append(gj + c0)
         if not u.full:
             return
         cell = (u.g, u.h)
-        diag = r0 == c0
-        tri = _triu_mask(r1 - r0) if diag else None
-        flat = s[tri] if diag else s.ravel()
+        tri = _triu_mask(r1 - r0) if r0 == c0 else None
+        margin = err + self.half_ulp * b.scale + 2.0**-30  # |t - scale·score| <= margin
+        self.tail(u, st, t, err, margin, tri, len(gi), a_rows, b_rows, r0, c0)
+        self.histogram(st, cell, t, margin, tri, gs, a_rows, b_rows)
+
+    def exact(self, t: np.ndarray, err: float | np.ndarray, r: np.ndarray, c: np.ndarray,
+              a_rows: np.ndarray, b_rows: np.ndarray) -> np.ndarray:
+        """The definition's scores (float32) of tile elements ``(r, c)`` of scaled values ``t``."""
+        inv = 1.0 / self.binning.scale  # a power of two: exact
+        e = err[r, c] if isinstance(err, np.ndarray) else err
+        return round_proven(t[r, c] * inv, e * inv, a_rows, b_rows, r, c, self.similarity)
+
+    def tail(self, u: Unit, st: WorkerState, t: np.ndarray, err: float | np.ndarray,
+             margin: float | np.ndarray, tri: np.ndarray | None, n_gen: int,
+             a_rows: np.ndarray, b_rows: np.ndarray, r0: int, c0: int) -> None:
+        """Tail candidates of the tile: every impostor score ``>= `` the cell's floor, exactly.
+
+        A score ``s`` has ``scale·s`` within ``margin`` of its value ``t``, so only elements
+        with ``t >= scale·floor - margin`` can reach the floor; they are scored exactly
+        (:meth:`exact`) and filtered. The first floor of a cell comes from this tile's
+        ``(cap + n_gen)``-th largest value minus ``margin``, rounded down to a float32: at most
+        its cap-th largest impostor score, hence at most the cell's final floor.
+        """
+        cell = (u.g, u.h)
         buf = st.tails.get(cell)
         if buf is None:
             buf = st.tails[cell] = TailBuffer(int(self.caps[cell]))
-        n_gen = 0 if gs is None else len(gs)
-        if buf.floor == -np.inf and flat.size - n_gen >= buf.cap > 0:
-            # This tile alone holds >= cap impostor scores: start from its (cap + n_gen)-th
-            # largest score, which is at most its cap-th largest impostor score, hence at most
-            # the cell's final floor.
-            buf.floor = kth_largest(flat, buf.cap + n_gen)
-        mask = s >= np.float32(buf.floor)
-        if diag:
-            mask &= tri
-        hits = np.flatnonzero(mask)
-        if len(hits):
-            ii, jj = np.divmod(hits, c1 - c0)
-            imp = self.subjects[ii + r0] != self.subjects[jj + c0]
-            ii, jj = ii[imp], jj[imp]
-            buf.add(s[ii, jj], ii + r0, jj + c0)
-        b = self.binning
-        nb, off = b.n_bins, b.offset
-        np.multiply(flat, np.float32(b.scale), out=flat)
-        np.floor(flat, out=flat)
-        if self.clip:
-            np.clip(flat, -off, nb - 1 - off, out=flat)
-            flat += off
-            h = np.bincount(st.as_intp(flat), minlength=nb)
+        scale = self.binning.scale
+        n_counted = t.size if tri is None else (t.shape[0] * (t.shape[0] - 1)) // 2
+        if buf.floor == -np.inf and n_counted - n_gen >= buf.cap > 0:
+            vals = t[tri] if tri is not None else t.ravel()
+            k = kth_largest(vals, buf.cap + n_gen) - float(np.max(margin))
+            f = np.float32(k / scale)
+            buf.floor = float(np.nextafter(f, np.float32(-np.inf)) if f > k / scale else f)
+        if buf.floor == -np.inf:
+            mask = np.ones(t.shape, bool) if tri is None else tri.copy()
         else:
-            # |cosine| < 1 + 2^-13 for dim < 1024: one slack bin each side, folded back in.
-            flat += off + 1
-            h = np.bincount(st.as_intp(flat), minlength=nb + 2)
-            h[1] += h[0]
-            h[nb] += h[nb + 1 :].sum()
-            h = h[1 : nb + 1]
+            mask = t >= buf.floor * scale - margin
+            if tri is not None:
+                mask &= tri
+        hits = np.flatnonzero(mask)
+        if not len(hits):
+            return
+        ii, jj = np.divmod(hits, t.shape[1])
+        imp = self.subjects[ii + r0] != self.subjects[jj + c0]
+        ii, jj = ii[imp], jj[imp]
+        s = self.exact(t, err, ii, jj, a_rows, b_rows)
+        keep = s >= np.float32(buf.floor)
+        buf.add(s[keep], ii[keep] + r0, jj[keep] + c0)
+
+    def histogram(self, st: WorkerState, cell: tuple[int, int], t: np.ndarray,
+                  margin: float | np.ndarray, tri: np.ndarray | None, gs: np.ndarray | None,
+                  a_rows: np.ndarray, b_rows: np.ndarray) -> None:
+        """Bins of every element, proven from ``t``; the few unproven ones re-scored.
+
+        The bin of a score ``s`` is ``clip(floor(scale·s) + offset)``. With ``|t - scale·s| <=
+        m`` (``margin``): ``k = floor(t + m)`` and ``f = t + m - k``; if ``f >= 2m`` then
+        ``floor(t - m) = k`` too, so ``k`` is the bin (floor and clip are monotone). Elements
+        with ``f < 2m`` (about ``2^-10`` of them at the default binning) are scored exactly
+        and moved to their bin. ``t`` is overwritten.
+        """
+        b = self.binning
+        nb = b.n_bins
+        t += margin + (b.offset + 1)  # one slack bin below: indices >= 0 after the clip
+        k = st.as_intp(t.ravel() if tri is None else t[tri])  # truncation = floor for t >= 0
+        if self.clip:  # negative t truncates up, but clips to 0 all the same
+            np.clip(k, 0, nb + 1, out=k)
+        h = np.bincount(k, minlength=nb + 2)
+        h[1] += h[0]
+        h[nb] += h[nb + 1 :].sum()
+        h = h[1 : nb + 1]
+        kt = np.floor(t, out=st.buffer(*t.shape, second=True))
+        t -= kt
+        unsure = t < 2.0 * margin
+        if tri is not None:
+            unsure &= tri
+        idx = np.flatnonzero(unsure)  # (2-D np.nonzero is ~15x slower)
+        if len(idx):
+            ur, uc = np.divmod(idx, t.shape[1])
+            ku = np.clip(kt.ravel()[idx] - 1, 0, nb - 1).astype(np.intp)
+            s = prepared_pair_scores(a_rows[ur], b_rows[uc], self.similarity)
+            h -= np.bincount(ku, minlength=nb)
+            h += np.bincount(b.bins(s.astype(np.float32)), minlength=nb)
         if gs is not None:
-            h -= np.bincount(b.bins(gs), minlength=b.n_bins)
+            h -= np.bincount(b.bins(gs), minlength=nb)
         acc = st.hist.get(cell)
         if acc is None:
             st.hist[cell] = h.astype(np.int64)
@@ -200,10 +278,15 @@ def plan_units(
 
 
 def run_units(
-    engine: TileEngine, units: list[Unit], n_workers: int, progress: bool
-) -> list[WorkerState]:
-    """Run every unit on ``n_workers`` threads (single-threaded BLAS each); their states."""
-    states = [WorkerState() for _ in range(max(1, min(n_workers, len(units))))]
+    engine: Any, units: list[Unit], n_workers: int, progress: bool, state: Any = None
+) -> list[Any]:
+    """Run every unit on ``n_workers`` threads (single-threaded BLAS each); their states.
+
+    ``engine.run_unit(unit, state)`` folds a unit into a worker's state, made by ``state()``
+    (default :class:`WorkerState`; the second pass uses its own, see :mod:`faceaudit._recount`).
+    """
+    make = WorkerState if state is None else state
+    states = [make() for _ in range(max(1, min(n_workers, len(units))))]
     lock = threading.Lock()
     it = iter(units)
     done = [0]
@@ -250,6 +333,36 @@ def run_units(
         if st.error is not None:
             raise st.error
     return states
+
+
+def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
+    """Two workers' states as one (pure: ``a`` and ``b`` are not changed; order-independent).
+
+    Histograms add; genuine scores concatenate; per cell, tail candidates concatenate under
+    the higher of the two floors (each floor is at most the cap-th largest score its worker
+    saw, so at most the cap-th largest of the union: nothing of the final tail is dropped).
+    A tree of merges gives the same :func:`merge_cells` / :func:`merge_genuine` result as the
+    list of states, so a cluster backend can reduce states in any order.
+    """
+    if a.error is not None or b.error is not None:
+        raise RuntimeError("cannot merge the state of a worker that failed")
+    out = WorkerState()
+    for st in (a, b):
+        for cell, h in st.hist.items():
+            out.hist[cell] = out.hist[cell] + h if cell in out.hist else h.copy()
+        out.gen_s += st.gen_s
+        out.gen_i += st.gen_i
+        out.gen_j += st.gen_j
+    for cell in set(a.tails) | set(b.tails):
+        bufs = [st.tails[cell] for st in (a, b) if cell in st.tails]
+        buf = TailBuffer(bufs[0].cap)
+        buf.floor = max(x.floor for x in bufs)
+        for x in bufs:
+            s, i, j = x.arrays()
+            keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
+            buf.add(s[keep], i[keep], j[keep])
+        out.tails[cell] = buf
+    return out
 
 
 def merge_cells(

@@ -60,6 +60,7 @@ from ._errors import ConfigError, ScoreFileError, check_integer, check_option
 from ._io import check_input_file, utf8_problem
 from ._manifest import Grouping, Manifest
 from ._protocol import parse_label
+from ._recount import RecountState, apply_recount, plan_requests
 from ._summary import ScoreSummary, sample_fields
 from ._text import MAX_ID_CHARS
 
@@ -476,3 +477,49 @@ def fold_rows(
     np.add.at(imp_fta, (ci[nan & ~mated], cj[nan & ~mated]), 1)
     ok = ~nan
     acc.add(rows.score[ok], a[ok], b[ok], ci[ok], cj[ok], mated[ok])
+
+
+def recount_scores(
+    source: str | Path,
+    manifest: Manifest,
+    summary: ScoreSummary,
+    thresholds: Any,
+    *,
+    score_column: str = "score",
+    label_column: str = "label",
+    higher_is_similar: bool = True,
+    on_error: str = "raise",
+    chunk_rows: int = 1_000_000,
+) -> ScoreSummary:
+    """Second pass over a vendor score file: ``summary`` (from :func:`read_scores` on the same
+    file, manifest and options) with every impostor count at ``thresholds`` made exact.
+
+    The file is read again, chunk by chunk, and only counts are kept (one integer per cell
+    and threshold; :mod:`faceaudit._recount`). A file that changed since the first pass
+    (other impostor counts per cell) is a :class:`ScoreFileError`. A stream that cannot be
+    read twice cannot be recounted: its counts inside histogram bins stay bounds
+    (``exact`` false), as :func:`read_scores` left them.
+    """
+    requests = plan_requests(summary, thresholds)
+    if not requests:
+        return summary
+    path = score_file(source)
+    g = summary.group_codes.astype(np.int64)
+    subj = summary.subject_codes
+    reader = _Reader(path, manifest, score_column, label_column, higher_is_similar, on_error,
+                     int(chunk_rows))
+    n_groups = summary.n_groups
+    n_imp = np.zeros((n_groups, n_groups), np.int64)
+    state = RecountState({r.key: 0 for r in requests})
+    for rows in reader.chunks():
+        a, b = np.minimum(rows.a, rows.b), np.maximum(rows.a, rows.b)
+        keep = ~np.isnan(rows.score) & (subj[a] != subj[b])
+        s, ci, cj = rows.score[keep], np.minimum(g[a], g[b])[keep], np.maximum(g[a], g[b])[keep]
+        np.add.at(n_imp, (ci, cj), 1)
+        for r in requests:
+            state.counts[r.key] += int(((ci == r.g) & (cj == r.h) & (s >= r.t)
+                                        & (s < r.upper)).sum())
+    if not np.array_equal(np.triu(n_imp), np.triu(summary.impostor_total)):
+        raise ScoreFileError(f"{path}: the file's impostor comparisons differ from the first "
+                             "pass (was it changed?); read it again with read_scores")
+    return apply_recount(summary, requests, state)

@@ -115,7 +115,8 @@ def impostors(**kw: Any) -> Decorator:
 
 def exact_fmr(**kw: Any) -> Decorator:
     return option("--exact-fmr", type=float, default=EXACT_FMR,
-                  help="Keep the top exact_fmr share of impostor scores per cell exactly.", **kw)
+                  help="Keep the top exact_fmr share of impostor scores per cell exactly "
+                  "(0: a fixed tail per cell; an audit recounts its threshold exactly).", **kw)
 
 
 def on_error(**kw: Any) -> Decorator:

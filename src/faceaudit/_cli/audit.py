@@ -35,14 +35,18 @@ def _print_findings(out: Any) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
+    from .._format import shorten_labels
+    from ..report import group_labels
+
+    labels = group_labels(out.results)
     lines = Text()
     for k, f in enumerate(out.findings[:6], start=1):
         lines.append(f"{k}. ", style="bold")
-        lines.append(str(f["text"]))
+        lines.append(shorten_labels(str(f["text"]), labels))
         if f.get("thin"):
             lines.append("  [thin data]", style="bold yellow")
         if f.get("note"):
-            lines.append("\n   " + str(f["note"]), style="dim")
+            lines.append("\n   " + shorten_labels(str(f["note"]), labels), style="dim")
         lines.append("\n")
     console.print(Panel(lines, title="Top findings", expand=False))
 
@@ -109,10 +113,11 @@ def command(config: Path | None, download: bool, **opts: Any) -> None:
     if config is not None:
         cfg = AuditConfig.from_toml(config, **fields)
     else:
-        if "dataset" not in fields and "scores" not in fields:
+        if not {"dataset", "scores", "manifest"} & set(fields):
             raise ConfigError(
                 "dataset must be given (a CONFIG.toml, --dataset lfw, a folder or a "
-                "manifest file), or --scores with --manifest; got neither"
+                "manifest file), or --manifest (with --scores for a vendor's scores); "
+                "got none of them"
             )
         cfg = AuditConfig(**fields)
     if cfg.dataset is not None and cfg.dataset.lower() == "lfw" and cfg.scores is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors
 
 
 @click.command("compare")
@@ -82,7 +82,7 @@ def command(
     for r in formatted_rows(c):
         style = "yellow" if r["overlap"] is False else None
         tab.add_row(
-            r["group"] + (" (thin)" if r["thin"] else ""),
+            cell(r["group"]) + (" (thin)" if r["thin"] else ""),
             r["rate"],
             f"{r['a']} [{r['a_ci']}]" if r["a_ci"] else r["a"],
             f"{r['b']} [{r['b_ci']}]" if r["b_ci"] else r["b"],
@@ -93,12 +93,12 @@ def command(
         )
     console.print(tab)
     for n in c["notes"]:
-        console.print(f"• {n}", highlight=False)
+        console.print(f"• {n}", highlight=False, markup=False)
     if c["only_in_a"] or c["only_in_b"]:
         console.print(
             f"Only in {na}: {', '.join(c['only_in_a']) or '—'}; only in {nb}: "
             f"{', '.join(c['only_in_b']) or '—'}",
-            highlight=False,
+            highlight=False, markup=False,
         )
     if json_out is not None:
         write_json(json_out, c)

@@ -8,7 +8,7 @@ import click
 
 from ..pipeline import embed_manifest
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import console, handle_errors, print_exclusions
 from ._options import library_default
 
 
@@ -40,10 +40,14 @@ def command(manifest_or_dataset: str, out: str, model: str, detector: str, worke
     import numpy as np
     from rich.table import Table
 
+    from .._io import check_writable
     from ..datasets import load_dataset
 
-    loaded = load_dataset(manifest_or_dataset, data_dir=data_dir)
-    manifest = loaded[0] if isinstance(loaded, tuple) else loaded
+    check_writable(out, "--out", folder=False)
+    if store is not None:
+        check_writable(store, "--store")
+    loaded = load_dataset(manifest_or_dataset, data_dir=data_dir, with_report=True)
+    manifest, report = loaded if isinstance(loaded, tuple) else (loaded, None)
     tpl = embed_manifest(manifest, embedder=model, detector=detector, store=store,
                          n_workers=workers, progress=progress, face_policy=face_policy,
                          min_face_size=min_face_size)
@@ -60,4 +64,5 @@ def command(manifest_or_dataset: str, out: str, model: str, detector: str, worke
         example = "" if name == "ok" else f"{tpl.sample_ids[i]}: {tpl.detail[i]}"
         table.add_row(str(name), str(int(cnt)), f"{cnt / max(len(tpl), 1):.1%}", example)
     console.print(table)
+    print_exclusions(report)
     console.print(f"model_id: {tpl.model_id}", highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@ from .. import _format as F
 from .._errors import ConfigError
 from ..identify import METHODS, identify
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors
 from ._options import library_default
 
 
@@ -80,13 +80,15 @@ def command(templates_path: str, manifest_path: str, group_by: str, threshold: f
     Gallery: one image per person (--n-enrol); a seeded fraction of each group's subjects is
     held out as non-mated probes. Give exactly one of --threshold and --target-fpir.
     """
-    from .._io import write_json
+    from .._io import check_writable, write_json
     from .._manifest import Manifest
     from .._templates import Templates
 
     if (searches_per_year is None) != (deploy_gallery_size is None):
         raise ConfigError("--searches-per-year and --deploy-gallery-size go together; got "
                           f"{searches_per_year!r} and {deploy_gallery_size!r}")
+    if json_path is not None:
+        check_writable(json_path, "--json", folder=False)  # before the search, not after
     manifest = Manifest.read(manifest_path)
     templates = Templates.load(templates_path)
     sizes = [int(x) for x in _floats("--gallery-sizes", gallery_sizes)]
@@ -124,14 +126,14 @@ def _print_tables(audit: Any, confidence: float) -> None:
     for c in counts.columns:
         t.add_column(c, justify="right")
     for g, row in counts.iterrows():
-        t.add_row(str(g), *[str(int(v)) for v in row])
+        t.add_row(cell(g), *[str(int(v)) for v in row])
     console.print(t)
 
     t = Table(title=f"Error rates by probe group ({pct} Clopper-Pearson; bootstrap over subjects)")
     for c in ("group", "mated", "FNIR", "CI", "FTE", "non-mated", "FPIR", "CI", "FTE", "IR(R)"):
         t.add_column(c, justify="left" if c == "group" else "right")
     for g, r in audit.rates.iterrows():
-        t.add_row(str(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
+        t.add_row(cell(g), _i(r["n_mated"]), f"{_f(r['fnir'])} ({_i(r['false_negatives'])})",
                   _ci(r["fnir_ci_low"], r["fnir_ci_high"]), _i(r["n_mated_fte"]),
                   _i(r["n_nonmated"]), f"{_f(r['fpir'])} ({_i(r['false_positives'])})",
                   _ci(r["fpir_ci_low"], r["fpir_ci_high"]), _i(r["n_nonmated_fte"]),
@@ -145,7 +147,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
               "per-person rate", "CI"):
         t.add_column(c, justify="left" if c == "returned group" else "right")
     for g, r in mix.by_gallery_group.iterrows():
-        t.add_row(str(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
+        t.add_row(cell(g), _i(r["n_false_candidates"]), _f(r["share"]), _f(r["gallery_share"]),
                   _f(r["representation"], 3), _f(r["per_person_rate"]),
                   _ci(r["per_person_rate_ci_low"], r["per_person_rate_ci_high"]))
     console.print(t)
@@ -159,7 +161,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
                   "discrepancy", "consistent"):
             t.add_column(c, justify="right")
         for _, r in audit.check.iterrows():
-            t.add_row(_i(r["gallery_size"]), str(r["group"]), _i(r["n_nonmated"]),
+            t.add_row(_i(r["gallery_size"]), cell(r["group"]), _i(r["n_nonmated"]),
                       _f(r["fpir"]), _ci(r["fpir_ci_low"], r["fpir_ci_high"]),
                       _f(r["fpir_pred"]), _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]),
                       _f(r["discrepancy"], 3), "yes" if r["consistent"] else "NO")
@@ -169,7 +171,7 @@ def _print_tables(audit: Any, confidence: float) -> None:
     for c in ("group", "N", "FMR (k/n)", "FPIR predicted", "CI"):
         t.add_column(c, justify="right")
     for _, r in audit.extrapolation.iterrows():
-        t.add_row(str(r["group"]), f"{r['gallery_size']:,.0f}",
+        t.add_row(cell(r["group"]), f"{r['gallery_size']:,.0f}",
                   f"{_f(r['fmr'])} ({int(r['false_matches'])}/{int(r['n_nonmated'])})",
                   _f(r["fpir_pred"]),
                   _ci(r["fpir_pred_ci_low"], r["fpir_pred_ci_high"]))

@@ -9,10 +9,10 @@ from typing import Any
 import click
 
 from .. import _format as F
-from .._errors import ConfigError
+from .._errors import ConfigError, check_range
 from ..metrics import N_BOOT
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors, plain
 
 _f = F.num
 _pct = F.percent
@@ -70,10 +70,12 @@ def _print_bob(res: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------- score summaries
 def _print_audit(res: Any, title: str) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]{title}[/] threshold {res.threshold:.6g} ({res.threshold_rule})",
-                  highlight=False)
     bg = res.by_group
+    labels = list(bg["label"])
+    console.print(f"[bold]{plain(title)}[/] threshold {res.threshold:.6g} "
+                  f"({plain(F.shorten_labels(res.threshold_rule, labels))})", highlight=False)
     tab = Table(show_header=True, header_style="bold")
     for col in ("group", "subjects", "FTE", "genuine", "FNM", "FNMR [CI]", "impostor", "FM",
                 "FMR [CI]", "FTA", "FAR", "FRR", "FMR ratio", "FNMR ratio", "note"):
@@ -82,13 +84,14 @@ def _print_audit(res: Any, title: str) -> None:
     for _, r in bg.iterrows():
         note = r["thin_reason"] or ("" if r["fmr_exact"] else "FMR is an upper bound")
         tab.add_row(
-            str(r["label"]), str(r["n_subjects"]), _f(r["fte"], 3), str(r["n_mated"]),
+            cell(r["label"]), str(r["n_subjects"]), _f(r["fte"], 3), str(r["n_mated"]),
             str(r["false_non_matches"]),
             f"{_f(r['fnmr'])} [{_f(r['fnmr_ci_low'], 3)}, {_f(r['fnmr_ci_high'], 3)}]",
             str(r["n_nonmated"]), str(r["false_matches"]),
             f"{_f(r['fmr'])} [{_f(r['fmr_ci_low'], 3)}, {_f(r['fmr_ci_high'], 3)}]",
             _f(r["fta"], 3), _f(r["far"]), _f(r["frr"]),
-            _f(r[f"fmr_ratio_{ratio}"], 3), _f(r[f"fnmr_ratio_{ratio}"], 3), note,
+            _f(r[f"fmr_ratio_{ratio}"], 3), _f(r[f"fnmr_ratio_{ratio}"], 3),
+            Text(F.shorten_labels(note, labels)),
         )
     console.print(tab)
     if res.n_boot:
@@ -102,7 +105,7 @@ def _print_audit(res: Any, title: str) -> None:
             cells = []
             for name in ("fmr", "fnmr", f"fmr_ratio_{ratio}", f"fnmr_ratio_{ratio}"):
                 cells.append(", ".join(_f(r.get(f"{name}_boot_q{x:g}"), 3) for x in q))
-            bt.add_row(str(r["label"]), *cells)
+            bt.add_row(cell(r["label"]), *cells)
         console.print(bt)
     ft = Table(title=f"fairness summaries (α = {res.alpha:g})", show_header=True,
                header_style="bold")
@@ -110,10 +113,11 @@ def _print_audit(res: Any, title: str) -> None:
     ft.add_column("value", justify="right")
     ft.add_column("note")
     for k, v in res.fairness.items():
-        ft.add_row(k, _f(v.value), v.reason or "")
+        ft.add_row(k, _f(v.value), Text(F.shorten_labels(v.reason or "", labels)))
     console.print(ft)
     for w in res.warnings:
-        console.print(f"[yellow]caveat:[/] {w}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]caveat:[/] {plain(F.shorten_labels(w, labels))}",
+                      highlight=False, soft_wrap=True)
 
 
 def _is_summary(path: Path) -> bool:
@@ -148,6 +152,8 @@ def command(source: Path, threshold: float | None, target_fmr: float | None,
 
     if threshold is not None and target_fmr is not None:
         raise ConfigError("give at most one of --threshold and --target-fmr; got both")
+    if threshold is not None:
+        check_range("threshold", threshold)
     if _is_summary(source):
         from .._summary import ScoreSummary
         from ..metrics import AuditResult

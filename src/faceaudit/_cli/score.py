@@ -10,7 +10,7 @@ import click
 from .._accumulate import DEFAULT_MIN_EXACT
 from .._errors import ConfigError
 from . import _options as O
-from ._console import console, handle_errors
+from ._console import cell, console, handle_errors, plain
 
 
 def summary_table(summary: Any) -> Any:
@@ -38,7 +38,7 @@ def summary_table(summary: Any) -> Any:
                 continue
             floor = float(summary.tail_floor[i, j])
             exact = "all" if floor == float("-inf") else f"scores ≥ {floor:.6g}"
-            name = labels[i] if i == j else f"{labels[i]} × {labels[j]}"
+            name = cell(labels[i]) if i == j else cell(labels[i]) + " × " + cell(labels[j])
             t.add_row(
                 name, f"{int(gen[i, j]):,}", f"{int(imp[i, j]):,}", f"{gf:,}", f"{imf:,}", exact
             )
@@ -69,12 +69,15 @@ def summary_table(summary: Any) -> Any:
 @handle_errors
 def command(out: Path, **opts: Any) -> None:
     """Compare templates (or read vendor scores) and save a per-group score summary."""
+    from .._io import check_writable
+
+    check_writable(out, "--out", folder=False)  # before the work, not after
     summary = _summary(**opts)
     summary.save(out)
     console.print(summary_table(summary))
     if summary.exclusions:
         ex = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.exclusions.items()))
-        console.print(f"[yellow]excluded rows[/] — {ex}", highlight=False)
+        console.print(f"[yellow]excluded rows[/] — {plain(ex)}", highlight=False)
     console.print(f"wrote {out}", highlight=False)
 
 

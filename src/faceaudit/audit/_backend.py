@@ -33,6 +33,16 @@ class Backend(Protocol):
         """A vendor's score file folded into a summary: :func:`faceaudit.read_scores`'s."""
         ...
 
+    def recount(self, templates: Templates, manifest: Manifest, summary: ScoreSummary,
+                thresholds: Any, **options: Any) -> ScoreSummary:
+        """Second pass, exact counts at ``thresholds``: :func:`faceaudit.recount_templates`'s."""
+        ...
+
+    def recount_scores(self, path: str, manifest: Manifest, summary: ScoreSummary,
+                       thresholds: Any, **options: Any) -> ScoreSummary:
+        """Second pass over a vendor's score file: :func:`faceaudit.recount_scores`'s."""
+        ...
+
     def identify(
         self, templates: Templates, manifest: Manifest, grouping: Grouping, **options: Any
     ) -> Any:
@@ -59,6 +69,18 @@ class InProcess:
         from .._vendor import read_scores
 
         return read_scores(path, manifest, **options)
+
+    def recount(self, templates: Templates, manifest: Manifest, summary: ScoreSummary,
+                thresholds: Any, **options: Any) -> ScoreSummary:
+        from .._recount import recount_templates
+
+        return recount_templates(templates, manifest, summary, thresholds, **options)
+
+    def recount_scores(self, path: str, manifest: Manifest, summary: ScoreSummary,
+                       thresholds: Any, **options: Any) -> ScoreSummary:
+        from .._vendor import recount_scores
+
+        return recount_scores(path, manifest, summary, thresholds, **options)
 
     def identify(
         self, templates: Templates, manifest: Manifest, grouping: Grouping, **options: Any

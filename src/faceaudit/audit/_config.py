@@ -168,7 +168,9 @@ class AuditConfig:
     seed : int
         Seed of the bootstrap, the subset and any sampling.
     exact_fmr : float
-        The score summary keeps impostor scores exactly down to this FMR in every cell.
+        The score summary keeps impostor scores exactly down to this FMR in every cell
+        (default 0: a fixed tail of 50,000 per cell; the recount stage makes the counts at
+        the audit's threshold exact).
     confidence : float
         Level of the Clopper–Pearson intervals.
     identification : bool
@@ -247,7 +249,7 @@ class AuditConfig:
         check_range("seed", self.seed, low=0)
         check_range("probe_people", self.probe_people, low=0)
         check_range("target_fmr", self.target_fmr, low=0.0, high=1.0, low_open=True)
-        check_range("exact_fmr", self.exact_fmr, low=0.0, high=1.0, low_open=True)
+        check_range("exact_fmr", self.exact_fmr, low=0.0, high=1.0)
         check_range("confidence", self.confidence, low=0.0, high=1.0, low_open=True, high_open=True)
         if self.threshold is not None:
             check_range("threshold", self.threshold)

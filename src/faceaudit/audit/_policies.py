@@ -74,11 +74,14 @@ def why_no_policies(cfg: Any) -> str | None:
     return None
 
 
-def weigh_policies(cfg: Any, score: Any) -> Weighed:
-    """:func:`~faceaudit.metrics.threshold_policies` with the audit's settings."""
+def weigh_policies(cfg: Any, score: Any, recount: Any = None) -> Weighed:
+    """:func:`~faceaudit.metrics.threshold_policies` with the audit's settings, on the summary
+    the recount stage made exact at the global threshold (counts at other thresholds that fall
+    inside a histogram bin are reported as bounds, flagged inexact)."""
     check_vendor_policy(cfg)
+    summary = recount.summary if recount is not None else score.summary
     return Weighed(threshold_policies(
-        score.summary, policy_names(cfg.threshold_policy),
+        summary, policy_names(cfg.threshold_policy),
         target_fmr=cfg.target_fmr, reference_group=cfg.reference_group,
         threshold=cfg.threshold, vendor=vendor_point(cfg), n_boot=cfg.n_boot, seed=cfg.seed,
         confidence=cfg.confidence))

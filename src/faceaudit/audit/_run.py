@@ -12,14 +12,21 @@ summary and skips what does not apply:
    score file read), cached under a sha256 of everything that shapes it;
 4. **metrics** — :class:`faceaudit.metrics.AuditResult` at one global threshold (fixed, or
    the one giving ``target_fmr`` on the reference group), with bootstrap intervals;
-5. **policies** — threshold policies side by side (vendor, global, per-group), unless
-   ``threshold_policy`` is ``"global"`` (:mod:`faceaudit.metrics._policies`);
-6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
-6b. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+5. **recount** — the second pass: the comparisons of the cells whose count at the chosen
+   threshold lies inside a histogram bin are scored again and counted exactly
+   (:mod:`faceaudit._recount`; a vendor's file is read again), so every count is exact;
+6. **policies** — threshold policies side by side (vendor, global, per-group) on the
+   recounted summary, unless ``threshold_policy`` is ``"global"``
+   (:mod:`faceaudit.metrics._policies`);
+7. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+8. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
    and FMR per group of degraded probes against clean references at the same threshold, when
    ``probe_conditions`` are given;
-7. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
-   ``config.resolved.toml`` and ``manifest.csv``, all written atomically.
+9. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
+   ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
+   score-file line the audit could not use, with the reason), each file written atomically
+   and the folder as a unit (built beside ``out``, then swapped in:
+   :mod:`faceaudit.audit._folder`), so a killed run never leaves a mix of two runs.
 
 Conventions: scores are similarities; a comparison is accepted iff ``score >= threshold``.
 """
@@ -31,10 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._io import check_writable
 from .._summary import ScoreSummary
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
 from ._config import AuditConfig
+from ._folder import check_out_folder
 from ._policies import weigh_policies, why_no_policies
 from ._provenance import data_inputs, embed_inputs
 from ._runner import Environment, Progress, Stage, run_stages
@@ -44,6 +53,7 @@ from ._stages import (
     load_data,
     measure,
     probe_under_conditions,
+    recount_at_threshold,
     score_comparisons,
     search_one_to_many,
     why_no_identification,
@@ -63,6 +73,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: "comparing" if cfg.scores is None else f"reading {cfg.scores}"),
     Stage("metrics", measure,
           says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
+    Stage("recount", recount_at_threshold,
+          says=lambda: "second pass: exact counts at the threshold"),
     Stage("policies", weigh_policies, skip=why_no_policies,
           says=lambda cfg: f"threshold policies ({cfg.threshold_policy})"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
@@ -85,7 +97,8 @@ class AuditOutput:
     results : dict
         The content of ``results.json``.
     files : dict of str to Path
-        Every file written (``report``, ``results``, ``config``, ``manifest``, tables and
+        Every file written (``report``, ``results``, ``config``, ``manifest``, ``failures``,
+        tables and
         figures ``<name>_png`` / ``<name>_svg``).
     summary : ScoreSummary
     audit : AuditResult
@@ -111,6 +124,16 @@ class AuditOutput:
     def findings(self) -> list[dict[str, Any]]:
         return list(self.results.get("findings") or [])
 
+
+
+def check_outputs(cfg: AuditConfig, env: Environment) -> None:
+    """Before any work: the output folder, the cache and (when images are embedded) the
+    template store can be written (:func:`faceaudit._io.check_writable`)."""
+    check_writable(env.out, "out")
+    check_out_folder(env.out)
+    check_writable(env.cache_dir, "cache_dir")
+    if cfg.scores is None:
+        check_writable(cfg.store or Path(env.cache_dir) / "store", "store")
 
 
 def run_audit(
@@ -140,11 +163,17 @@ def run_audit(
     ------
     ConfigError, InputError
         Invalid configuration or input; the message names the field, file or row.
+    OutputError
+        The output folder, cache or store cannot be written (checked before any work), or a
+        write failed (disk full); the message names the path.
     """
     cfg = AuditConfig.coerce(config)
     env = Environment(out=Path(cfg.out).expanduser(), cache_dir=default_cache_dir(cfg.cache_dir),
                       backend=backend or InProcess(), show_bars=show_bars)
+    check_outputs(cfg, env)
     done, log = run_stages(STAGES, cfg, env, progress)
     report = done["report"]
-    return AuditOutput(report.folder, report.results, report.files, done["score"].summary,
-                       done["metrics"].audit, log.timings, log.cache_hits.get("score", False))
+    final = done["recount"] or done["metrics"]
+    return AuditOutput(report.folder, report.results, report.files,
+                       getattr(final, "summary", done["score"].summary), final.audit,
+                       log.timings, log.cache_hits.get("score", False))

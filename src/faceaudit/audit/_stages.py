@@ -39,6 +39,7 @@ from ..report import (
     write_html,
     write_results,
 )
+from ._folder import report_folder
 from ._policies import policy_sections
 
 
@@ -46,13 +47,15 @@ from ._policies import policy_sections
 @dataclass(frozen=True)
 class Loaded:
     """The samples of the audit: ``manifest`` (after ``limit``), its ``grouping``, a display
-    ``name``, the size before the quick-try subset, and the adapter's notes."""
+    ``name``, the size before the quick-try subset, the adapter's notes and what it left out
+    at scan time (:class:`~faceaudit.datasets.LoadReport` ``exclusions``)."""
 
     manifest: Manifest
     name: str
     grouping: Grouping
     n_before_limit: int
     notes: tuple[str, ...] = ()
+    exclusions: tuple[Any, ...] = ()
 
     def describe(self) -> str:
         n, full = len(self.manifest), self.n_before_limit
@@ -85,13 +88,13 @@ def quick_subset(manifest: Manifest, limit: int, seed: int) -> Manifest:
     return manifest.subset(keep[codes])
 
 
-def _read_manifest(cfg: Any) -> tuple[Manifest, str, tuple[str, ...]]:
-    """The full manifest, a display name of its dataset, and the adapter's notes."""
+def _read_manifest(cfg: Any) -> tuple[Manifest, str, tuple[str, ...], tuple[Any, ...]]:
+    """The full manifest, a display name of its dataset, the adapter's notes and exclusions."""
     from ..datasets import load_dataset
 
     if cfg.scores is not None or (cfg.dataset is None and cfg.manifest is not None):
         path = Path(cfg.manifest)
-        return Manifest.read(path), path.name, ()
+        return Manifest.read(path), path.name, (), ()
     key = dataset_key(cfg.dataset)
     if key is not None:
         manifest, rep = load_dataset(key, data_dir=cfg.data_dir, with_report=True)
@@ -115,21 +118,19 @@ def _read_manifest(cfg: Any) -> tuple[Manifest, str, tuple[str, ...]]:
     notes = [str(n) for n in getattr(rep, "notes", ()) or ()]
     for reason, files in (getattr(rep, "ignored", None) or {}).items():
         notes.append(f"{len(files)} file(s) left out of the dataset: {reason}.")
-    return manifest, name, tuple(notes)
+    return manifest, name, tuple(notes), tuple(getattr(rep, "exclusions", ()) or ())
 
 
 def load_data(cfg: Any) -> Loaded:
     """The manifest (dataset adapter or manifest file), its quick-try subset and groups."""
-    manifest, name, notes = _read_manifest(cfg)
+    manifest, name, notes, exclusions = _read_manifest(cfg)
     full_n = len(manifest)
     manifest = quick_subset(manifest, cfg.limit, cfg.seed)
     grouping = Grouping.parse(cfg.group_by)
-    labels = manifest.groups(grouping).labels  # validates the attribute names early
-    if cfg.reference_group is not None and cfg.reference_group not in labels:
-        raise ConfigError(
-            f"reference_group must be one of {list(labels)}; got {cfg.reference_group!r}"
-        )
-    return Loaded(manifest, name, grouping, full_n, notes)
+    groups = manifest.groups(grouping)  # validates the attribute names early
+    if cfg.reference_group is not None:  # unknown or ambiguous: an error listing the labels
+        groups.index_of(cfg.reference_group, "reference_group")
+    return Loaded(manifest, name, grouping, full_n, notes, exclusions)
 
 
 # ---------------------------------------------------------------------------- embed
@@ -217,6 +218,55 @@ def measure(cfg: Any, score: Scored) -> Measured:
         seed=cfg.seed,
         confidence=cfg.confidence,
     ))
+
+
+# ---------------------------------------------------------------------------- recount
+@dataclass(frozen=True)
+class Recounted:
+    """The summary with every impostor count at the audit's threshold exact (second pass),
+    and the :class:`AuditResult` measured on it (same threshold)."""
+
+    summary: ScoreSummary
+    audit: Any
+    n_recounted: int
+
+    def describe(self) -> str:
+        if not self.n_recounted:
+            return "every count was already exact"
+        return (f"{self.n_recounted} cell count(s) or per-person list(s) made exact at "
+                f"threshold {self.audit.threshold:.10g}")
+
+
+def recount_at_threshold(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
+                         score: Scored, metrics: Measured) -> Recounted:
+    """Second pass: re-score only the cells whose count at the chosen threshold lies inside a
+    histogram bin, count them exactly, and measure again at the same threshold.
+
+    The first measurement's warnings about counts and pairs below the exact tail are
+    withdrawn from the run log (the new measurement warns again about any that still hold).
+    """
+    from .._recount import plan_people, plan_requests
+
+    t = [metrics.audit.threshold]
+    n = len(plan_requests(score.summary, t))
+    if embed is not None:  # per-person counts below the tail (all-pairs template protocols)
+        n += len(plan_people(score.summary, t))
+    if n == 0:
+        return Recounted(score.summary, metrics.audit, 0)
+    if embed is None:
+        summary = env.backend.recount_scores(
+            cfg.scores, data.manifest, score.summary, t,
+            higher_is_similar=not cfg.scores_distance, on_error=cfg.on_error)
+    else:
+        summary = env.backend.recount(embed.templates, data.manifest, score.summary, t,
+                                      n_workers=cfg.workers, progress=env.show_bars)
+    log.warnings[:] = [w for w in log.warnings if not w.startswith("InexactMetricWarning")
+                       and "below the exact tail" not in w]
+    audit = measure(cfg, Scored(summary)).audit
+    if audit.threshold != metrics.audit.threshold:  # pragma: no cover - defensive
+        raise RuntimeError(f"internal error: the recounted summary moved the threshold from "
+                           f"{metrics.audit.threshold!r} to {audit.threshold!r}")
+    return Recounted(summary, audit, n)
 
 
 # ---------------------------------------------------------------------------- 1:N
@@ -343,24 +393,89 @@ def _fte_reasons(embed: Embedded | None) -> dict[str, int]:
     return {str(s): int(c) for s, c in zip(st, cnt, strict=True)}
 
 
+FAILURE_COLUMNS = ("sample", "reason", "detail", "stage")
+"""Columns of ``failures.csv``: one row per thing the audit could not use."""
+
+
+def failure_rows(data: Loaded, embed: Embedded | None, score: Scored) -> list[dict[str, str]]:
+    """The rows of ``failures.csv`` (:data:`FAILURE_COLUMNS`), nothing left out:
+
+    - ``stage = "dataset scan"``: each file or folder the adapter left out (``sample`` is its
+      path relative to the dataset root; ``reason`` "not an image", "not a regular file"...);
+    - ``stage = "enrolment"``: each sample without a template (``reason`` its status:
+      no_face, unreadable, missing...; ``detail`` the pipeline's message);
+    - ``stage = "score file"``: the vendor score file's excluded lines, one row per reason
+      (``sample`` empty, ``detail`` the number of lines; the lines themselves are not kept).
+
+    Text that is not UTF-8 (file names) is written by the reversible rule of
+    :func:`faceaudit._text.name_to_text`.
+    """
+    from .._text import name_to_text
+
+    rows = [{"sample": e.path, "reason": e.reason, "detail": e.detail, "stage": "dataset scan"}
+            for e in data.exclusions]
+    if embed is not None:
+        t = embed.templates
+        for i in np.flatnonzero(~t.ok):
+            rows.append({"sample": str(t.sample_ids[i]), "reason": str(t.status[i]),
+                         "detail": str(t.detail[i]), "stage": "enrolment"})
+    for reason, n in sorted(dict(score.summary.exclusions).items()):
+        if n:
+            rows.append({"sample": "", "reason": str(reason), "detail": f"{int(n):,} line(s)",
+                         "stage": "score file"})
+    return [{k: name_to_text(v) for k, v in r.items()} for r in rows]
+
+
+def write_failures(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Write ``failures.csv`` atomically (header only when nothing failed)."""
+    import pandas as pd
+
+    write_text(path, pd.DataFrame(rows, columns=list(FAILURE_COLUMNS)).to_csv(index=False))
+    return path
+
+
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
                  score: Scored, metrics: Measured, identification: Identified | None,
+                 recount: Recounted | None = None,
                  probe_conditions: Probed | None = None, policies: Any = None) -> Reported:
-    """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv."""
-    out = Path(env.out)
+    """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
+    it, then swapped in; a killed run never leaves a mix of two runs)."""
+    final = Path(env.out)
+    counted = recount if recount is not None else Recounted(score.summary, metrics.audit, 0)
+    with report_folder(final) as build:
+        rep = write_report_files(build, final, cfg, env, log, data, embed, score, counted,
+                                 identification, probe_conditions, policies)
+    return Reported(final, rep.results,
+                    {k: final / p.relative_to(build) for k, p in rep.files.items()})
+
+
+def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
+                       embed: Embedded | None, score: Scored, counted: Recounted,
+                       identification: Identified | None,
+                       probe_conditions: Probed | None = None,
+                       policies: Any = None) -> Reported:
+    """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
+    failures.csv, written into ``out`` for the folder ``final`` (the paths the files name).
+
+    ``counted`` holds the summary and audit after the recount stage (every count exact), or
+    the first pass's when the recount did not run.
+    """
     files: dict[str, Path] = {"manifest": out / "manifest.csv"}
     data.manifest.write(files["manifest"])
+    files["failures"] = write_failures(out / "failures.csv", failure_rows(data, embed, score))
     ident = identification
     resolved = cfg.resolved().to_mapping()
+    manifest_used = {**file_record(files["manifest"]),
+                     "path": str((final / "manifest.csv").resolve())}
     results = results_document(
         config=resolved,
-        inputs={**log.inputs, "manifest_used": file_record(files["manifest"])},
+        inputs={**log.inputs, "manifest_used": manifest_used},
         seed=cfg.seed,
         n_boot=cfg.n_boot,
         dataset=dataset_view(name=data.name, manifest=data.manifest,
-                             n_before_limit=data.n_before_limit, summary=score.summary,
+                             n_before_limit=data.n_before_limit, summary=counted.summary,
                              fte_reasons=_fte_reasons(embed), notes=_dataset_notes(cfg, data)),
-        verification=verification_view(metrics.audit, model_name=_model_name(cfg),
+        verification=verification_view(counted.audit, model_name=_model_name(cfg),
                                        threshold_fixed=cfg.threshold is not None),
         identification=(identification_view(ident.audit, ident.what_if)
                         if ident is not None and ident.audit is not None else None),
@@ -373,7 +488,7 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
     results["findings"] = make_findings(results)
     if probe_conditions is not None:
         results[PROBE_KEY] = probe_view(probe_conditions.audit)
-    figures, figure_files = draw_figures(out / "figures", results, score.summary)
+    figures, figure_files = draw_figures(out / "figures", results, counted.summary)
     files.update(figure_files)
     if probe_conditions is not None:
         figures.update(probe_figures(out / "figures", results[PROBE_KEY], figure_files))
@@ -388,7 +503,8 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
     write_text(
         files["config"],
         "# faceaudit audit configuration, every default filled in.\n"
-        f"# Re-run with: faceaudit audit {files['config']}\n" + dumps_toml(resolved),
+        f"# Re-run with: faceaudit audit {final / 'config.resolved.toml'}\n"
+        + dumps_toml(resolved),
     )
     files["report"] = write_html(out / "report.html", results, figures)
     return Reported(out, results, files)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .._errors import ConfigError
 from .._manifest import Manifest
+from ._common import LoadReport, value_counts
 from .folder import read_label_table
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -25,7 +27,8 @@ def load_table(
     attributes: Sequence[str] | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
     root: str | os.PathLike[str] | None = None,
-) -> Manifest:
+    with_report: bool = False,
+) -> Any:
     """Read a manifest table, renaming columns first.
 
     Parameters
@@ -39,10 +42,13 @@ def load_table(
         As in :class:`~faceaudit.Manifest`.
     root : path, optional
         Folder that relative ``path`` values are resolved against (default: the file's folder).
+    with_report : bool
+        Also return a :class:`~faceaudit.datasets.LoadReport` (a table leaves nothing out:
+        every row is a sample or an error; the report gives the sizes and value counts).
 
     Returns
     -------
-    Manifest
+    Manifest, or (Manifest, LoadReport) with ``with_report=True``
 
     Raises
     ------
@@ -56,6 +62,26 @@ def load_table(
         raise ConfigError(
             f"path must end with one of {', '.join(TABLE_SUFFIXES)}; got {str(path)!r}"
         )
+    manifest = _read(path, rename, attributes, categories, root)
+    if not with_report:
+        return manifest
+    samples = manifest.samples
+    report = LoadReport(
+        dataset=f"table:{path}",
+        n_samples=len(manifest),
+        n_subjects=manifest.n_subjects,
+        value_counts=value_counts({a: samples[a] for a in manifest.attributes}),
+    )
+    return manifest, report
+
+
+def _read(
+    path: Path,
+    rename: Mapping[str, str] | None,
+    attributes: Sequence[str] | None,
+    categories: Mapping[str, Sequence[str]] | None,
+    root: str | os.PathLike[str] | None,
+) -> Manifest:
     if not rename:
         return Manifest.read(path, attributes=attributes, categories=categories, root=root)
     df, source = read_label_table(path)

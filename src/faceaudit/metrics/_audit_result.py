@@ -303,7 +303,7 @@ class AuditResult:
         fnmr = np.empty((self.n_boot, sm.n_groups))
         for i, (r, w) in enumerate(zip(res, ws, strict=True)):
             fmr[:, i], fnmr[:, i] = bootstrap_rates(r, w, self.threshold)
-            if self.threshold < r.tail_floor:
+            if r.accepted_pairs(self.threshold) is None:
                 self._warn(
                     f"group {self._labels[i]!r}: no bootstrap interval for FMR (the threshold "
                     "is below the exact tail, where pairs are not listed)")

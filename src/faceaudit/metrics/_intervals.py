@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse, special
@@ -179,6 +179,10 @@ class GroupResampling:
         Subjects of each exact impostor pair (tail) of the cell.
     tail_scores : ndarray of float64
     tail_floor : float
+    accepted : dict of float to (a, b, n)
+        At a threshold below the tail that the second pass recounted
+        (:mod:`faceaudit._recount`): the pairs of people ``a < b`` with ``n`` impostor scores
+        ``>= t`` (every accepted pair, listed by pair of people).
     """
 
     n_subjects: int
@@ -190,6 +194,17 @@ class GroupResampling:
     tail_scores: np.ndarray
     tail_floor: float
     n_impostor: int = -1
+    accepted: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
+
+    def accepted_pairs(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """Subjects of the impostor pairs with score ``>= t`` (with a count per entry, or None
+        for one comparison each) when known exactly: ``t`` in the exact tail, or recounted by
+        the second pass at ``t``; else None."""
+        if t >= self.tail_floor:
+            acc = self.tail_scores >= t
+            return self.tail_a[acc], self.tail_b[acc], None
+        return self.accepted.get(float(t))
 
     @property
     def all_pairs(self) -> bool:
@@ -214,7 +229,14 @@ def group_resampling(summary: ScoreSummary, group: int) -> GroupResampling:
     gm = (gi == group) & (gj == group)
     ti, tj = summary.tail_cells
     tm = (ti == group) & (tj == group)
+    accepted = {}
+    rec = summary.accepted_g == group
+    for t in np.unique(summary.accepted_t[rec]):
+        sel = rec & (summary.accepted_t == t)
+        a, b = lut[summary.accepted_a[sel]], lut[summary.accepted_b[sel]]
+        accepted[float(t)] = (np.minimum(a, b), np.maximum(a, b), summary.accepted_n[sel])
     return GroupResampling(
+        accepted=accepted,
         n_subjects=len(uniq), n_samples=n_s,
         gen_subject=lut[subj[summary.genuine_a[gm]]],
         gen_scores=summary.genuine_scores[gm],
@@ -292,8 +314,9 @@ def bootstrap_rates(
         \mathrm{FMR}^* = \frac{\sum_{(a,b) \in \text{imp}} w_{s(a)} w_{s(b)} [x_{ab} \ge t]}
                               {D}
 
-    The accepted impostor pairs all lie in the exact tail (``t >= tail_floor``; otherwise FMR*
-    is NaN). ``D`` sums the weights over the tail when it is complete (floor = −inf), else it
+    The accepted impostor pairs all lie in the exact tail (``t >= tail_floor``) or were listed
+    by pair of people by the second pass (:attr:`GroupResampling.accepted`); otherwise FMR* is
+    NaN. ``D`` sums the weights over the tail when it is complete (floor = −inf), else it
     is :func:`within_denominator`, valid only for an all-pairs protocol (checked with
     :attr:`GroupResampling.all_pairs`; otherwise FMR* is NaN). Empty denominators give NaN.
     """
@@ -303,11 +326,11 @@ def bootstrap_rates(
                           minlength=r.n_subjects).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         fnmr = (w @ gen_rej) / (w @ gen_all)
-        if threshold < r.tail_floor or (r.tail_floor > -np.inf and not r.all_pairs):
+        pairs = r.accepted_pairs(threshold)
+        if pairs is None or (r.tail_floor > -np.inf and not r.all_pairs):
             fmr = np.full(w.shape[0], np.nan)
         else:
-            acc = r.tail_scores >= threshold
-            num = pair_weight_sums(r.tail_a[acc], r.tail_b[acc], w)
+            num = pair_weight_sums(pairs[0], pairs[1], w, pairs[2])
             if r.tail_floor == -np.inf:
                 den = pair_weight_sums(r.tail_a, r.tail_b, w)
             else:

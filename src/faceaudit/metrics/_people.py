@@ -254,7 +254,8 @@ def person_counts(
     """Per-person counts of a group's own cell (both samples in the group) at ``threshold``.
 
     Returns ``(genuine, impostor)``. ``impostor`` is None when the summary cannot give them:
-    the threshold is below the cell's exact tail (accepted pairs are not listed there), or
+    the threshold is below the cell's exact tail (accepted pairs are not listed there) and the
+    second pass did not list them by pair of people at this threshold, or
     the tail is incomplete and the protocol is not all-pairs (the comparisons per pair of
     people are unknown). People are the group's subjects in ``summary.subject_codes`` order;
     only enrolled samples count.
@@ -266,7 +267,8 @@ def person_counts(
     gen = PersonCounts.genuine(
         np.bincount(r.gen_subject[r.gen_scores < t], minlength=p),
         np.bincount(r.gen_subject, minlength=p))
-    if t < r.tail_floor or (r.tail_floor > -np.inf and not r.all_pairs):
+    pairs = r.accepted_pairs(t)
+    if pairs is None or (r.tail_floor > -np.inf and not r.all_pairs):
         return gen, None
 
     def per_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -274,8 +276,11 @@ def person_counts(
         keys, counts = np.unique(lo * max(p, 1) + hi, return_counts=True)
         return keys // max(p, 1), keys % max(p, 1), counts
 
-    acc = r.tail_scores >= t
-    a, b, f = per_pair(r.tail_a[acc], r.tail_b[acc])
+    if pairs[2] is not None:  # listed by pair of people by the second pass
+        if not r.all_pairs:
+            return gen, None
+        return gen, PersonCounts.impostor(r.n_samples, *pairs)
+    a, b, f = per_pair(pairs[0], pairs[1])
     if r.all_pairs:
         return gen, PersonCounts.impostor(r.n_samples, a, b, f)
     ta, tb, tn = per_pair(r.tail_a, r.tail_b)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import IntegrityError
+from .._errors import IntegrityError, OutputError
+from .._io import output_error
 from .._templates import ERROR, OK
 from .._text import name_to_text
 
@@ -62,7 +63,10 @@ class TemplateStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(self.directory, exc) from exc
         self.path = self.directory / DB_NAME
         try:
             self._con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -81,6 +85,12 @@ class TemplateStore:
             self._con.execute("COMMIT")
             (ver,) = self._con.execute(
                 "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if _cannot_write(exc):
+                raise OutputError(f"cannot write the template store {self.path}: {exc}; "
+                                  "give a --store folder you can write to") from exc
+            raise IntegrityError(f"{self.path}: not a usable faceaudit store ({exc}); "
+                                 "move it away to start a fresh one") from exc
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"{self.path}: not a usable faceaudit store ({exc}); "
                                  "move it away to start a fresh one") from exc
@@ -128,8 +138,11 @@ class TemplateStore:
             try:
                 self._con.executemany(
                     "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            except BaseException:
+            except BaseException as exc:
                 self._con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _cannot_write(exc):
+                    raise OutputError(f"cannot write the template store {self.path}: {exc}; "
+                                      "free some space or give another --store") from exc
                 raise
             self._con.execute("COMMIT")
         return len(rows)
@@ -145,6 +158,12 @@ class TemplateStore:
         """Pipeline ids in the store with their row counts."""
         return {p: int(n) for p, n in self._con.execute(
             "SELECT pipeline_id, COUNT(*) FROM results GROUP BY pipeline_id")}
+
+
+def _cannot_write(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's way of saying the disk is full, the file read-only or not creatable."""
+    text = str(exc).lower()
+    return any(k in text for k in ("full", "readonly", "read-only", "unable to open", "i/o"))
 
 
 def _decode_row(sha: str, status: str, detail: str, dim: int, vec: bytes | None,

@@ -22,7 +22,7 @@ from .._provenance import file_record, listing_digest, package_versions
 from ._compare import compare_results, formatted_rows, render_compare_html
 from ._figures import draw_figures
 from ._findings import make_findings
-from ._html import render_html, write_html
+from ._html import group_labels, render_html, write_html
 from ._plots import (
     plot_det,
     plot_fmr_heatmap,
@@ -57,6 +57,7 @@ __all__ = [
     "draw_figures",
     "file_record",
     "formatted_rows",
+    "group_labels",
     "group_records",
     "identification_view",
     "listing_digest",

@@ -296,6 +296,20 @@ def _reproducibility(
     return inputs, versions, seeds
 
 
+def group_labels(results: Mapping[str, Any]) -> list[str]:
+    """The group labels of a results mapping (its verification groups); the labels a
+    display shortens wherever text quotes them (:func:`faceaudit._format.shorten_labels`)."""
+    groups = (results.get("verification") or {}).get("groups") or []
+    return [str(g.get("group")) for g in groups if g.get("group") is not None]
+
+
+def _display(value: Any, labels: list[str]) -> Any:
+    """Jinja ``finalize``: every text the template prints, long group labels shortened."""
+    if isinstance(value, str) and labels:
+        return F.shorten_labels(value, labels)
+    return value
+
+
 def render_html(
     results: Mapping[str, Any],
     figures: Mapping[str, str | Path | None] | None = None,
@@ -314,9 +328,11 @@ def render_html(
         Default: "Who does <model> fail? A demographic audit on <dataset>".
     """
     jinja2 = require("jinja2", "report")
+    long_labels = [g for g in group_labels(results) if len(g) > F.DISPLAY_LABEL_CHARS]
     env = jinja2.Environment(  # type: ignore[attr-defined]
         loader=jinja2.PackageLoader("faceaudit.report", "templates"),  # type: ignore[attr-defined]
         autoescape=True,
+        finalize=lambda v: _display(v, long_labels),  # labels capped for display everywhere
         undefined=jinja2.StrictUndefined,  # type: ignore[attr-defined]
         trim_blocks=True,
         lstrip_blocks=True,
