@@ -134,3 +134,64 @@ def test_section_sentences_leave_thin_groups_out() -> None:
     assert ("reaches 0.4% (0.3%–0.5%) for probes from A against people from B, 4.0× the "
             "target") in text
     assert "(C)" not in text  # the thin group's 50% cells and threshold are left out
+
+
+def test_policy_thresholds_are_recounted_exactly(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Small tails (5 per cell, 16 bins): a vendor threshold of 0.41234 falls inside
+    histogram bins in every cell; the policies stage recounts there (second pass), so every
+    vendor count is exact and equals a brute-force count, across groups too; per-group
+    thresholds (bin edges or tail scores) are exact as well."""
+    import numpy as np
+    import pandas as pd
+
+    import faceaudit.audit._policies as pol_mod
+    from faceaudit.audit._backend import InProcess
+    from faceaudit.metrics import VendorOperatingPoint
+    from test_engine_recount import make
+
+    class SmallTails(InProcess):
+        def read_scores(self, path, manifest, **options):  # type: ignore[no-untyped-def]
+            return super().read_scores(path, manifest, min_exact=5, n_bins=16, **options)
+
+    m, _ = make(n=240, n_subj=45, seed=8)
+    m.write(tmp_path / "manifest.csv")
+    rng = np.random.default_rng(9)
+    a, b = np.triu_indices(len(m), 1)
+    subj = m.subject_codes
+    score = np.round(np.where(subj[a] == subj[b], 0.6, 0.0) + rng.normal(0, 0.3, len(a)), 4)
+    pd.DataFrame({"sample_a": m.sample_ids[a], "sample_b": m.sample_ids[b],
+                  "score": score}).to_csv(tmp_path / "scores.csv", index=False)
+    cfg = AuditConfig(scores=str(tmp_path / "scores.csv"),
+                      manifest=str(tmp_path / "manifest.csv"), group_by=["grp"],
+                      target_fmr=1e-2, n_boot=10, identification=False,
+                      threshold_policy="all", out=str(tmp_path / "out"),
+                      cache_dir=str(tmp_path / "cache"))
+    monkeypatch.setattr(pol_mod, "vendor_point",
+                        lambda cfg: VendorOperatingPoint("toy", 0.41234, "toy"))
+    said: list[str] = []
+    res = run_audit(cfg, backend=SmallTails(), progress=lambda stage, msg: said.append(msg))
+    assert any("done" in x and "recounted" in x and "; 0 cell" not in x for x in said)
+    g = m.groups("grp").codes
+    imp = subj[a] != subj[b]
+    checked = 0
+    for name in ("vendor", "per-group"):
+        checked += _check_exact(res.results["threshold_policies"]["policies"][name], score,
+                                g, imp, a, b)
+    assert checked >= 4
+
+
+def _check_exact(pol, score, g, imp, a, b) -> int:  # type: ignore[no-untyped-def]
+    checked = 0
+    for i, row in enumerate(pol["groups"]):
+        if row["n_subjects"] < 10 or row["n_nonmated"] < 300:
+            continue
+        t = pol["thresholds"][i]
+        assert row["fmr_exact"]
+        sel = imp & (g[a] == i) & (g[b] == i)
+        assert row["false_matches"] == int((score[sel] >= t).sum())
+        for j in range(len(pol["groups"])):
+            cross = imp & (((g[a] == i) & (g[b] == j)) | ((g[a] == j) & (g[b] == i)))
+            assert pol["cross"]["false_matches"][i][j] == int((score[cross] >= t).sum())
+            assert pol["cross"]["exact"][i][j]
+        checked += 1
+    return checked

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
-from ..metrics import VendorOperatingPoint, policy_names, threshold_policies
+from ..metrics import (
+    VendorOperatingPoint,
+    policy_names,
+    policy_thresholds,
+    threshold_policies,
+)
 from ..pipeline import BUILTIN_CARDS, model_card
 from ..report import policies_view
 
@@ -61,10 +66,12 @@ class Weighed:
     """Every selected threshold policy measured (``policies``: name -> PolicyResult)."""
 
     policies: dict[str, Any]
+    n_recounted: int = 0
 
     def describe(self) -> str:
-        return ", ".join(f"{k}: {'not available' if not p.available else 'done'}"
-                         for k, p in self.policies.items())
+        return (", ".join(f"{k}: {'not available' if not p.available else 'done'}"
+                          for k, p in self.policies.items())
+                + f"; {self.n_recounted} cell count(s) or people list(s) recounted")
 
 
 def why_no_policies(cfg: Any) -> str | None:
@@ -74,17 +81,45 @@ def why_no_policies(cfg: Any) -> str | None:
     return None
 
 
-def weigh_policies(cfg: Any, score: Any, recount: Any = None) -> Weighed:
-    """:func:`~faceaudit.metrics.threshold_policies` with the audit's settings, on the summary
-    the recount stage made exact at the global threshold (counts at other thresholds that fall
-    inside a histogram bin are reported as bounds, flagged inexact)."""
+def _exact_at(cfg: Any, env: Any, data: Any, embed: Any, summary: Any,
+              thresholds: list[float]) -> tuple[Any, int]:
+    """The summary made exact at ``thresholds`` by the second pass (as the recount stage does
+    at the global threshold), and how many cell counts or people lists it recounted."""
+    from .._recount import plan_people, plan_requests
+
+    n = len(plan_requests(summary, thresholds))
+    if embed is not None:
+        n += len(plan_people(summary, thresholds))
+    if n == 0:
+        return summary, 0
+    if embed is None:
+        return env.backend.recount_scores(
+            cfg.scores, data.manifest, summary, thresholds,
+            higher_is_similar=not cfg.scores_distance, on_error=cfg.on_error), n
+    return env.backend.recount(embed.templates, data.manifest, summary, thresholds,
+                               n_workers=cfg.workers, progress=env.show_bars), n
+
+
+def weigh_policies(cfg: Any, env: Any, data: Any, embed: Any, score: Any,
+                   recount: Any = None) -> Weighed:
+    """:func:`~faceaudit.metrics.threshold_policies` with the audit's settings, on the
+    recount stage's summary made exact (second pass) at every policy threshold too.
+
+    Thresholds are chosen, the summary recounted there, and chosen again (a per-group
+    threshold can move down onto a newly exact edge); a second recount covers those. A count
+    still inside a histogram bin after that is reported as a bound (``fmr_exact`` False)."""
     check_vendor_policy(cfg)
     summary = recount.summary if recount is not None else score.summary
-    return Weighed(threshold_policies(
-        summary, policy_names(cfg.threshold_policy),
-        target_fmr=cfg.target_fmr, reference_group=cfg.reference_group,
-        threshold=cfg.threshold, vendor=vendor_point(cfg), n_boot=cfg.n_boot, seed=cfg.seed,
-        confidence=cfg.confidence))
+    names = policy_names(cfg.threshold_policy)
+    kw = dict(target_fmr=cfg.target_fmr, reference_group=cfg.reference_group,
+              threshold=cfg.threshold, vendor=vendor_point(cfg))
+    n = 0
+    for _ in range(2):
+        summary, k = _exact_at(cfg, env, data, embed, summary,
+                               policy_thresholds(summary, names, **kw))
+        n += k
+    return Weighed(threshold_policies(summary, names, n_boot=cfg.n_boot, seed=cfg.seed,
+                                      confidence=cfg.confidence, **kw), n)
 
 
 def policy_sections(cfg: Any, policies: Weighed | None) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from ._policies import (
     VendorOperatingPoint,
     cross_group_fmr,
     policy_names,
+    policy_thresholds,
     threshold_policies,
 )
 from ._rates import (
@@ -136,6 +137,7 @@ __all__ = [
     "paired_comparison",
     "person_counts",
     "policy_names",
+    "policy_thresholds",
     "rank_groups",
     "rate_interval",
     "rates_at",

@@ -59,7 +59,7 @@ from .._errors import ConfigError, InputError, UndefinedMetricWarning, check_opt
 from .._summary import ScoreSummary
 from ._clustered import GroupErrors, RateInterval, rate_interval
 from ._counting import hist_bounds
-from ._evidence import CONFIDENCE, N_BOOT, SEED, fmr_thin_reason, thin_reasons
+from ._evidence import CONFIDENCE, MIN_PEOPLE, N_BOOT, SEED, fmr_thin_reason, thin_reasons
 from ._group_errors import group_errors_both
 from ._intervals import GroupResampling, bootstrap_rates, draw_weights, group_resampling
 from ._operating_point import TARGET_FMR, choose_threshold
@@ -321,6 +321,38 @@ def _policy(summary: ScoreSummary, name: str, *, target_fmr: float,
     if missing:
         rule += f" (no threshold for {', '.join(map(repr, missing))}: no impostor pairs)"
     return ts, rule, {"fmr": target_fmr, "source": "target FMR on each group's own impostors"}
+
+
+def policy_thresholds(
+    summary: ScoreSummary,
+    policies: Sequence[str] = POLICIES,
+    *,
+    target_fmr: float = TARGET_FMR,
+    reference_group: int | str | tuple[str, ...] | None = None,
+    threshold: float | None = None,
+    vendor: VendorOperatingPoint | None = None,
+) -> list[float]:
+    """The thresholds :func:`threshold_policies` would use (sorted, distinct, finite) that a
+    second pass (``faceaudit._recount``) should make every count exact at: the vendor's and
+    the global one, and the per-group thresholds of groups with at least
+    :data:`~faceaudit.metrics.MIN_PEOPLE` people and at least ``3 / target_fmr`` own impostor
+    pairs. A thin group's own threshold can sit far out in the score distribution, where
+    listing every accepted pair of people of the large groups would cost memory for a figure
+    the report flags as thin anyway; counts there stay bounds (``fmr_exact`` False)."""
+    out: set[float] = set()
+    for name in policies:
+        check_option("policy", name, POLICIES)
+        got = _policy(summary, name, target_fmr=target_fmr, reference_group=reference_group,
+                      threshold=threshold, vendor=vendor, confidence=CONFIDENCE)
+        if isinstance(got, PolicyResult):
+            continue
+        for i, t in enumerate(got[0]):
+            people = len(np.unique(summary.subject_codes[summary.group_codes == i]))
+            enough = (people >= MIN_PEOPLE
+                      and summary.impostor_total[i, i] >= 3.0 / target_fmr)
+            if math.isfinite(float(t)) and (name != "per-group" or enough):
+                out.add(float(t))
+    return sorted(out)
 
 
 def threshold_policies(
