@@ -241,3 +241,32 @@ def test_people_pairs_feed_the_subject_bootstrap(monkeypatch, tmp_path):
     with warnings.catch_warnings():  # inexact counts, no bootstrap: warned, as expected
         warnings.simplefilter("ignore")
         assert np.isnan(AuditResult(small, **kw).boot_fmr).all()
+
+
+def test_custom_executor_and_pickled_states(monkeypatch):
+    """A cluster-style executor: every unit in a fresh state, pickled (as Dask ships it),
+    merged in a tree with merge_recount: same summary as in-process."""
+    import pickle
+    from functools import reduce
+
+    from faceaudit._tiles import run_units
+
+    monkeypatch.setattr(_tiles, "TILE", 16)
+    m, tpl = make(n=160, seed=14)
+    summ = score_templates(tpl, m, grouping="grp", min_exact=10, n_bins=32, progress=False)
+    ts = [0.07, 0.15]
+
+    def executor(engine, units, n_workers, progress):
+        engine = pickle.loads(pickle.dumps(engine))
+        states = [pickle.loads(pickle.dumps(run_units(engine, [u], 1, False,
+                                                      state=RecountState)[0])) for u in units]
+        return [reduce(merge_recount, states[::-1], RecountState())]
+
+    base = recount_templates(tpl, m, summ, ts)
+    other = recount_templates(tpl, m, summ, ts, executor=executor)
+    np.testing.assert_array_equal(other.impostor_hist, base.impostor_hist)
+    np.testing.assert_array_equal(other.hist_edges, base.hist_edges)
+    for k in "tgabn":
+        np.testing.assert_array_equal(getattr(other, f"accepted_{k}"),
+                                      getattr(base, f"accepted_{k}"))
+    assert len(base.accepted_t)

@@ -117,6 +117,11 @@ def test_probe_people_are_whole_seeded_people_per_group_with_pairs_first() -> No
     assert per_group == {"F": 3, "M": 3}  # stratified: each group gets its people
     counts = np.bincount(subj)
     assert (counts[chosen] >= 2).all()  # people with pairs first (each group has >= 3)
+    # people with more photos than max_photos come after everyone else of their group
+    b = probe_people(m, 3, seed=0, groups=groups, max_photos=2)
+    assert (counts[np.unique(subj[b])] <= 2).all()
+    big = probe_people(m, 100, seed=0, groups=groups, max_photos=2)
+    assert big.all()
     assert not np.array_equal(a, probe_people(m, 3, seed=5, groups=groups))
     assert probe_people(m, 0, seed=0).all()
 
@@ -212,6 +217,9 @@ def test_results_json_report_and_compare(probe_run, tmp_path: Path) -> None:  # 
         for k in ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir"):
             assert {f"{k}_low", f"{k}_high", f"{k}_errors", f"{k}_trials", f"{k}_thin"} <= set(r)
             assert r[k] is None or (r[f"{k}_low"] <= r[k] <= r[f"{k}_high"])
+    table = pd.read_csv(Path(cfg.out) / "probe_conditions.csv")
+    assert len(table) == len(sec["rows"]) and out.files["probe_conditions"].is_file()
+    assert table["fnmr_errors"].tolist() == [r["fnmr_errors"] for r in sec["rows"]]
     html = out.report.read_text()
     assert "When the probe photo is poor" in html and 'id="probe-table"' in html
     assert html.count('<img src="data:image/png;base64,') >= 4
@@ -245,9 +253,74 @@ def test_findings_need_separated_intervals() -> None:
                     row("cctv", "M", 0.03, 0.01, 0.08), row("cctv", "F", 0.12, 0.09, 0.16)]}
     got = probe_findings(sec)
     assert len(got) == 1 and got[0]["group"] == "F" and got[0]["measure"] == "fta"
-    assert got[0]["text"].startswith("At probe quality cctv, the detector missed 12%")
+    assert got[0]["text"].startswith(
+        "At probe quality cctv, the detector found no usable face in 12% (9%–16%, 12 of 100) of "
+        "F probe photos, against 3% (1%–8%, 3 of 100) for M (the 95% intervals")
     sec["rows"][3] = row("cctv", "F", 0.12, 0.07, 0.16)  # overlaps M's, but not F's clean one
     got = probe_findings(sec)
     assert len(got) == 1 and "up from 2%" in got[0]["text"]
     sec["rows"][3] = row("cctv", "F", 0.12, 0.07, 0.16, thin=True)
     assert probe_findings(sec) == []
+
+
+def test_lfw_faces_lost_at_low_resolution_are_failures_to_acquire(lfw_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Real photos, the real detector: at 2 px between the eyes some faces are lost (CenterFace
+    still finds a face in most bicubic-enlarged blobs), and every lost probe is counted in FTA
+    and leaves FNMR's denominator, never the probe count."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    people = {"Serena_Williams": "F", "Jennifer_Lopez": "F", "Tony_Blair": "M",
+              "Abdullah_Gul": "M", "Colin_Powell": "M"}
+    root = tmp_path / "faces"
+    for person in people:
+        (root / person).mkdir(parents=True)
+        for src in sorted((lfw_dir / "lfw-deepfunneled" / person).glob("*.jpg"))[:3]:
+            shutil.copy(src, root / person / src.name)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"subject_id": list(people), "sex": list(people.values())}).to_csv(
+        labels, index=False)
+    cfg = AuditConfig(dataset=str(root), labels=str(labels), model="fake", detector="centerface",
+                      group_by=["sex"], reference_group="M", target_fmr=0.1, n_boot=0,
+                      workers=1, out=str(tmp_path / "out"), identification=False,
+                      probe_conditions=["resolution:32,2"])
+    sec = run_audit(cfg).results["probe_conditions"]
+    lv = {x["condition"]: x for x in sec["levels"]}
+    assert lv["resolution:2"]["n_acquired"] < lv["none"]["n_acquired"] == 15
+    assert lv["resolution:32"]["n_embedded"] + lv["resolution:32"]["n_unchanged"] == 15
+    rows = {(r["condition"], r["group"]): r for r in sec["rows"]}
+    for g in ("F", "M", "overall"):
+        lost, clean = rows[("resolution:2", g)], rows[("none", g)]
+        assert lost["n_probes"] == clean["n_probes"] == lost["fta_trials"]
+        assert clean["fta_errors"] == 0
+        assert (lost["fnmr_trials"] < clean["fnmr_trials"]) == (lost["fta_errors"] > 0)
+    assert "fnir" not in rows[("none", "F")]  # identification off: no 1:N columns
+    assert rows[("resolution:2", "overall")]["fta_errors"] == 15 - lv["resolution:2"]["n_acquired"]
+
+
+def test_probe_section_renders_in_headless_chromium(probe_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The section alone (the report's own styles) in Chromium; its screenshot is kept in
+    test-artifacts/probe_section.png."""
+    from test_report_html import ARTIFACTS, CHROMIUM, _chromium, _console_errors
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (run scripts/install_chromium.sh)")
+    _, out = probe_run
+    html = out.report.read_text()
+    start = html.index('<section id="probe-quality">')
+    end = html.index("</section>", start) + len("</section>")
+    page = tmp_path / "probe.html"
+    page.write_text(html[:html.index("<body")] + "<body><main>" + html[start:end]
+                    + "</main></body></html>")
+    dom = _chromium(["--dump-dom", page.as_uri()], tmp_path)
+    assert dom.returncode == 0 and "When the probe photo is poor" in dom.stdout
+    assert _console_errors(dom.stderr) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "probe_section.png"
+    r = _chromium([f"--screenshot={shot}", "--window-size=1200,3000", "--hide-scrollbars",
+                   page.as_uri()], tmp_path)
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    with PIL.open(shot) as im:
+        px = np.asarray(im.convert("L"), dtype=float)
+    assert px.std() > 10 and (px < 80).mean() > 0.002  # not blank, has text

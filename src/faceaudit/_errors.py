@@ -88,8 +88,8 @@ class InexactMetricWarning(UserWarning):
     """A figure was read inside a histogram bin, below the summary's exact tail.
 
     The value returned is the conservative bound (the larger FMR); the true value lies
-    between the counts at the bin's two edges. Re-score with a lower tail floor to make it
-    exact.
+    between the counts at the bin's two edges. The second pass (``faceaudit.recount_templates``,
+    ``faceaudit.recount_scores``; the audit's ``recount`` stage) makes it exact.
     """
 
 

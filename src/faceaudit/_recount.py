@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -313,9 +314,14 @@ def recount_units(summary: ScoreSummary, requests: list[Request], bounds: np.nda
 
 def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSummary,
                       thresholds: Any, *, n_workers: int = 2, block_size: int = 4096,
-                      progress: bool = False) -> ScoreSummary:
+                      progress: bool = False, executor: Any = None) -> ScoreSummary:
     """``summary`` (from :func:`faceaudit.score_templates` on these templates and manifest)
-    with every impostor count at ``thresholds`` made exact (module docstring)."""
+    with every impostor count at ``thresholds`` made exact (module docstring).
+
+    ``executor(engine, units, n_workers, progress) -> list[RecountState]`` runs the units
+    (default: this process's worker threads, :func:`faceaudit._tiles.run_units`); a cluster
+    backend passes its own and merges with :func:`merge_recount`. Results do not depend on it.
+    """
     counts = plan_requests(summary, thresholds)
     people = plan_people(summary, thresholds)
     requests = counts + people
@@ -346,7 +352,8 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
     engine = RecountEngine(x, sq, tpl.similarity, layout.subjects, binning, requests,
                            int(summary.subject_codes.max()) + 1 if summary.n_samples else 1)
     units = recount_units(summary, requests, layout.bounds, block_size)
-    states = run_units(engine, units, n_workers, progress, state=RecountState)
+    run = executor or partial(run_units, state=RecountState)
+    states = run(engine, units, n_workers, progress)
     total = RecountState()
     for st in states:
         total = merge_recount(total, st)

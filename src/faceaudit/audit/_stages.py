@@ -496,7 +496,7 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
     results["warnings"] = list(log.warnings)
     results["timings_s"] = log.timings_now()
     files["results"] = write_results(out, results)
-    for name in ("by_group", "fmr_matrix", "identification"):
+    for name in ("by_group", "fmr_matrix", "identification", PROBE_KEY):
         if (out / f"{name}.csv").is_file():
             files[name] = out / f"{name}.csv"
     files["config"] = out / "config.resolved.toml"

@@ -189,7 +189,8 @@ class AuditResult:
             self._warn(
                 f"{label}: the threshold {self.threshold:.6g} lies inside a histogram bin below "
                 f"the exact tail; FMR is reported as its upper bound {fmr:.3g} (at least "
-                f"{fmr_lo_bound:.3g}); re-score with a lower tail floor for an exact figure",
+                f"{fmr_lo_bound:.3g}); faceaudit.recount_templates / recount_scores (the "
+                f"audit's second pass) make it exact",
                 InexactMetricWarning)
         reason = fmr_thin_reason(nn, fm, self.target_fmr)
         if reason:

@@ -24,7 +24,8 @@ Kinds and levels (``<kind>:<level>``, the condition id):
 - ``noise:<sigma>`` — sensor noise: independent Gaussian noise of standard deviation
   ``sigma`` (8-bit units) per pixel and channel, rounded and clipped to 0..255;
 - ``cctv`` — the composite preset :data:`CCTV`: at capture resolution (eyes 16 px apart),
-  sensor noise σ = 3, JPEG quality 30, then bicubic back to the original size.
+  sensor noise σ = 3, JPEG quality 30, then bicubic back to the original size (a photo whose
+  eyes are already 16 px apart or closer gets the noise and JPEG at its own size).
 
 Determinism: the only randomness (the noise) comes from a NumPy ``Generator`` seeded by the
 sha256 of ``"<image sha256>:<condition id>:<seed>"`` (:func:`condition_seed`), so the same

@@ -1,8 +1,8 @@
 r"""Per-group error rates of degraded probes against clean references, at a fixed threshold.
 
 **Probes.** A seeded subset of whole people, up to ``people`` per group
-(:func:`probe_people`; people with two or more photos first, so that FNMR has mated pairs);
-every photo of a probe person is a probe.
+(:func:`probe_people`; people with 2 to :data:`MAX_PHOTOS` photos first, so that FNMR has
+mated pairs and no one person dominates them); every photo of a probe person is a probe.
 
 **Comparisons.** Each unordered pair of samples :math:`\{i, j\}` of the clean audit is made
 at most once, with one side as the degraded probe and the other as the clean reference:
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,14 +64,23 @@ RATES = ("fta", "fnmr", "fmr", "fmr_cross", "fnir", "fpir")
 _CHUNK = 256
 
 
+MAX_PHOTOS = 10
+"""Probe people are drawn first among people with 2 to this many photos (:func:`probe_people`)."""
+
+
 def probe_people(manifest: Manifest, n_people: int, seed: int,
-                 groups: GroupAssignment | None = None) -> np.ndarray:
+                 groups: GroupAssignment | None = None, *,
+                 max_photos: int = MAX_PHOTOS) -> np.ndarray:
     """Mask of the probe samples: every photo of up to ``n_people`` people **per group**
-    (0: everyone), chosen in a seeded order with people of two or more photos first.
+    (0: everyone), in a seeded order within three tiers: people with 2 to ``max_photos``
+    photos, then people with one photo, then people with more than ``max_photos``.
 
     A person's group is the most frequent group among their photos (ties: the first group), as
     in the 1:N split; stratifying keeps small groups in the probe set (a uniform draw of people
-    would leave them with a handful of probes).
+    would leave them with a handful of probes). People with many photos come last because a
+    person's mated pairs grow with the square of their photos: one person with 100 photos
+    would make up most of a group's FNMR comparisons, and the interval over people would say,
+    rightly, that the group's rate rests on about one person.
     """
     codes = manifest.subject_codes
     if n_people <= 0:
@@ -83,10 +93,11 @@ def probe_people(manifest: Manifest, n_people: int, seed: int,
     person_group = per.argmax(axis=1)
     keys = [hashlib.sha256(f"{seed}:probe-people:{s}".encode()).hexdigest()
             for s in manifest.subject_ids]
+    tier = np.where(counts > max_photos, 2, np.where(counts < 2, 1, 0))
     keep = np.zeros(n_subj, bool)
     for k in np.unique(person_group):
         members = np.flatnonzero(person_group == k)
-        order = sorted(members, key=lambda i: (counts[i] < 2, keys[i]))
+        order = sorted(members, key=lambda i: (tier[i], keys[i]))
         keep[order[:n_people]] = True
     return keep[codes]
 
@@ -238,6 +249,7 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
     conds: list[dict[str, Any]] = []
     clean = templates_of(manifest, clean_vectors, clean_ok, similarity)
     for lv in levels:
+        t0 = time.perf_counter()
         counts = count_comparisons(probe_idx, lv.vectors, lv.ok, clean_vectors, clean_ok,
                                    subjects, groups.codes, probe_mask, keys, similarity,
                                    threshold)
@@ -255,7 +267,8 @@ def measure_probes(manifest: Manifest, groups: GroupAssignment, probe_mask: np.n
                       "steps": [list(s) for s in lv.condition.steps],
                       "n_probes": len(probe_idx), "n_acquired": int(lv.ok.sum()),
                       "n_unchanged": lv.n_unchanged, "n_embedded": lv.n_computed,
-                      "n_cached": lv.n_cached, "seconds": round(lv.seconds, 3)})
+                      "n_cached": lv.n_cached, "seconds": round(lv.seconds, 3),
+                      "seconds_measure": round(time.perf_counter() - t0, 3)})
     return ProbeAudit(pd.DataFrame(rows), float(threshold), tuple(conds),
                       len(np.unique(subjects[probe_idx])), len(probe_idx),
                       reference_group, confidence)

@@ -57,6 +57,7 @@ from .._io import atomic_write, write_json
 from .._provenance import package_versions, utc_now
 from ..metrics import THIN_RULE, shown_interval
 from ._findings import identification_findings
+from ._probe import PROBE_KEY
 
 SCHEMA_VERSION = 2
 
@@ -324,7 +325,8 @@ def fmr_matrix_frame(results: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def write_tables(folder: str | Path, results: Mapping[str, Any]) -> dict[str, Path]:
-    """Write ``by_group.csv``, ``fmr_matrix.csv`` and (with 1:N results) ``identification.csv``."""
+    """Write ``by_group.csv``, ``fmr_matrix.csv``, (with 1:N results) ``identification.csv``
+    and (with probe conditions) ``probe_conditions.csv`` (the section's rows)."""
     folder = Path(folder)
     out = {}
     tables = {
@@ -334,6 +336,8 @@ def write_tables(folder: str | Path, results: Mapping[str, Any]) -> dict[str, Pa
     ident = results.get("identification") or {}
     if ident.get("curve"):
         tables["identification"] = pd.DataFrame(ident["curve"])
+    if (results.get(PROBE_KEY) or {}).get("rows"):
+        tables[PROBE_KEY] = pd.DataFrame(results[PROBE_KEY]["rows"])
     for name, df in tables.items():
         path = folder / f"{name}.csv"
         with atomic_write(path, "w") as fh:
