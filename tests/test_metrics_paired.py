@@ -78,3 +78,14 @@ def test_different_photos_are_refused(two_systems) -> None:
         paired_comparison(a, other, 0.3, 0.3)
     with pytest.raises(InputError, match="n_boot must be >= 1"):
         paired_comparison(a, a, 0.3, 0.3, n_boot=0)
+
+
+def test_a_handful_of_people_gets_no_verdict() -> None:
+    sub, grp, s = random_population(n_subjects=24, per_subject=3, n_groups=3, seed=2)
+    a = build_summary(sub, grp, s, labels=("F", "M", "X"))  # 8 people per group
+    s2 = s + 0.3 * (sub[:, None] != sub[None, :])  # B accepts far more impostors everywhere
+    b = build_summary(sub, grp, s2, labels=("F", "M", "X"))
+    p = paired_comparison(a, b, 0.3, 0.3, n_boot=50, seed=0)
+    for r in p["rows"]:
+        assert r["n_people"] == 8
+        assert r["verdict"] == "too few people (8 < 10) for a paired verdict"

@@ -20,7 +20,9 @@ For group :math:`g`, replicate :math:`b` (people of each group drawn with replac
 reference changed). Intervals are percentile intervals of the replicates
 (:func:`replicate_quantiles`: an undefined replicate counts at the far end). A group **got
 better or worse** when the interval of :math:`\Delta` excludes 0; otherwise the comparison is
-inconclusive for that group ("no clear change" — not "equal"). Thresholds are the audits' own,
+inconclusive for that group ("no clear change" — not "equal"). A group of fewer than
+:data:`~faceaudit.metrics.MIN_PEOPLE` people gets no verdict (a bootstrap of a handful of people
+is no interval: with one person every resample is the same). Thresholds are the audits' own,
 held fixed.
 """
 
@@ -32,7 +34,7 @@ import numpy as np
 
 from .._errors import InputError, check_range
 from .._summary import ScoreSummary
-from ._evidence import CONFIDENCE, N_BOOT, SEED
+from ._evidence import CONFIDENCE, MIN_PEOPLE, N_BOOT, SEED
 from ._group_errors import group_errors_at
 from ._intervals import bootstrap_rates, draw_weights, group_resampling, replicate_quantiles
 from ._operating_point import ratio
@@ -63,7 +65,9 @@ def _replicates(a: ScoreSummary, b: ScoreSummary, t_a: float, t_b: float, n_boot
     return out
 
 
-def _verdict(lo: float, hi: float) -> str:
+def _verdict(lo: float, hi: float, n_people: int) -> str:
+    if n_people < MIN_PEOPLE:  # a bootstrap of a handful of people is no interval at all
+        return f"too few people ({n_people} < {MIN_PEOPLE}) for a paired verdict"
     if np.isnan(lo) or np.isnan(hi):
         return "no paired interval"
     if lo > 0:
@@ -93,8 +97,9 @@ def paired_comparison(
         rate (``"fmr"``, ``"fnmr"``) ``group``, ``rate``, ``a``, ``b``, ``difference`` with
         ``difference_low/high``, ``ratio`` (B/A) with ``ratio_low/high``, ``ratio_of_ratios``
         with ``ratio_of_ratios_low/high`` (NaN without a reference group), ``undefined`` (replicates
-        where a rate had no comparisons or could not be resampled) and ``verdict``
-        (``"B higher"``, ``"B lower"``, ``"no clear change"``, ``"no paired interval"``).
+        where a rate had no comparisons or could not be resampled), ``n_people`` and ``verdict``
+        (``"B higher"``, ``"B lower"``, ``"no clear change"``, ``"no paired interval"`` or
+        ``"too few people (...)"``).
 
     Raises
     ------
@@ -108,6 +113,7 @@ def paired_comparison(
     q = ((1 - confidence) / 2, (1 + confidence) / 2)
     ref = None if reference_group is None else a.group_index(reference_group)
     reps = _replicates(a, b, float(threshold_a), float(threshold_b), n_boot, seed)
+    n_people = [len(np.unique(a.subject_codes[a.group_codes == i])) for i in range(a.n_groups)]
     rows = []
     for rate in ("fmr", "fnmr"):
         xa, xb = reps[f"{rate}_a"], reps[f"{rate}_b"]
@@ -132,7 +138,8 @@ def paired_comparison(
                 "ratio_of_ratios_low": float(rr_q[0, i]),
                 "ratio_of_ratios_high": float(rr_q[1, i]),
                 "undefined": int(np.isnan(diff[:, i]).sum()),
-                "verdict": _verdict(float(d_q[0, i]), float(d_q[1, i])),
+                "n_people": n_people[i],
+                "verdict": _verdict(float(d_q[0, i]), float(d_q[1, i]), n_people[i]),
             })
         if ref is not None:
             pa_all = [r["a"] for r in rows if r["rate"] == rate]

@@ -54,7 +54,8 @@ def _add_paired(rows: list[dict[str, Any]], paired: Mapping[str, Any], name_b: s
                   "ratio_of_ratios", "ratio_of_ratios_low", "ratio_of_ratios_high"):
             row[f"paired_{k}"] = p[k]
         row["verdict_intervals"] = row["verdict"]
-        row["verdict"] = p["verdict"].replace("B ", f"{name_b} ", 1)
+        v = p["verdict"]
+        row["verdict"] = v.replace("B ", f"{name_b} ", 1) if v.startswith("B ") else v
 
 
 def _notes(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str, name_b: str,
