@@ -163,7 +163,7 @@ def test_policy_thresholds_are_recounted_exactly(tmp_path: Path, monkeypatch) ->
                   "score": score}).to_csv(tmp_path / "scores.csv", index=False)
     cfg = AuditConfig(scores=str(tmp_path / "scores.csv"),
                       manifest=str(tmp_path / "manifest.csv"), group_by=["grp"],
-                      target_fmr=1e-2, n_boot=10, identification=False,
+                      threshold=0.45678, target_fmr=1e-2, n_boot=10, identification=False,
                       threshold_policy="all", out=str(tmp_path / "out"),
                       cache_dir=str(tmp_path / "cache"))
     monkeypatch.setattr(pol_mod, "vendor_point",
@@ -171,10 +171,12 @@ def test_policy_thresholds_are_recounted_exactly(tmp_path: Path, monkeypatch) ->
     said: list[str] = []
     res = run_audit(cfg, backend=SmallTails(), progress=lambda stage, msg: said.append(msg))
     assert any("done" in x and "recounted" in x and "; 0 cell" not in x for x in said)
+    # the recount stage refined the summary at the given global threshold first
+    assert any("made exact at threshold 0.45678" in x for x in said)
     g = m.groups("grp").codes
     imp = subj[a] != subj[b]
     checked = 0
-    for name in ("vendor", "per-group"):
+    for name in ("vendor", "per-group", "global"):
         checked += _check_exact(res.results["threshold_policies"]["policies"][name], score,
                                 g, imp, a, b)
     assert checked >= 4

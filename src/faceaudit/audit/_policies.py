@@ -105,19 +105,20 @@ def weigh_policies(cfg: Any, env: Any, data: Any, embed: Any, score: Any,
     """:func:`~faceaudit.metrics.threshold_policies` with the audit's settings, on the
     recount stage's summary made exact (second pass) at every policy threshold too.
 
-    Thresholds are chosen, the summary recounted there, and chosen again (a per-group
-    threshold can move down onto a newly exact edge); a second recount covers those. A count
-    still inside a histogram bin after that is reported as a bound (``fmr_exact`` False)."""
+    Thresholds are chosen on the recount stage's summary; the first-pass summary is then
+    recounted at all of them and at the global threshold (the second pass refines a first-pass
+    summary only). A count still inside a histogram bin is reported as a bound
+    (``fmr_exact`` False)."""
     check_vendor_policy(cfg)
-    summary = recount.summary if recount is not None else score.summary
+    chosen = recount.summary if recount is not None else score.summary
     names = policy_names(cfg.threshold_policy)
     kw = dict(target_fmr=cfg.target_fmr, reference_group=cfg.reference_group,
               threshold=cfg.threshold, vendor=vendor_point(cfg))
-    n = 0
-    for _ in range(2):
-        summary, k = _exact_at(cfg, env, data, embed, summary,
-                               policy_thresholds(summary, names, **kw))
-        n += k
+    # the second pass refines a first-pass summary only: recount score.summary at the policy
+    # thresholds (chosen on the recount stage's summary) and at the global one again
+    ts = sorted(set(policy_thresholds(chosen, names, **kw))
+                | ({float(recount.audit.threshold)} if recount is not None else set()))
+    summary, n = _exact_at(cfg, env, data, embed, score.summary, ts)
     return Weighed(threshold_policies(summary, names, n_boot=cfg.n_boot, seed=cfg.seed,
                                       confidence=cfg.confidence, **kw), n)
 
