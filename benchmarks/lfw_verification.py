@@ -203,6 +203,8 @@ def main() -> int:
     accs_ok, _ = ten_fold(scores, genuine, folds, use=both)
     vendor_thr = float(emb.default_threshold)  # type: ignore[arg-type]
     vendor = ((scores >= vendor_thr) == genuine).mean()
+    vendor_fm = int(((scores >= vendor_thr) & ~genuine).sum())
+    vendor_fnm = int(((scores < vendor_thr) & genuine).sum())
     vendor_name = ("dlib's distance 0.6" if args.model.startswith("dlib")
                    else f"OpenCV Zoo's cosine {vendor_thr:g}")
     out = {
@@ -214,12 +216,16 @@ def main() -> int:
         "acc_enrolled_only_std": float(accs_ok.std(ddof=1)),
         "fold_acc": accs.tolist(), "fold_threshold_score": thrs.tolist(),
         "vendor_threshold_score": vendor_thr, "acc_at_vendor_threshold": float(vendor),
+        "vendor_false_matches": vendor_fm, "vendor_n_impostor": int((~genuine).sum()),
+        "vendor_false_non_matches": vendor_fnm, "vendor_n_genuine": int(genuine.sum()),
         "pipeline_id": tpl.model_id,
     }
     print(json.dumps(out, indent=2))
     print(f"\nLFW 10-fold accuracy (FTE = reject): {100 * accs.mean():.2f}% ± "
           f"{100 * accs.std(ddof=1):.2f}; enrolled pairs only: {100 * accs_ok.mean():.2f}% ± "
-          f"{100 * accs_ok.std(ddof=1):.2f}; at {vendor_name}: {100 * vendor:.2f}%")
+          f"{100 * accs_ok.std(ddof=1):.2f}; at {vendor_name}: {100 * vendor:.2f}% "
+          f"(false matches {vendor_fm}/{int((~genuine).sum())}, false non-matches "
+          f"{vendor_fnm}/{int(genuine.sum())})")
     if args.json:
         from faceaudit._io import write_json
 

@@ -214,6 +214,13 @@ def test_model_cards():
     assert s.measured_lfw is not None and "--model sface" in s.measured_lfw.command
     assert s.measured_lfw.accuracy == pytest.approx(0.9938)
     assert s.measured_lfw.failures_to_enrol == 0
+    # the counts at the vendor threshold (the policies' "intended" rates) agree with the
+    # accuracy at that threshold: 1 - (FM + FNM) / 6000
+    for m in (s.measured_lfw, d.measured_lfw):
+        assert m.vendor_n_impostor == m.vendor_n_genuine == 3000
+        errors = m.vendor_false_matches + m.vendor_false_non_matches
+        assert round(1 - errors / 6000, 4) == m.accuracy_at_vendor_threshold
+    assert (s.measured_lfw.vendor_false_matches, d.measured_lfw.vendor_false_matches) == (1, 14)
 
     for card in (s, d):
         js = json.loads(json.dumps(card.to_dict()))

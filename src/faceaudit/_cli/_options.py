@@ -20,7 +20,7 @@ import click
 from .._accumulate import EXACT_FMR
 from .._protocol import IMPOSTOR_MODES
 from .._vendor import ON_ERROR
-from ..metrics import CONFIDENCE, N_BOOT, SEED
+from ..metrics import CONFIDENCE, N_BOOT, POLICY_CHOICES, SEED
 from ..pipeline import DETECTORS, POLICIES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -84,6 +84,13 @@ def threshold(**kw: Any) -> Decorator:
 def target_fmr(help: str = "Choose T as the smallest threshold whose FMR on the reference "
                "group is at most this.", **kw: Any) -> Decorator:
     return option("--target-fmr", type=float, help=help, **kw)
+
+
+def threshold_policy(**kw: Any) -> Decorator:
+    return option("--threshold-policy", type=click.Choice(POLICY_CHOICES),
+                  help="Threshold policies set side by side in the report: the makers' "
+                       "published threshold (vendor), one threshold for all (global), one per "
+                       "group at the target FMR (per-group), or all three.", **kw)
 
 
 def reference_group(**kw: Any) -> Decorator:

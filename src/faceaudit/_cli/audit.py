@@ -75,6 +75,7 @@ def _print_findings(out: Any) -> None:
 @O.reference_group(config="reference_group")
 @O.target_fmr(config="target_fmr")
 @O.threshold(config="threshold")
+@O.threshold_policy(config="threshold_policy")
 @O.impostors(config="impostors")
 @O.n_boot(config="n_boot")
 @O.seed(config="seed")

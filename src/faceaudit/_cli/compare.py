@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from . import _options as O
 from ._console import cell, console, handle_errors
 
 
@@ -24,6 +25,12 @@ from ._console import cell, console, handle_errors
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the comparison as JSON.",
 )
+@click.option("--paired/--no-paired", default=True, show_default=True,
+              help="Joint paired bootstrap over people from both audits' cached score "
+                   "summaries (both systems on the same photos); --no-paired compares the "
+                   "two reports' intervals only.")
+@O.n_boot()
+@O.seed()
 @click.option("--name-a", help="Label of A (default: its folder name).")
 @click.option("--name-b", help="Label of B (default: its folder name).")
 @handle_errors
@@ -34,10 +41,16 @@ def command(
     json_out: Path | None,
     name_a: str | None,
     name_b: str | None,
+    paired: bool,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """Compare two audits (their results.json): per-group FMR, FNMR and FTE, with intervals.
 
-    A row is marked as a clear change only when the two intervals do not overlap.
+    With --paired (default) the FMR and FNMR verdicts come from a joint bootstrap over people
+    (both systems saw the same photos: people are resampled once for both), a group being
+    higher or lower when the interval of the difference excludes 0; otherwise a row is marked
+    as a clear change only when the two intervals (at the audits' level) do not overlap.
     """
     from rich.table import Table
 
@@ -49,7 +62,18 @@ def command(
     nb = name_b or (b if b.is_dir() else b.parent).resolve().name
     if na == nb:
         na, nb = f"A ({na})", f"B ({nb})"
-    c = compare_results(ra, rb, name_a=na, name_b=nb)
+    pc, why_not = None, ""
+    if paired:
+        from .._errors import InputError
+        from ..audit import paired_from_results
+
+        try:
+            pc = paired_from_results(ra, rb, name_a=na, name_b=nb, n_boot=n_boot, seed=seed)
+        except InputError as exc:  # different photos, or no cached summary: say so
+            why_not = f"No paired bootstrap: {exc}. Verdicts compare the reports' intervals."
+    c = compare_results(ra, rb, name_a=na, name_b=nb, paired=pc)
+    if why_not:
+        c["notes"].append(why_not)
     tab = Table(title=f"{na} vs {nb}", header_style="bold", show_lines=False)
     verdict = f"verdict ({c['level']} intervals)"
     for col in ("group", "rate", na, nb, "B − A", "B ÷ A", verdict):
@@ -61,8 +85,8 @@ def command(
             r["rate"],
             f"{r['a']} [{r['a_ci']}]" if r["a_ci"] else r["a"],
             f"{r['b']} [{r['b_ci']}]" if r["b_ci"] else r["b"],
-            r["difference"],
-            r["ratio"],
+            f"{r['difference']} [{r['difference_ci']}]" if r["difference_ci"] else r["difference"],
+            f"{r['ratio']} [{r['ratio_ci']}]" if r["ratio_ci"] else r["ratio"],
             r["verdict"],
             style=style,
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ._backend import Backend, InProcess
 from ._cache import default_cache_dir
 from ._config import AuditConfig
+from ._paired import audit_summary, paired_from_results
 from ._run import STAGES, AuditOutput, run_audit
 from ._runner import Environment, RunLog, Stage, StageCache, run_stages
 from ._stages import quick_subset
@@ -31,7 +32,9 @@ __all__ = [
     "RunLog",
     "Stage",
     "StageCache",
+    "audit_summary",
     "default_cache_dir",
+    "paired_from_results",
     "quick_subset",
     "run_audit",
     "run_stages",

@@ -29,6 +29,7 @@ The configuration is an :class:`AuditConfig`, built from CLI flags or read from 
     group_by = ["gender", "ancestry"]
     reference_group = "M / caucasian"
     target_fmr = 1e-3            # or: threshold = -0.6
+    threshold_policy = "global"  # "vendor", "per-group" or "all": policies side by side
     impostors = "all"
     n_boot = 200
     seed = 0
@@ -65,9 +66,10 @@ from .._protocol import IMPOSTOR_MODES
 from .._vendor import ON_ERROR
 from ..cluster import parse_cluster
 from ..datasets import LABELS_BY, dataset_key
-from ..metrics import CONFIDENCE, N_BOOT, SEED, TARGET_FMR
+from ..metrics import CONFIDENCE, N_BOOT, POLICY_CHOICES, SEED, TARGET_FMR
 from ..pipeline import DETECTORS, MODEL_NAMES, POLICIES
 from ..probe import parse_conditions
+from ._policies import check_vendor_policy
 
 _SECTIONS: dict[str, dict[str, str]] = {
     "dataset": {
@@ -95,6 +97,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "reference_group": "reference_group",
         "target_fmr": "target_fmr",
         "threshold": "threshold",
+        "threshold_policy": "threshold_policy",
         "impostors": "impostors",
         "n_boot": "n_boot",
         "seed": "seed",
@@ -157,6 +160,13 @@ class AuditConfig:
     threshold : float, optional
         A fixed threshold instead (accepted iff ``score >= threshold``; dlib's distance 0.6 is
         ``-0.6``).
+    threshold_policy : {"global", "vendor", "per-group", "all"}
+        Which threshold policies the report sets side by side
+        (:mod:`faceaudit.metrics._policies`): the makers' published threshold, one global
+        threshold (the one above; every other figure of the report uses it), or one threshold
+        per group at ``target_fmr``; ``"all"`` for the three. ``"vendor"`` needs a built-in
+        model with a published threshold (``"dlib"``, ``"sface"``); with ``"all"`` it is
+        reported as not available otherwise.
     impostors : {"all", "matched"}
         All cross-subject pairs, or only same-group ones (faster; no cross-group matrix).
     n_boot : int
@@ -209,6 +219,7 @@ class AuditConfig:
     reference_group: str | None = None
     target_fmr: float = TARGET_FMR
     threshold: float | None = None
+    threshold_policy: str = POLICY_CHOICES[0]
     impostors: str = IMPOSTOR_MODES[0]
     n_boot: int = N_BOOT
     seed: int = SEED
@@ -255,6 +266,8 @@ class AuditConfig:
         if self.threshold is not None:
             check_range("threshold", self.threshold)
         check_option("impostors", self.impostors, IMPOSTOR_MODES)
+        check_option("threshold_policy", self.threshold_policy, POLICY_CHOICES)
+        check_vendor_policy(self)
         check_option("on_error", self.on_error, ON_ERROR)
         check_option("labels_by", self.labels_by, LABELS_BY)
         check_option("detector", self.detector, DETECTORS)

@@ -15,11 +15,14 @@ summary and skips what does not apply:
 5. **recount** — the second pass: the comparisons of the cells whose count at the chosen
    threshold lies inside a histogram bin are scored again and counted exactly
    (:mod:`faceaudit._recount`; a vendor's file is read again), so every count is exact;
-6. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
-7. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
+6. **policies** — threshold policies side by side (vendor, global, per-group) on the
+   recounted summary, unless ``threshold_policy`` is ``"global"``
+   (:mod:`faceaudit.metrics._policies`);
+7. **identification** — 1:N FPIR/FNIR against gallery size, when enabled and possible;
+8. **probe_conditions** — the probe-quality stress audit (:mod:`faceaudit.probe`): FTA, FNMR
    and FMR per group of degraded probes against clean references at the same threshold, when
    ``probe_conditions`` are given;
-8. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
+9. **report** — figures (PNG + SVG), ``results.json`` + CSV tables, ``report.html``,
    ``config.resolved.toml``, ``manifest.csv`` and ``failures.csv`` (every file, sample and
    score-file line the audit could not use, with the reason), each file written atomically
    and the folder as a unit (built beside ``out``, then swapped in:
@@ -44,6 +47,7 @@ from ._backend import Backend, InProcess
 from ._cache import default_cache_dir, summary_cache
 from ._config import AuditConfig
 from ._folder import check_out_folder
+from ._policies import weigh_policies, why_no_policies
 from ._provenance import data_inputs, embed_inputs
 from ._runner import Environment, Progress, Stage, run_stages
 from ._stages import (
@@ -74,6 +78,8 @@ STAGES: tuple[Stage, ...] = (
           says=lambda cfg: f"error rates per group ({cfg.n_boot} bootstrap replicates)"),
     Stage("recount", recount_at_threshold,
           says=lambda: "second pass: exact counts at the threshold"),
+    Stage("policies", weigh_policies, skip=why_no_policies,
+          says=lambda cfg: f"threshold policies ({cfg.threshold_policy})"),
     Stage("identification", search_one_to_many, skip=why_no_identification,
           says=lambda: "one-to-many searches"),
     Stage("probe_conditions", probe_under_conditions, skip=why_no_probe_conditions,

@@ -40,6 +40,7 @@ from ..report import (
     write_results,
 )
 from ._folder import report_folder
+from ._policies import policy_sections
 
 
 # ---------------------------------------------------------------------------- data
@@ -450,14 +451,14 @@ def write_failures(path: Path, rows: list[dict[str, str]]) -> Path:
 def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | None,
                  score: Scored, metrics: Measured, identification: Identified | None,
                  recount: Recounted | None = None,
-                 probe_conditions: Probed | None = None) -> Reported:
+                 probe_conditions: Probed | None = None, policies: Any = None) -> Reported:
     """The report folder ``env.out``, written as a unit (:func:`report_folder`: built beside
     it, then swapped in; a killed run never leaves a mix of two runs)."""
     final = Path(env.out)
     counted = recount if recount is not None else Recounted(score.summary, metrics.audit, 0)
     with report_folder(final) as build:
         rep = write_report_files(build, final, cfg, env, log, data, embed, score, counted,
-                                 identification, probe_conditions)
+                                 identification, probe_conditions, policies)
     return Reported(final, rep.results,
                     {k: final / p.relative_to(build) for k, p in rep.files.items()})
 
@@ -465,7 +466,8 @@ def write_report(cfg: Any, env: Any, log: Any, data: Loaded, embed: Embedded | N
 def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, data: Loaded,
                        embed: Embedded | None, score: Scored, counted: Recounted,
                        identification: Identified | None,
-                       probe_conditions: Probed | None = None) -> Reported:
+                       probe_conditions: Probed | None = None,
+                       policies: Any = None) -> Reported:
     """results.json + CSV tables, figures, report.html, config.resolved.toml, manifest.csv,
     failures.csv, written into ``out`` for the folder ``final`` (the paths the files name).
 
@@ -496,6 +498,7 @@ def write_report_files(out: Path, final: Path, cfg: Any, env: Any, log: Any, dat
         cache_dir=str(env.cache_dir),
         warnings=log.warnings,
     )
+    results.update(policy_sections(cfg, policies))
     results["findings"] = make_findings(results)
     if probe_conditions is not None:
         results[PROBE_KEY] = probe_view(probe_conditions.audit)

@@ -46,7 +46,20 @@ from ._intervals import (
     zero_upper_bound,
 )
 from ._operating_point import TARGET_FMR, choose_threshold, rates_at
+from ._paired import paired_comparison
 from ._people import PersonCounts, person_counts
+from ._policies import (
+    CROSS_GROUP_RULE,
+    POLICIES,
+    POLICY_CAVEAT,
+    POLICY_CHOICES,
+    PolicyResult,
+    VendorOperatingPoint,
+    cross_group_fmr,
+    policy_names,
+    policy_thresholds,
+    threshold_policies,
+)
 from ._rates import (
     det_curve,
     eer,
@@ -75,9 +88,13 @@ from ._summaries import (
 
 __all__ = [
     "CONFIDENCE",
+    "CROSS_GROUP_RULE",
     "MIN_PEOPLE",
     "MIN_SEARCHES",
     "N_BOOT",
+    "POLICIES",
+    "POLICY_CAVEAT",
+    "POLICY_CHOICES",
     "SEED",
     "TARGET_FMR",
     "THIN_RULE",
@@ -91,13 +108,16 @@ __all__ = [
     "InexactMetricWarning",
     "Measure",
     "PersonCounts",
+    "PolicyResult",
     "Ranking",
     "RateInterval",
     "RatioInterval",
+    "VendorOperatingPoint",
     "choose_threshold",
     "clopper_pearson",
     "combined_summaries",
     "cross_denominator",
+    "cross_group_fmr",
     "det_curve",
     "disparity_summary",
     "draw_weights",
@@ -114,7 +134,10 @@ __all__ = [
     "gini",
     "hter",
     "inequity_rate",
+    "paired_comparison",
     "person_counts",
+    "policy_names",
+    "policy_thresholds",
     "rank_groups",
     "rate_interval",
     "rates_at",
@@ -131,6 +154,7 @@ __all__ = [
     "thin_reasons",
     "threshold_at_fmr",
     "threshold_at_fnmr",
+    "threshold_policies",
     "within_denominator",
     "zero_upper_bound",
 ]

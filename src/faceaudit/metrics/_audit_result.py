@@ -20,9 +20,10 @@ from .._errors import (
 )
 from .._summary import ScoreSet, ScoreSummary
 from ._clustered import GroupErrors
-from ._counting import error_counts, hist_bounds
+from ._counting import hist_bounds
 from ._evidence import CONFIDENCE, N_BOOT, fmr_thin_reason, thin_reasons
 from ._fairness import FairnessSummary, fdr, garbe, inequity_rate, ser
+from ._group_errors import group_errors_at
 from ._intervals import (
     bootstrap_rates,
     check_quantiles,
@@ -32,7 +33,6 @@ from ._intervals import (
     quantiles,
 )
 from ._operating_point import choose_threshold, rates_at, ratio
-from ._people import person_counts
 
 _METHODS = ("between_groups", "to_overall")
 
@@ -347,20 +347,8 @@ class AuditResult:
         bound (``errors_low`` < ``errors``) and has no per-person counts.
         """
         check_option("rate", rate, ("fmr", "fnmr"))
-        out = []
-        for i, lab in enumerate(self._labels):
-            c = error_counts(self._diag[i], thresholds=self.threshold)
-            gen, imp = person_counts(self.summary, i, self.threshold)
-            if rate == "fnmr":
-                out.append(GroupErrors(int(c.false_non_matches[0]), int(c.n_mated), people=gen,
-                                       label=lab))
-                continue
-            hi, lo = int(c.false_matches_high[0]), int(c.false_matches_low[0])
-            ok = (imp is not None and lo == hi and imp.errors == hi
-                  and imp.trials == c.n_nonmated)
-            out.append(GroupErrors(hi, int(c.n_nonmated), errors_low=None if lo == hi else lo,
-                                   people=imp if ok else None, label=lab))
-        return out
+        return [group_errors_at(self.summary, i, self.threshold, rate, lab)
+                for i, lab in enumerate(self._labels)]
 
     @property
     def by_group(self) -> pd.DataFrame:

@@ -22,7 +22,7 @@ measured LFW accuracy, vendor threshold). No model is loaded at import time.
 from __future__ import annotations
 
 from ._align import ARCFACE_REF, align_arcface, umeyama, warp_similarity
-from ._cards import MeasuredFigure, ModelCard, PublishedFigure, model_card
+from ._cards import BUILTIN_CARDS, MeasuredFigure, ModelCard, PublishedFigure, model_card
 from ._detect import (
     DETECTORS,
     POLICIES,
@@ -45,6 +45,7 @@ from ._store import StoredResult, TemplateStore
 
 __all__ = [
     "ARCFACE_REF",
+    "BUILTIN_CARDS",
     "DEFAULT_MAX_PIXELS",
     "DETECTORS",
     "DLIB_MODELS",

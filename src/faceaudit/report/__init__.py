@@ -33,6 +33,7 @@ from ._plots import (
     plot_score_distributions,
     save_figure,
 )
+from ._policies import model_card_section, policies_section, policies_view
 from ._probe import PROBE_KEY, probe_figures, probe_findings, probe_view
 from ._schema import (
     GROUP_FIELDS,
@@ -65,6 +66,7 @@ __all__ = [
     "listing_digest",
     "load_results",
     "make_findings",
+    "model_card_section",
     "package_versions",
     "plot_det",
     "plot_fmr_heatmap",
@@ -72,6 +74,8 @@ __all__ = [
     "plot_identification",
     "plot_rates_ci",
     "plot_score_distributions",
+    "policies_section",
+    "policies_view",
     "probe_figures",
     "probe_findings",
     "probe_view",

@@ -13,6 +13,12 @@ b_lo <= a_hi``; the intervals
 the reports show, :func:`~faceaudit.metrics.shown_interval`). Intervals
 that do **not** overlap are a conservative sign of a real change; overlapping intervals do
 not prove that nothing changed (the comparison is then inconclusive, not "equal").
+
+When both audits ran on the same photos, ``paired`` (from
+:func:`~faceaudit.metrics.paired_comparison`: people resampled once for both systems) adds to
+each FMR/FNMR row the paired interval of the difference, of the ratio B/A and of the ratio of
+ratios (the change of the group's disparity to the reference), and the row's ``verdict`` is
+then the paired one: B higher/lower when the paired interval of the difference excludes 0.
 """
 
 from __future__ import annotations
@@ -53,8 +59,59 @@ def _level_notes(va: Mapping[str, Any], vb: Mapping[str, Any], name_a: str, name
     return level
 
 
+
+def _add_paired(rows: list[dict[str, Any]], paired: Mapping[str, Any], name_b: str) -> None:
+    """Put the paired-bootstrap figures into the rows they belong to (same group and rate)."""
+    by_key = {(r["group"], r["rate"]): r for r in paired.get("rows") or []}
+    for row in rows:
+        p = by_key.get((row["group"], row["rate"]))
+        if p is None:
+            continue
+        for k in ("difference_low", "difference_high", "ratio_low", "ratio_high",
+                  "ratio_of_ratios", "ratio_of_ratios_low", "ratio_of_ratios_high"):
+            row[f"paired_{k}"] = p[k]
+        row["verdict_intervals"] = row["verdict"]
+        v = p["verdict"]
+        row["verdict"] = v.replace("B ", f"{name_b} ", 1) if v.startswith("B ") else v
+
+
+def _notes(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str, name_b: str,
+           paired: Mapping[str, Any] | None) -> tuple[list[str], str]:
+    """What qualifies a comparison: differing operating points or data, and the verdict rule;
+    and the interval level as printed."""
+    va, vb = a.get("verification") or {}, b.get("verification") or {}
+    notes = []
+    for key, label in (
+        ("threshold", "thresholds"),
+        ("reference_group", "reference groups"),
+        ("target_fmr", "target FMRs"),
+    ):
+        if va.get(key) != vb.get(key):
+            notes.append(
+                f"The {label} differ ({name_a}: {va.get(key)}, {name_b}: {vb.get(key)}): "
+                "each audit's rates are at its own operating point."
+            )
+    da, db = a.get("dataset") or {}, b.get("dataset") or {}
+    if (da.get("name"), da.get("n_samples")) != (db.get("name"), db.get("n_samples")):
+        notes.append(
+            f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
+            f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
+        )
+    level = _level_notes(va, vb, name_a, name_b, notes)
+    if paired is not None:
+        notes.append(
+            f"FMR and FNMR verdicts are paired: both systems saw the same photos, so people "
+            f"were resampled once for both ({paired['n_boot']} bootstrap replicates, seed "
+            f"{paired['seed']}); a group is higher or lower when the "
+            f"{F.percent(paired['confidence'], 0)} interval of the difference excludes 0, "
+            "else there is no clear change (not the same as no change)."
+        )
+    return notes, level
+
+
 def compare_results(
-    a: Mapping[str, Any], b: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B"
+    a: Mapping[str, Any], b: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B",
+    paired: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Line up the groups of two audits and compare their rates.
 
@@ -64,7 +121,10 @@ def compare_results(
         ``{"a": {...}, "b": {...}, "rows": [...], "only_in_a": [...], "only_in_b": [...],
         "notes": [...]}``; each row holds ``group``, ``rate`` and ``a, a_lo, a_hi, b, b_lo,
         b_hi, difference, ratio, overlap`` (True, False or None when an interval is missing)
-        and ``verdict`` in words.
+        and ``verdict`` in words; with ``paired``, FMR/FNMR rows also hold
+        ``paired_difference_low/high``, ``paired_ratio_low/high``,
+        ``paired_ratio_of_ratios`` (+ ``_low/_high``) and ``verdict_intervals`` (the
+        overlap verdict), and ``verdict`` is the paired one.
 
     Raises
     ------
@@ -86,24 +146,9 @@ def compare_results(
                   bool(ga[g].get("thin")) or bool(gb[g].get("thin")))
         for g in common for rate in RATES
     ]
-    notes = []
-    for key, label in (
-        ("threshold", "thresholds"),
-        ("reference_group", "reference groups"),
-        ("target_fmr", "target FMRs"),
-    ):
-        if va.get(key) != vb.get(key):
-            notes.append(
-                f"The {label} differ ({name_a}: {va.get(key)}, {name_b}: {vb.get(key)}): "
-                "each audit's rates are at its own operating point."
-            )
-    da, db = a.get("dataset") or {}, b.get("dataset") or {}
-    if (da.get("name"), da.get("n_samples")) != (db.get("name"), db.get("n_samples")):
-        notes.append(
-            f"The data differ ({name_a}: {da.get('name')}, {F.count(da.get('n_samples'))} "
-            f"photos; {name_b}: {db.get('name')}, {F.count(db.get('n_samples'))} photos)."
-        )
-    level = _level_notes(va, vb, name_a, name_b, notes)
+    notes, level = _notes(a, b, name_a, name_b, paired)
+    if paired is not None:
+        _add_paired(rows, paired, name_b)
 
     def head(r: Mapping[str, Any], v: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -124,6 +169,8 @@ def compare_results(
         "only_in_a": [g for g in ga if g not in gb],
         "only_in_b": [g for g in gb if g not in ga],
         "notes": notes,
+        "paired": None if paired is None else {
+            k: paired[k] for k in ("n_boot", "seed", "confidence", "reference_group")},
         "probe_rows": _probe_rows(a, b, name_b),
     }
 
@@ -164,6 +211,20 @@ def _probe_rows(a: Mapping[str, Any], b: Mapping[str, Any], name_b: str) -> list
     return out
 
 
+def _signed(d: Any) -> str:
+    d = _f(d)
+    if not math.isfinite(d):
+        return "–"
+    return ("+" if d > 0 else "−" if d < 0 else "") + F.pct(abs(d))
+
+
+def _signed_interval(lo: Any, hi: Any) -> str:
+    """``"−0.12% to +0.03%"``; ``""`` when missing."""
+    if lo is None or hi is None or not (math.isfinite(_f(lo)) and math.isfinite(_f(hi))):
+        return ""
+    return f"{_signed(lo)} to {_signed(hi)}"
+
+
 def formatted_rows(c: Mapping[str, Any], key: str = "rows") -> list[dict[str, Any]]:
     """The comparison rows (``c[key]``) as display strings (percentages, intervals, signed
     differences)."""
@@ -185,6 +246,13 @@ def formatted_rows(c: Mapping[str, Any], key: str = "rows") -> list[dict[str, An
                 if math.isfinite(d)
                 else "–",
                 "ratio": F.times(r["ratio"]),
+                "difference_ci": _signed_interval(r.get("paired_difference_low"),
+                                                  r.get("paired_difference_high")),
+                "ratio_ci": F.interval(r.get("paired_ratio_low"), r.get("paired_ratio_high"),
+                                       F.times),
+                "ratio_of_ratios": F.times(r.get("paired_ratio_of_ratios")),
+                "ratio_of_ratios_ci": F.interval(r.get("paired_ratio_of_ratios_low"),
+                                                 r.get("paired_ratio_of_ratios_high"), F.times),
             }
         )
     return out

@@ -25,6 +25,7 @@ from .._errors import require
 from .._io import dumps_toml, write_text
 from ..metrics import UNBOUNDED_REASONS, shown_interval
 from ._findings import level_text, make_findings, threshold_phrase
+from ._policies import model_card_section, policies_section
 from ._probe import PROBE_KEY, probe_context
 from ._tables import extrapolation_check, rate_with_interval, report_card, whatif_table
 
@@ -409,10 +410,10 @@ def render_html(
         cache_dir=results.get("cache_dir"),
         methods=_methods(results),
         exclusions=[(k, F.count(v)) for k, v in (ds.get("exclusions") or {}).items()],
-        inputs=inputs,
-        versions=versions,
-        seeds=seeds,
+        inputs=inputs, versions=versions, seeds=seeds,
         config_text=dumps_toml(results.get("config") or {}),
+        policies=policies_section(results.get("threshold_policies"), level=lvl),
+        model_card=model_card_section(results.get("model_card")),
         probe=probe_context(results.get(PROBE_KEY), {
             k: _png_data(v) for k, v in figures.items() if k.startswith("probe_")}, level=lvl),
     )
