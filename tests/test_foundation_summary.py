@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+
 import numpy as np
+import pytest
 
 from faceaudit import Grouping, ScoreSummary
 from faceaudit._summary import bin_index
@@ -39,6 +44,42 @@ def test_totals_and_cells() -> None:
     s = _summary()
     assert s.impostor_total.tolist() == [[0, 5], [0, 1]]
     assert s.genuine_total.tolist() == [[1, 0], [0, 0]]
+
+
+def test_derived_arrays_are_computed_once_and_read_only() -> None:
+    s = _summary()
+    ti, tj = s.tail_cells
+    assert (ti.tolist(), tj.tolist()) == ([0, 0, 1], [1, 1, 1])  # groups of (a,c) (b,d) (c,d)
+    assert s.tail_cells is s.tail_cells and s.impostor_total is s.impostor_total
+    assert s.genuine_cells is s.genuine_cells and s.genuine_total is s.genuine_total
+    for arr in (ti, s.impostor_total, s.genuine_cells[0], s.genuine_total, s.tail_a):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 1
+    assert s.impostor_total.tolist() == [[0, 5], [0, 1]]
+
+
+def test_fields_are_read_only_views_of_the_callers_arrays() -> None:
+    tail_a = np.array([0, 1, 2])
+    s = dataclasses.replace(_summary(), tail_a=tail_a)
+    assert not s.tail_a.flags.writeable and tail_a.flags.writeable
+    assert s.tail_cells[0].tolist() == [0, 0, 1]
+
+
+def test_replace_pickle_and_copy_rebuild_the_memos() -> None:
+    s = _summary()
+    assert s.impostor_total.tolist() == [[0, 5], [0, 1]]  # memo filled before copying
+    # moving tail pair (c, d) -> (a, b): cell (1, 1) loses its impostor, (0, 0) gains it
+    r = dataclasses.replace(s, tail_a=np.array([0, 1, 0]), tail_b=np.array([2, 3, 1]))
+    assert r.impostor_total.tolist() == [[1, 5], [0, 0]]
+    assert r.tail_cells[0].tolist() == [0, 0, 0] and r.tail_cells[1].tolist() == [1, 1, 0]
+    assert s.impostor_total.tolist() == [[0, 5], [0, 1]]
+    for c in (pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)):
+        assert "impostor_total" not in vars(c) and "tail_cells" not in vars(c)
+        assert not c.tail_scores.flags.writeable
+        assert c.impostor_total.tolist() == [[1, 5], [0, 0]]
+        assert c.genuine_total.tolist() == [[1, 0], [0, 0]]
+        assert all(np.array_equal(getattr(c, f.name), getattr(r, f.name))
+                   for f in dataclasses.fields(r) if isinstance(getattr(r, f.name), np.ndarray))
 
 
 def test_merged_cells_move_scores_below_the_highest_floor_to_the_histogram() -> None:

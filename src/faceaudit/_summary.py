@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,7 @@ class ScoreSummary:
             arr = np.asarray(getattr(self, name), dtype=dtype)
             if shape is not None and arr.shape != shape:
                 raise ConfigError(f"ScoreSummary.{name} must have shape {shape}; got {arr.shape}")
-            object.__setattr__(self, name, arr)
+            object.__setattr__(self, name, _frozen(arr)[0])
         nb = len(self.hist_edges) - 1
         if self.impostor_hist.shape != (g, g, nb):
             raise ConfigError(
@@ -250,31 +251,45 @@ class ScoreSummary:
             raise ConfigError(f"group must be one of {list(self.group_labels)}; got {group!r}")
         return find_group(group, self.group_labels, self.group_values)
 
-    @property
+    # Derived per-pair and per-cell arrays are computed once per summary (``cached_property``
+    # keeps them in the instance ``__dict__``). They cannot go stale: the fields cannot be
+    # reassigned (frozen), their arrays are read-only views (``__post_init__``), the cached
+    # arrays are read-only too, and ``dataclasses.replace``, pickling and copying build a new
+    # summary from the fields only (``__reduce__``), so no memo is carried over.
+    @cached_property
     def genuine_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cell ``(i, j)`` of every genuine pair."""
-        return canonical_cells(self.group_codes[self.genuine_a], self.group_codes[self.genuine_b])
+        """Cell ``(i, j)`` of every genuine pair (read-only arrays)."""
+        return _frozen(
+            *canonical_cells(self.group_codes[self.genuine_a], self.group_codes[self.genuine_b])
+        )
 
-    @property
+    @cached_property
     def tail_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cell ``(i, j)`` of every tail (exact impostor) pair."""
-        return canonical_cells(self.group_codes[self.tail_a], self.group_codes[self.tail_b])
+        """Cell ``(i, j)`` of every tail (exact impostor) pair (read-only arrays)."""
+        return _frozen(
+            *canonical_cells(self.group_codes[self.tail_a], self.group_codes[self.tail_b])
+        )
 
-    @property
+    @cached_property
     def impostor_total(self) -> np.ndarray:
-        """(G, G) int64: impostor scores per cell (tail + histogram), upper triangle."""
+        """(G, G) int64: impostor scores per cell (tail + histogram), upper triangle
+        (read-only)."""
         i, j = self.tail_cells
         tot = self.impostor_hist.sum(axis=2)
         np.add.at(tot, (i, j), 1)
-        return tot
+        return _frozen(tot)[0]
 
-    @property
+    @cached_property
     def genuine_total(self) -> np.ndarray:
-        """(G, G) int64: genuine scores per cell, upper triangle."""
+        """(G, G) int64: genuine scores per cell, upper triangle (read-only)."""
         i, j = self.genuine_cells
         tot = np.zeros((self.n_groups, self.n_groups), np.int64)
         np.add.at(tot, (i, j), 1)
-        return tot
+        return _frozen(tot)[0]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle / copy the fields only (the memos above are rebuilt on demand)."""
+        return (_rebuild, (type(self), {f.name: getattr(self, f.name) for f in fields(self)}))
 
     # ------------------------------------------------------------------ per-cell view
     def scores(self, cells: Cell | Iterable[Cell] | str | None = None) -> ScoreSet:
@@ -369,6 +384,21 @@ class ScoreSummary:
             protocol=meta["protocol"],
             exclusions=meta["exclusions"],
         )
+
+
+def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Read-only views of ``arrays`` (the caller's arrays stay writable)."""
+    out = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        out.append(v)
+    return tuple(out)
+
+
+def _rebuild(cls: type[ScoreSummary], kwargs: dict[str, Any]) -> ScoreSummary:
+    """Unpickle / copy helper of :meth:`ScoreSummary.__reduce__`."""
+    return cls(**kwargs)
 
 
 _ARRAY_FIELDS = (
