@@ -125,9 +125,16 @@ def rate(x: Any) -> str:
 
 
 def interval(lo: Any, hi: Any, fmt=pct) -> str:
-    """``"0.05%–0.21%"``; ``""`` when either bound is missing."""
+    """``"0.05%–0.21%"``; ``""`` when either bound is missing. A rate's lower bound below
+    1e-12 prints as 0% (it is 0 for every purpose, and 0.000000000065% misleads).
+
+    >>> interval(6.5e-13, 0.93), interval(0.0005, 0.0021)
+    ('0%–93%', '0.05%–0.21%')
+    """
     if not (_finite(lo) and _finite(hi)):
         return ""
+    if fmt is pct and 0 < float(lo) < 1e-12:
+        lo = 0.0
     return f"{fmt(lo)}–{fmt(hi)}"
 
 
