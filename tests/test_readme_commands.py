@@ -63,6 +63,11 @@ def _prepare(words: list[str], folder: Path, outs: set[str]) -> list[str] | str:
     if lfw and not (SHARED_DATA / "lfw").is_dir():
         return f"real data {SHARED_DATA / 'lfw'} is absent"
     words = [str(SHARED_DATA / "lfw") if w == "../shared/data/lfw" else w for w in words]
+    if "../shared/data/frl-london" in words:
+        if not (SHARED_DATA / "frl-london").is_dir():
+            return f"real data {SHARED_DATA / 'frl-london'} is absent"
+        words = [str(SHARED_DATA / "frl-london") if w == "../shared/data/frl-london" else w
+                 for w in words]
     words = [str(REPO / w) if w.startswith("examples/") else w for w in words]
     cmd = words[0]
     if cmd == "embed":
@@ -104,4 +109,4 @@ def test_every_readme_command_exits_0(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "my-audit" / "report.html").is_file()
     assert (tmp_path / "vendor-audit" / "report.html").is_file()
     if skipped:
-        pytest.skip(f"{len(skipped)} of {len(commands)} README commands need LFW: {skipped}")
+        pytest.skip(f"{len(skipped)} of {len(commands)} README commands need real data: {skipped}")
