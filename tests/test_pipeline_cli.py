@@ -59,3 +59,19 @@ def test_embed_command_errors_have_exit_codes(tmp_path):
     res = runner.invoke(cli, ["embed", str(man), "--out", str(tmp_path / "x.npz"),
                               "--model", "arcface.bin", "--detector", "none"])
     assert res.exit_code == 3 and "model must be" in res.output
+
+
+def test_embed_status_table_shows_markup_like_ids_as_text(tmp_path):
+    """A sample id or detail that looks like rich markup ("[/x]") is printed as text: the status
+    table used to crash with a MarkupError traceback after the templates were saved."""
+    Image.new("RGB", (64, 64), (120, 100, 90)).save(tmp_path / "ok.jpg")
+    pd.DataFrame({"sample_id": ["[/x]", "ok2", "ok3"], "subject_id": ["s1", "s2", "s2"],
+                  "path": ["missing.jpg", "ok.jpg", "ok.jpg"]}).to_csv(tmp_path / "m.csv",
+                                                                       index=False)
+    res = CliRunner().invoke(cli, ["embed", str(tmp_path / "m.csv"), "--model", "fake",
+                                   "--detector", "none", "--workers", "1", "--no-progress",
+                                   "--store", str(tmp_path / "store"),
+                                   "--out", str(tmp_path / "t.npz")])
+    assert res.exit_code == 0, res.output
+    assert "[/x]" in res.output and "unreadable" in res.output
+    assert Templates.load(tmp_path / "t.npz").ok.sum() == 2

@@ -53,6 +53,7 @@ def command(
     as a clear change only when the two intervals (at the audits' level) do not overlap.
     """
     from rich.table import Table
+    from rich.text import Text
 
     from .._io import write_json, write_text
     from ..report import compare_results, formatted_rows, load_results, render_compare_html
@@ -77,7 +78,7 @@ def command(
     tab = Table(title=f"{na} vs {nb}", header_style="bold", show_lines=False)
     verdict = f"verdict ({c['level']} intervals)"
     for col in ("group", "rate", na, nb, "B − A", "B ÷ A", verdict):
-        tab.add_column(col, justify="left" if col in ("group", verdict) else "right")
+        tab.add_column(Text(col), justify="left" if col in ("group", verdict) else "right")
     for r in formatted_rows(c):
         style = "yellow" if r["overlap"] is False else None
         tab.add_row(
@@ -87,7 +88,7 @@ def command(
             f"{r['b']} [{r['b_ci']}]" if r["b_ci"] else r["b"],
             f"{r['difference']} [{r['difference_ci']}]" if r["difference_ci"] else r["difference"],
             f"{r['ratio']} [{r['ratio_ci']}]" if r["ratio_ci"] else r["ratio"],
-            r["verdict"],
+            Text(r["verdict"]),
             style=style,
         )
     console.print(tab)

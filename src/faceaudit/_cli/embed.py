@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from ..pipeline import embed_manifest
 from . import _options as O
@@ -62,7 +63,8 @@ def command(manifest_or_dataset: str, out: str, model: str, detector: str, worke
     for name, cnt in sorted(zip(names, counts, strict=True), key=lambda t: (t[0] != "ok", t[0])):
         i = int(np.flatnonzero(tpl.status == name)[0])
         example = "" if name == "ok" else f"{tpl.sample_ids[i]}: {tpl.detail[i]}"
-        table.add_row(str(name), str(int(cnt)), f"{cnt / max(len(tpl), 1):.1%}", example)
+        table.add_row(str(name), str(int(cnt)), f"{cnt / max(len(tpl), 1):.1%}",
+                      Text(example))  # user text (ids, file names): never rich markup
     console.print(table)
     print_exclusions(report)
     console.print(f"model_id: {tpl.model_id}", highlight=False, soft_wrap=True)
