@@ -218,9 +218,7 @@ def rate_interval_text(lo: Any, hi: Any, *, one_sided: bool = False, fmt=pct) ->
     """
     if one_sided:
         return f"≤ {fmt(hi)}" if _finite(hi) else ""
-    if _finite(lo) and 0 < float(lo) < 1e-12:  # below any printable rate: 0 for every purpose
-        lo = 0.0
-    return interval(lo, hi, fmt)
+    return interval(lo, hi, fmt)  # (a lower bound below 1e-12 prints as 0%: see interval)
 
 
 def amount(x: Any) -> str:

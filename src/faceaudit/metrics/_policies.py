@@ -323,6 +323,13 @@ def _policy(summary: ScoreSummary, name: str, *, target_fmr: float,
     return ts, rule, {"fmr": target_fmr, "source": "target FMR on each group's own impostors"}
 
 
+def _enough(summary: ScoreSummary, group: int, target_fmr: float) -> bool:
+    """Whether a group's own threshold is recounted: >= MIN_PEOPLE people and >= 3 / target_fmr
+    own impostor pairs (counted only for the per-group policy, the one that needs it)."""
+    people = len(np.unique(summary.subject_codes[summary.group_codes == group]))
+    return people >= MIN_PEOPLE and summary.impostor_total[group, group] >= 3.0 / target_fmr
+
+
 def policy_thresholds(
     summary: ScoreSummary,
     policies: Sequence[str] = POLICIES,
@@ -347,10 +354,8 @@ def policy_thresholds(
         if isinstance(got, PolicyResult):
             continue
         for i, t in enumerate(got[0]):
-            people = len(np.unique(summary.subject_codes[summary.group_codes == i]))
-            enough = (people >= MIN_PEOPLE
-                      and summary.impostor_total[i, i] >= 3.0 / target_fmr)
-            if math.isfinite(float(t)) and (name != "per-group" or enough):
+            if math.isfinite(float(t)) and (name != "per-group" or _enough(summary, i,
+                                                                          target_fmr)):
                 out.add(float(t))
     return sorted(out)
 
