@@ -48,6 +48,7 @@ import numpy as np
 
 from ._accumulate import Binning
 from ._errors import ConfigError
+from ._kernels import NO_MARGINS, select_window
 from ._manifest import Manifest
 from ._protocol import sorted_layout
 from ._similarity import block_values, prepare, round_proven
@@ -254,17 +255,12 @@ class RecountEngine:
         sq_b = self.sq[c0:c1] if self.sq is not None else None
         v, err = block_values(a_rows, b_rows, self.similarity, sq_a, sq_b, scale)
         margin = err + self.half_ulp * scale + 2.0**-30
-        tri = np.triu(np.ones(v.shape, bool), 1) if r0 == c0 else None
+        upper = r0 == c0  # a diagonal tile: its strict upper triangle
         for req in self.by_cell[(u.g, u.h)]:
+            idx = self.window(v, margin, upper, req.t * scale, req.upper * scale)
             if req.kind == "people":
-                self.people(st, req, v, err, margin, tri, a_rows, b_rows, r0, c0)
+                self.people(st, req, v, err, margin, idx, a_rows, b_rows, r0, c0)
                 continue
-            cand = v >= req.t * scale - margin
-            if np.isfinite(req.upper):
-                cand &= v < req.upper * scale + margin
-            if tri is not None:
-                cand &= tri
-            idx = np.flatnonzero(cand)
             ii, jj = np.divmod(idx, v.shape[1])
             imp = self.subjects[ii + r0] != self.subjects[jj + c0]
             ii, jj = ii[imp], jj[imp]
@@ -274,17 +270,24 @@ class RecountEngine:
             n = int(((s >= req.t) & (s < req.upper)).sum())
             st.counts[req.key] = st.counts.get(req.key, 0) + n
 
+    @staticmethod
+    def window(v: np.ndarray, margin: float | np.ndarray, upper: bool, lo: float,
+               hi: float) -> np.ndarray:
+        """Flat indices of the elements with ``lo - margin <= v < hi + margin`` (scaled):
+        every score in ``[lo, hi)`` is among them (:func:`faceaudit._kernels.select_window`)."""
+        per = isinstance(margin, np.ndarray)
+        out = np.empty(v.size, np.intp)
+        n = select_window(v, margin if per else NO_MARGINS, 0.0 if per else float(margin),
+                          upper, lo, hi, out)
+        return out[:n]
 
     def people(self, st: RecountState, req: Request, v: np.ndarray,
-                err: float | np.ndarray, margin: float | np.ndarray, tri: np.ndarray | None,
-                a_rows: np.ndarray, b_rows: np.ndarray, r0: int, c0: int) -> None:
-        """The tile's impostor pairs with score ``>= t``, as pairs of people: sure when
-        ``v - margin >= t·scale``, scored exactly when ``v`` is within ``margin`` of it."""
+               err: float | np.ndarray, margin: float | np.ndarray, idx: np.ndarray,
+               a_rows: np.ndarray, b_rows: np.ndarray, r0: int, c0: int) -> None:
+        """The tile's impostor pairs with score ``>= t`` among the candidates ``idx``, as
+        pairs of people: sure when ``v - margin >= t·scale``, scored exactly when ``v`` is
+        within ``margin`` of it."""
         scale = self.binning.scale
-        cand = v >= req.t * scale - margin
-        if tri is not None:
-            cand &= tri
-        idx = np.flatnonzero(cand)
         ii, jj = np.divmod(idx, v.shape[1])
         sa, sb = self.subjects[ii + r0], self.subjects[jj + c0]
         imp = sa != sb

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ._accumulate import Binning, TailBuffer, canonical_order, finalise_tail, kth_largest
+from ._kernels import NO_MARGINS, fold_tile
 from ._progress import progress_bar
 from ._similarity import block_values, prepared_pair_scores, round_proven
 
@@ -64,25 +65,15 @@ class WorkerState:
     gen_i: list[np.ndarray] = field(default_factory=list)
     gen_j: list[np.ndarray] = field(default_factory=list)
     error: BaseException | None = None
-    kbuf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))
     scratch: list[np.ndarray] = field(default_factory=list)
 
-    def buffer(self, n: int, m: int, second: bool = False) -> np.ndarray:
-        """A reusable C-contiguous float64 (n, m) scratch array (two per worker)."""
-        while len(self.scratch) < 2:
+    def buffer(self, n: int, m: int) -> np.ndarray:
+        """A reusable C-contiguous float64 (n, m) scratch array (the worker's GEMM output)."""
+        if not self.scratch:
             self.scratch.append(np.zeros(0))
-        i = int(second)
-        if self.scratch[i].size < n * m:
-            self.scratch[i] = np.empty(max(n * m, TILE * TILE))
-        return self.scratch[i][: n * m].reshape(n, m)
-
-    def as_intp(self, flat: np.ndarray) -> np.ndarray:
-        """``flat`` (integer-valued floats) converted into this worker's reusable intp buffer."""
-        if len(self.kbuf) < flat.size:
-            self.kbuf = np.empty(flat.size, np.intp)
-        k = self.kbuf[: flat.size]
-        k[...] = flat
-        return k
+        if self.scratch[0].size < n * m:
+            self.scratch[0] = np.empty(max(n * m, TILE * TILE))
+        return self.scratch[0][: n * m].reshape(n, m)
 
 
 _TRIU_CACHE: dict[int, np.ndarray] = {}
@@ -117,8 +108,6 @@ class TileEngine:
         self.gen_i, self.gen_j = gen_i, gen_j
         self.binning = binning
         self.caps = caps
-        # Cosine scores of unit float32 vectors exceed [-1, 1] by at most ~dim·2^-24.
-        self.clip = similarity != "cosine" or x.shape[1] >= 1024 or binning.n_bins > 2**14
         # at least half a float32 ulp of any score in the binned range (rounding to float32)
         self.half_ulp = max(abs(binning.lo), abs(binning.hi)) * 2.0**-24
 
@@ -155,11 +144,9 @@ class TileEngine:
             st.gen_j.append(gj + c0)
         if not u.full:
             return
-        cell = (u.g, u.h)
         tri = _triu_mask(r1 - r0) if r0 == c0 else None
         margin = err + self.half_ulp * b.scale + 2.0**-30  # |t - scale·score| <= margin
-        self.tail(u, st, t, err, margin, tri, len(gi), a_rows, b_rows, r0, c0)
-        self.histogram(st, cell, t, margin, tri, gs, a_rows, b_rows)
+        self.fold(u, st, t, err, margin, tri, gs, a_rows, b_rows, r0, c0)
 
     def exact(self, t: np.ndarray, err: float | np.ndarray, r: np.ndarray, c: np.ndarray,
               a_rows: np.ndarray, b_rows: np.ndarray) -> np.ndarray:
@@ -168,84 +155,59 @@ class TileEngine:
         e = err[r, c] if isinstance(err, np.ndarray) else err
         return round_proven(t[r, c] * inv, e * inv, a_rows, b_rows, r, c, self.similarity)
 
-    def tail(self, u: Unit, st: WorkerState, t: np.ndarray, err: float | np.ndarray,
-             margin: float | np.ndarray, tri: np.ndarray | None, n_gen: int,
+    def fold(self, u: Unit, st: WorkerState, t: np.ndarray, err: float | np.ndarray,
+             margin: float | np.ndarray, tri: np.ndarray | None, gs: np.ndarray | None,
              a_rows: np.ndarray, b_rows: np.ndarray, r0: int, c0: int) -> None:
-        """Tail candidates of the tile: every impostor score ``>= `` the cell's floor, exactly.
+        """Histogram and tail candidates of the tile, in one compiled pass
+        (:func:`faceaudit._kernels.fold_tile`).
 
-        A score ``s`` has ``scale·s`` within ``margin`` of its value ``t``, so only elements
-        with ``t >= scale·floor - margin`` can reach the floor; they are scored exactly
-        (:meth:`exact`) and filtered. The first floor of a cell comes from this tile's
-        ``(cap + n_gen)``-th largest value minus ``margin``, rounded down to a float32: at most
-        its cap-th largest impostor score, hence at most the cell's final floor.
+        Histogram: the bin of a score ``s`` is ``clip(floor(scale·s) + offset)``. With
+        ``|t - scale·s| <= m`` (``margin``): ``k = floor(t + m)`` and ``f = t + m - k``; if
+        ``f >= 2m`` then ``floor(t - m) = k`` too, so ``k`` is the bin (floor and clip are
+        monotone). Elements with ``f < 2m`` (about ``2^-10`` of them at the default binning)
+        are scored exactly and binned; genuine elements are taken out again (``gs``).
+
+        Tail: a score ``s`` has ``scale·s`` within ``margin`` of its value ``t``, so only
+        elements with ``t >= scale·floor - margin`` can reach the cell's floor; they are
+        scored exactly (:meth:`exact`) and the impostors ``>= floor`` kept. The first floor
+        of a cell comes from this tile's ``(cap + n_gen)``-th largest value minus ``margin``,
+        rounded down to a float32: at most its cap-th largest impostor score, hence at most
+        the cell's final floor.
         """
         cell = (u.g, u.h)
+        b = self.binning
         buf = st.tails.get(cell)
         if buf is None:
             buf = st.tails[cell] = TailBuffer(int(self.caps[cell]))
-        scale = self.binning.scale
+        n_gen = 0 if gs is None else len(gs)
         n_counted = t.size if tri is None else (t.shape[0] * (t.shape[0] - 1)) // 2
         if buf.floor == -np.inf and n_counted - n_gen >= buf.cap > 0:
             vals = t[tri] if tri is not None else t.ravel()
             k = kth_largest(vals, buf.cap + n_gen) - float(np.max(margin))
-            f = np.float32(k / scale)
-            buf.floor = float(np.nextafter(f, np.float32(-np.inf)) if f > k / scale else f)
-        if buf.floor == -np.inf:
-            mask = np.ones(t.shape, bool) if tri is None else tri.copy()
-        else:
-            mask = t >= buf.floor * scale - margin
-            if tri is not None:
-                mask &= tri
-        hits = np.flatnonzero(mask)
-        if not len(hits):
+            f = np.float32(k / b.scale)
+            buf.floor = float(np.nextafter(f, np.float32(-np.inf)) if f > k / b.scale else f)
+        hist = st.hist.get(cell)
+        if hist is None:
+            hist = st.hist[cell] = np.zeros(b.n_bins, np.int64)
+        per = isinstance(margin, np.ndarray)
+        unsure, cand = np.empty(t.size, np.intp), np.empty(t.size, np.intp)
+        n_unsure, n_cand = fold_tile(
+            t, margin if per else NO_MARGINS, 0.0 if per else float(margin), tri is not None,
+            float(b.offset + 1), b.n_bins, buf.floor * b.scale, hist, unsure, cand)
+        if n_unsure:
+            ur, uc = np.divmod(unsure[:n_unsure], t.shape[1])
+            s = prepared_pair_scores(a_rows[ur], b_rows[uc], self.similarity)
+            hist += np.bincount(b.bins(s.astype(np.float32)), minlength=b.n_bins)
+        if gs is not None:
+            hist -= np.bincount(b.bins(gs), minlength=b.n_bins)
+        if not n_cand:
             return
-        ii, jj = np.divmod(hits, t.shape[1])
+        ii, jj = np.divmod(cand[:n_cand], t.shape[1])
         imp = self.subjects[ii + r0] != self.subjects[jj + c0]
         ii, jj = ii[imp], jj[imp]
         s = self.exact(t, err, ii, jj, a_rows, b_rows)
         keep = s >= np.float32(buf.floor)
         buf.add(s[keep], ii[keep] + r0, jj[keep] + c0)
-
-    def histogram(self, st: WorkerState, cell: tuple[int, int], t: np.ndarray,
-                  margin: float | np.ndarray, tri: np.ndarray | None, gs: np.ndarray | None,
-                  a_rows: np.ndarray, b_rows: np.ndarray) -> None:
-        """Bins of every element, proven from ``t``; the few unproven ones re-scored.
-
-        The bin of a score ``s`` is ``clip(floor(scale·s) + offset)``. With ``|t - scale·s| <=
-        m`` (``margin``): ``k = floor(t + m)`` and ``f = t + m - k``; if ``f >= 2m`` then
-        ``floor(t - m) = k`` too, so ``k`` is the bin (floor and clip are monotone). Elements
-        with ``f < 2m`` (about ``2^-10`` of them at the default binning) are scored exactly
-        and moved to their bin. ``t`` is overwritten.
-        """
-        b = self.binning
-        nb = b.n_bins
-        t += margin + (b.offset + 1)  # one slack bin below: indices >= 0 after the clip
-        k = st.as_intp(t.ravel() if tri is None else t[tri])  # truncation = floor for t >= 0
-        if self.clip:  # negative t truncates up, but clips to 0 all the same
-            np.clip(k, 0, nb + 1, out=k)
-        h = np.bincount(k, minlength=nb + 2)
-        h[1] += h[0]
-        h[nb] += h[nb + 1 :].sum()
-        h = h[1 : nb + 1]
-        kt = np.floor(t, out=st.buffer(*t.shape, second=True))
-        t -= kt
-        unsure = t < 2.0 * margin
-        if tri is not None:
-            unsure &= tri
-        idx = np.flatnonzero(unsure)  # (2-D np.nonzero is ~15x slower)
-        if len(idx):
-            ur, uc = np.divmod(idx, t.shape[1])
-            ku = np.clip(kt.ravel()[idx] - 1, 0, nb - 1).astype(np.intp)
-            s = prepared_pair_scores(a_rows[ur], b_rows[uc], self.similarity)
-            h -= np.bincount(ku, minlength=nb)
-            h += np.bincount(b.bins(s.astype(np.float32)), minlength=nb)
-        if gs is not None:
-            h -= np.bincount(b.bins(gs), minlength=nb)
-        acc = st.hist.get(cell)
-        if acc is None:
-            st.hist[cell] = h.astype(np.int64)
-        else:
-            acc += h
 
 
 def plan_units(
