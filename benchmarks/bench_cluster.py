@@ -4,10 +4,12 @@ Scoring (``--n`` synthetic 128-d templates of ``bench_scorer.make_data``: 5 samp
 8 groups, all pairs): :func:`faceaudit.score_templates` with 2 threads in this process, then
 with :func:`faceaudit.cluster.dask_executor` on a ``LocalCluster`` of ``--workers`` processes ×
 1 thread (equal cores). Prints: both wall times, the cluster's overhead
-``t(cluster) / t(in-process) − 1`` (cluster start-up excluded, printed apart), the peak RSS of
-each worker process (``ru_maxrss``: its whole life, start-up included) and of this process, the
-time per task (a batch of row stripes) from Dask's task stream, and whether every array of the
-two ScoreSummaries is identical.
+``t(cluster) / t(in-process) − 1`` (cluster start-up excluded, printed apart), the peak resident
+memory of each worker process (``VmHWM`` of ``/proc/self/status``: the high-water mark of its
+own address space, start-up included; not ``ru_maxrss``, which Linux carries across ``exec``
+so that a worker spawned by this process starts with this process's peak), the time per
+task (a piece of rows × columns) from Dask's task stream, and whether every array of the two
+ScoreSummaries is identical.
 
 Embedding (``--embed-n`` LFW images, ``--model``): :func:`faceaudit.pipeline.embed_manifest`
 with 2 local worker processes vs :func:`faceaudit.cluster.dask_embed_runner` on the
@@ -45,7 +47,11 @@ FIELDS = ("genuine_scores", "genuine_a", "genuine_b", "tail_scores", "tail_a", "
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of the calling process over its life (Linux: KiB -> MiB)."""
+    """Peak resident memory of the calling process's address space (Linux ``VmHWM``, MiB)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -86,17 +92,16 @@ def bench_scoring(client, n: int, dim: int, exact_fmr: float | None) -> None:  #
         there = score_templates(tpl, manifest, executor=dask_executor(client), **kw)
         t_there = time.perf_counter() - t0
     workers = client.run(peak_rss_mib)
-    batch = task_times(ts.data, "run_task")
-    merge = task_times(ts.data, "merge_states")
+    batch = task_times(ts.data, "run_piece")
     print(f"  LocalCluster ({len(workers)} processes): {t_there:.2f} s, "
           f"{pairs / t_there:.3e} pairs/s; overhead vs in-process {t_there / t_here - 1:+.1%}")
-    print("  peak RSS per worker (life, MiB): "
+    print("  peak RSS per worker (VmHWM, MiB): "
           + ", ".join(f"{v:.0f}" for v in workers.values())
           + f"; driver added {mem.added_mib:.0f} MiB")
     if len(batch):
-        print(f"  tasks: {len(batch)} batches, {batch.mean():.2f} s mean, {batch.max():.2f} s max "
-              f"({pairs / len(batch):.3e} pairs a batch); {len(merge)} merges, "
-              f"{merge.sum():.2f} s in all")
+        print(f"  tasks: {len(batch)} pieces, {batch.mean():.2f} s mean, {batch.max():.2f} s max "
+              f"({pairs / len(batch):.3e} pairs a piece); {batch.sum():.1f} s of work in all "
+              f"= {batch.sum() / 2 / t_here:.2f}x the in-process wall time per core")
     print(f"  same ScoreSummary bits: {same_bits(here, there)}")
 
 

@@ -201,6 +201,12 @@ class DieOnce:
     def __init__(self, engine: object, flag: str) -> None:
         self.engine, self.flag = engine, flag
 
+    def restrict(self, pos: object) -> DieOnce:
+        return DieOnce(self.engine.restrict(pos), self.flag)  # type: ignore[attr-defined]
+
+    def globalise(self, state: object, pos: object) -> object:
+        return self.engine.globalise(state, pos)  # type: ignore[attr-defined]
+
     def run_unit(self, unit: object, state: object) -> None:
         import os
 

@@ -145,9 +145,9 @@ def test_cluster_scoring_is_bit_identical(client, similarity: str) -> None:  # t
     kw = dict(grouping="grp", min_exact=300, n_bins=1024, progress=False)
     base = score_templates(tpl, manifest, n_workers=1, **kw)
     assert np.isfinite(base.tail_floor).sum() == 6  # every cell has a cut tail
-    for bs, tasks in ((512, 1), (512, 4), (1024, 3), (100_000, 2)):
-        got = score_templates(tpl, manifest, block_size=bs,
-                              executor=dask_executor(client, tasks_per_thread=tasks), **kw)
+    for bs, cols, flight in ((512, 512, 1), (512, 1024, 4), (1024, 100, 3), (100_000, 10**6, 2)):
+        got = score_templates(tpl, manifest, block_size=bs, executor=dask_executor(
+            client, cols_per_task=cols, in_flight=flight), **kw)
         same_summary(base, got)
     matched = score_templates(tpl, manifest, impostors="matched", n_workers=2, **kw)
     same_summary(matched, score_templates(tpl, manifest, impostors="matched",
@@ -332,15 +332,53 @@ def test_worker_killed_mid_scoring_is_retried(client, tmp_path: Path) -> None:  
     same_summary(base, got)
 
 
-def test_batches_keep_every_unit_once_in_order() -> None:
-    from faceaudit._tiles import Unit
-    from faceaudit.cluster._score import batches
+def test_pieces_cover_every_tile_once_and_restricted_engines_agree() -> None:
+    """cut_units keeps every tile of every unit exactly once (same tile grid); each piece run
+    on its restricted engine, mapped back, folds into the whole units' state bit for bit."""
+    from faceaudit._tiles import TILE, Unit, cut_units, window
 
-    units = [Unit(0, 0, (r, r + 512), (0, 4096), True, n) for r, n in
-             zip(range(0, 8192, 512), [10**6, 5, 5, 5, 10**6, 0, 0, 0, 7, 7, 7, 7, 10**5, 1, 1, 1],
-                 strict=True)]
-    for n in (1, 2, 3, 5, 16, 40):
-        got = batches(units, n)
-        assert 1 <= len(got) <= n and all(got)
-        assert [u for b in got for u in b] == units
-    assert batches([], 4) == []
+    units = [Unit(0, 0, (0, 1024), (0, 2600), True, 0),
+             Unit(0, 0, (2048, 2600), (0, 2600), True, 0),
+             Unit(0, 1, (0, 1024), (2600, 4000), True, 0),
+             Unit(1, 1, (2600, 3112), (2600, 4000), False, 0)]
+
+    def tiles(u: Unit) -> set[tuple[int, int]]:
+        out = set()
+        for t0 in range(*u.rows, TILE):
+            first = max(t0, u.cols[0]) if u.g == u.h else u.cols[0]
+            out |= {(t0, c0) for c0 in range(first, u.cols[1], TILE)}
+        return out
+
+    for cols in (1, 512, 700, 4096):
+        pieces = cut_units(units, cols)
+        for u in units:
+            mine = [p for p in pieces if (p.g, p.h, p.rows) == (u.g, u.h, u.rows)]
+            got = [t for p in mine for t in tiles(p)]
+            assert len(got) == len(set(got)) and set(got) == tiles(u)
+            for p in mine:
+                pos, local = window(p)
+                assert pos[local.rows[0]] == p.rows[0] and pos[local.cols[0]] == p.cols[0]
+
+    rng = np.random.default_rng(8)
+    n = 1300
+    manifest, tpl = make_case(rng.integers(0, 300, n), rng.integers(0, 2, n), rng.random(n) < 0.05,
+                              rng.standard_normal((n, 12)), "euclidean")
+    engine, units = _units_and_engine(tpl, manifest)
+    whole = _tiles.run_units(engine, units, 1, False)[0]
+    total = _tiles.WorkerState()
+    for p in cut_units(units, 512)[::-1]:
+        pos, local = window(p)
+        st = _tiles.WorkerState()
+        part = engine.restrict(pos)
+        part.run_unit(local, st)
+        _tiles.absorb_state(total, part.globalise(st, pos))
+    for state in (whole, total):
+        state.gen_s, state.gen_i, state.gen_j = ([np.concatenate(x)] for x in
+                                                 (state.gen_s, state.gen_i, state.gen_j))
+    o = np.lexsort((whole.gen_j[0], whole.gen_i[0]))
+    p = np.lexsort((total.gen_j[0], total.gen_i[0]))
+    for name in ("gen_s", "gen_i", "gen_j"):
+        np.testing.assert_array_equal(getattr(whole, name)[0][o], getattr(total, name)[0][p])
+    assert whole.hist.keys() == total.hist.keys()
+    for cell in whole.hist:
+        np.testing.assert_array_equal(whole.hist[cell], total.hist[cell])

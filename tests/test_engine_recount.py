@@ -9,8 +9,8 @@ import pytest
 from faceaudit import Manifest, ScoreSummary, Templates, _tiles
 from faceaudit._recount import (
     RecountState,
+    absorb_recount,
     apply_recount,
-    merge_recount,
     plan_requests,
     recount_templates,
 )
@@ -100,13 +100,13 @@ def test_any_split_same_bits(monkeypatch):
         np.testing.assert_array_equal(other.hist_edges, base.hist_edges)
 
 
-def test_merge_is_pure_and_additive():
+def test_absorb_is_additive_and_leaves_the_part_unchanged():
     a = RecountState({(0, 0, 0.5): 3, (0, 1, 0.5): 1})
     b = RecountState({(0, 0, 0.5): 2})
-    c = merge_recount(a, b)
+    c = absorb_recount(absorb_recount(RecountState(), a), b)
     assert c.counts == {(0, 0, 0.5): 5, (0, 1, 0.5): 1}
     assert a.counts == {(0, 0, 0.5): 3, (0, 1, 0.5): 1} and b.counts == {(0, 0, 0.5): 2}
-    assert merge_recount(b, a).counts == c.counts
+    assert absorb_recount(absorb_recount(RecountState(), b), a).counts == c.counts
 
 
 def test_nothing_to_recount_returns_the_summary():
@@ -244,12 +244,12 @@ def test_people_pairs_feed_the_subject_bootstrap(monkeypatch, tmp_path):
 
 
 def test_custom_executor_and_pickled_states(monkeypatch):
-    """A cluster-style executor: every unit in a fresh state, pickled (as Dask ships it),
-    merged in a tree with merge_recount: same summary as in-process."""
+    """The cluster's way: units cut into pieces, each run on its restricted engine in a fresh
+    state, pickled (as Dask ships them), folded in reverse order with absorb_recount: same
+    summary as in-process."""
     import pickle
-    from functools import reduce
 
-    from faceaudit._tiles import run_units
+    from faceaudit._tiles import cut_units, window
 
     monkeypatch.setattr(_tiles, "TILE", 16)
     m, tpl = make(n=160, seed=14)
@@ -257,10 +257,16 @@ def test_custom_executor_and_pickled_states(monkeypatch):
     ts = [0.07, 0.15]
 
     def executor(engine, units, n_workers, progress):
-        engine = pickle.loads(pickle.dumps(engine))
-        states = [pickle.loads(pickle.dumps(run_units(engine, [u], 1, False,
-                                                      state=RecountState)[0])) for u in units]
-        return [reduce(merge_recount, states[::-1], RecountState())]
+        total = RecountState()
+        pieces = cut_units(units, 32)
+        assert len(pieces) > len(units)
+        for u in pieces[::-1]:
+            pos, local = window(u)
+            part = pickle.loads(pickle.dumps(engine.restrict(pos)))
+            st = RecountState()
+            part.run_unit(local, st)
+            absorb_recount(total, pickle.loads(pickle.dumps(part.globalise(st, pos))))
+        return [total]
 
     base = recount_templates(tpl, m, summ, ts)
     other = recount_templates(tpl, m, summ, ts, executor=executor)

@@ -29,12 +29,13 @@ float32, shared), two ``TILE``² float64 scratch tiles and a few ``TILE``² mask
 ``TILE`` = 512), and one int64 per count request; for a people request, the distinct pairs
 of people with an accepted comparison (16 bytes each, at most ~2x that while accumulating:
 reduced every 64 tiles) — bounded by the people of the group (:math:`P^2/2`), not by the
-comparisons. Merging (:func:`merge_recount`) adds counts and joins pair lists: pure and
+comparisons. Merging (:func:`absorb_recount`) adds counts and joins pair lists:
 order-independent, hence bit-identical for any split.
 
 The seam for a cluster backend: :func:`plan_requests` + :func:`recount_units` (work units,
 the first pass's :class:`faceaudit._tiles.Unit`), :meth:`RecountEngine.run_unit` into a
-:class:`RecountState`, :func:`merge_recount`, :func:`apply_recount`.
+:class:`RecountState`, :func:`absorb_recount`, :func:`apply_recount`; a cluster runs
+:meth:`RecountEngine.restrict`-ed pieces (:mod:`faceaudit.cluster`).
 """
 
 from __future__ import annotations
@@ -106,16 +107,15 @@ def reduce_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
     return uk, np.bincount(inv, weights=n, minlength=len(uk)).astype(np.int64)
 
 
-def merge_recount(a: RecountState, b: RecountState) -> RecountState:
-    """The union of two workers' states (counts added, people pairs joined); ``a`` and ``b``
-    are unchanged."""
-    out = dict(a.counts)
-    for k, v in b.counts.items():
-        out[k] = out.get(k, 0) + v
-    people = {k: list(v) for k, v in a.people.items()}
-    for k, v in b.people.items():
-        people[k] = people.get(k, []) + list(v)
-    return RecountState(out, people)
+def absorb_recount(total: RecountState, st: RecountState) -> RecountState:
+    """Fold ``st`` into ``total`` (in place; counts added, people pairs joined); return it."""
+    for k, v in st.counts.items():
+        total.counts[k] = total.counts.get(k, 0) + v
+    for k, v in st.people.items():
+        total.people.setdefault(k, []).extend(v)
+        if len(total.people[k]) > 64:
+            total.people[k] = [reduce_pairs(total.people[k])]
+    return total
 
 
 def plan_people(summary: ScoreSummary, thresholds: Any) -> list[Request]:
@@ -229,6 +229,7 @@ class RecountEngine:
                  n_subjects: int | None = None) -> None:
         self.x, self.sq, self.similarity, self.subjects = x, sq, similarity, subjects
         self.binning = binning
+        self.requests = list(requests)
         self.by_cell: dict[tuple[int, int], list[Request]] = {}
         for r in requests:
             self.by_cell.setdefault((r.g, r.h), []).append(r)
@@ -236,13 +237,25 @@ class RecountEngine:
         # pairs of people are coded a·S + b with S = n_subjects (the summary's subject count)
         self.n_subjects = n_subjects or (int(subjects.max()) + 1 if len(subjects) else 1)
 
+    def restrict(self, pos: np.ndarray) -> RecountEngine:
+        """The engine of the layout positions ``pos`` only (as
+        :meth:`faceaudit._tiles.TileEngine.restrict`); its counts need no mapping back."""
+        return RecountEngine(self.x[pos], None if self.sq is None else self.sq[pos],
+                             self.similarity, self.subjects[pos], self.binning, self.requests,
+                             self.n_subjects)
+
+    @staticmethod
+    def globalise(st: RecountState, pos: np.ndarray) -> RecountState:
+        """``st`` unchanged: counts and pairs of people hold no layout position."""
+        return st
+
     def run_unit(self, u: Unit, st: Any) -> None:
         """Count the unit's tiles into ``st`` (a :class:`RecountState`)."""
         r0, r1 = u.rows
         c_start, c_end = u.cols
         for t0 in range(r0, r1, TILE):
             t1 = min(t0 + TILE, r1)
-            for c0 in range(t0 if u.g == u.h else c_start, c_end, TILE):
+            for c0 in range(max(t0, c_start) if u.g == u.h else c_start, c_end, TILE):
                 self.tile(u, st, t0, t1, c0, min(c0 + TILE, c_end))
 
     def tile(self, u: Unit, st: Any, r0: int, r1: int, c0: int, c1: int) -> None:
@@ -323,7 +336,8 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
 
     ``executor(engine, units, n_workers, progress) -> list[RecountState]`` runs the units
     (default: this process's worker threads, :func:`faceaudit._tiles.run_units`); a cluster
-    backend passes its own and merges with :func:`merge_recount`. Results do not depend on it.
+    backend passes its own and folds states with :func:`absorb_recount`. Results do not depend
+    on it.
     """
     counts = plan_requests(summary, thresholds)
     people = plan_people(summary, thresholds)
@@ -359,7 +373,7 @@ def recount_templates(templates: Templates, manifest: Manifest, summary: ScoreSu
     states = run(engine, units, n_workers, progress)
     total = RecountState()
     for st in states:
-        total = merge_recount(total, st)
+        absorb_recount(total, st)
     for r in counts:
         total.counts.setdefault(r.key, 0)
     return apply_people(apply_recount(summary, counts, total), people, total)

@@ -26,6 +26,7 @@ re-scoring them one by one, which costs more than the float64 GEMM.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -116,10 +117,32 @@ class TileEngine:
         c_start, c_end = u.cols
         for t0 in range(r0, r1, TILE):
             t1 = min(t0 + TILE, r1)
-            first_col = t0 if u.g == u.h else c_start
+            first_col = max(t0, c_start) if u.g == u.h else c_start  # i < j in a cell g = g
             for c0 in range(first_col, c_end, TILE):
                 c1 = min(c0 + TILE, c_end)
                 self.tile(u, st, t0, t1, c0, c1)
+
+    def restrict(self, pos: np.ndarray) -> TileEngine:
+        """The engine of the layout positions ``pos`` only (increasing), renumbered ``0..``: a
+        :func:`window`'s unit runs on it exactly as on the whole engine (see :meth:`globalise`)."""
+        lo, hi = np.searchsorted(self.gen_i, [pos[0], pos[-1] + 1])
+        gi, gj = self.gen_i[lo:hi], self.gen_j[lo:hi]
+        li, lj = local_index(pos, gi), local_index(pos, gj)
+        ok = (li >= 0) & (lj >= 0)
+        return TileEngine(self.x[pos], None if self.sq is None else self.sq[pos],
+                          self.similarity, self.subjects[pos], li[ok], lj[ok], self.binning,
+                          self.caps)
+
+    @staticmethod
+    def globalise(st: WorkerState, pos: np.ndarray) -> WorkerState:
+        """``st`` of a :meth:`restrict`-ed engine with its positions mapped back (in place)."""
+        st.gen_i = [pos[i] for i in st.gen_i]
+        st.gen_j = [pos[j] for j in st.gen_j]
+        for buf in st.tails.values():
+            buf.a = [pos[a] for a in buf.a]
+            buf.b = [pos[b] for b in buf.b]
+        st.scratch = []
+        return st
 
     def tile(self, u: Unit, st: WorkerState, r0: int, r1: int, c0: int, c1: int) -> None:
         """Fold tile rows ``[r0, r1)`` × columns ``[c0, c1)`` into ``st`` (module docstring)."""
@@ -239,6 +262,49 @@ def plan_units(
     return units
 
 
+def cut_units(units: list[Unit], cols: int) -> list[Unit]:
+    """``units`` cut into rectangles of at most ``cols`` columns (rounded up to a multiple of
+    :data:`TILE`), covering the same tiles: a unit of a cell ``(g, g)`` with rows
+    ``[r0, r1)`` becomes the square ``[r0, r1)²`` (its upper triangle) and the columns from
+    ``r1`` on; a unit of a cell ``(g, h)`` is cut from the group's first column. Columns of a
+    piece start on its cell's tile grid, so every tile is the same as in the whole unit."""
+    width = max(TILE, -(-int(cols) // TILE) * TILE)
+    out: list[Unit] = []
+    for u in units:
+        (r0, r1), (hs, he) = u.rows, u.cols
+        n_rows = r1 - r0
+        if u.g == u.h:
+            out.append(Unit(u.g, u.h, u.rows, u.rows, u.full,
+                            n_rows * (n_rows - 1) // 2 if u.full else 0))
+            hs = r1
+        for c in range(hs, he, width):
+            c1 = min(c + width, he)
+            out.append(Unit(u.g, u.h, u.rows, (c, c1), u.full,
+                            n_rows * (c1 - c) if u.full else 0))
+    return out
+
+
+def window(u: Unit) -> tuple[np.ndarray, Unit]:
+    """The layout positions a :func:`cut_units` piece reads (its rows, then its columns unless
+    they are the same) and the piece renumbered on them (for :meth:`TileEngine.restrict`)."""
+    (r0, r1), (c0, c1) = u.rows, u.cols
+    if (r0, r1) == (c0, c1):
+        return np.arange(r0, r1), dataclasses.replace(u, rows=(0, r1 - r0), cols=(0, r1 - r0))
+    if c0 < r1:
+        raise ValueError(f"a piece's columns overlap its rows: {u}; cut it with cut_units")
+    n = r1 - r0
+    return (np.r_[np.arange(r0, r1), np.arange(c0, c1)],
+            dataclasses.replace(u, rows=(0, n), cols=(n, n + c1 - c0)))
+
+
+def local_index(pos: np.ndarray, glob: np.ndarray) -> np.ndarray:
+    """Index in ``pos`` (increasing) of each position of ``glob``; -1 where it is absent."""
+    i = np.searchsorted(pos, glob)
+    i[i >= len(pos)] = len(pos) - 1 if len(pos) else 0
+    found = pos[i] == glob if len(pos) else np.zeros(len(glob), bool)
+    return np.where(found, i, -1)
+
+
 def run_units(
     engine: Any, units: list[Unit], n_workers: int, progress: bool, state: Any = None
 ) -> list[Any]:
@@ -297,34 +363,41 @@ def run_units(
     return states
 
 
-def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
-    """Two workers' states as one (pure: ``a`` and ``b`` are not changed; order-independent).
+def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
+    """Fold ``st`` into ``total`` (in place; ``st`` is not changed and shares no array that
+    ``total`` may change later) and return ``total``. Order-independent.
 
     Histograms add; genuine scores concatenate; per cell, tail candidates concatenate under
     the higher of the two floors (each floor is at most the cap-th largest score its worker
     saw, so at most the cap-th largest of the union: nothing of the final tail is dropped).
-    A tree of merges gives the same :func:`merge_cells` / :func:`merge_genuine` result as the
-    list of states, so a cluster backend can reduce states in any order.
     """
-    if a.error is not None or b.error is not None:
+    if total.error is not None or st.error is not None:
         raise RuntimeError("cannot merge the state of a worker that failed")
-    out = WorkerState()
-    for st in (a, b):
-        for cell, h in st.hist.items():
-            out.hist[cell] = out.hist[cell] + h if cell in out.hist else h.copy()
-        out.gen_s += st.gen_s
-        out.gen_i += st.gen_i
-        out.gen_j += st.gen_j
-    for cell in set(a.tails) | set(b.tails):
-        bufs = [st.tails[cell] for st in (a, b) if cell in st.tails]
-        buf = TailBuffer(bufs[0].cap)
-        buf.floor = max(x.floor for x in bufs)
-        for x in bufs:
-            s, i, j = x.arrays()
-            keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
-            buf.add(s[keep], i[keep], j[keep])
-        out.tails[cell] = buf
-    return out
+    for cell, h in st.hist.items():
+        if cell in total.hist:
+            total.hist[cell] += h
+        else:
+            total.hist[cell] = h.copy()
+    total.gen_s += st.gen_s
+    total.gen_i += st.gen_i
+    total.gen_j += st.gen_j
+    for cell, x in st.tails.items():
+        buf = total.tails.get(cell)
+        if buf is None:
+            buf = total.tails[cell] = TailBuffer(x.cap)
+        buf.floor = max(buf.floor, x.floor)
+        s, i, j = x.arrays()
+        keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
+        buf.add(s[keep], i[keep], j[keep])
+    return total
+
+
+def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
+    """Two workers' states as one (pure: ``a`` and ``b`` are not changed; order-independent;
+    :func:`absorb_state` twice into a new state). A tree of merges gives the same
+    :func:`merge_cells` / :func:`merge_genuine` result as the list of states, so a cluster
+    backend can reduce states in any order."""
+    return absorb_state(absorb_state(WorkerState(), a), b)
 
 
 def merge_cells(

@@ -54,9 +54,10 @@ class DaskBackend:
 
     def recount(self, templates: Templates, manifest: Manifest, summary: ScoreSummary,
                 thresholds: Any, **options: Any) -> ScoreSummary:
-        from .._recount import RecountState, merge_recount, recount_templates
+        from .._recount import RecountState, absorb_recount, recount_templates
 
-        options["executor"] = dask_executor(self.client, state=RecountState, merge=merge_recount)
+        options["executor"] = dask_executor(self.client, state=RecountState,
+                                            absorb=absorb_recount)
         return recount_templates(templates, manifest, summary, thresholds, **options)
 
     def recount_scores(self, path: str, manifest: Manifest, summary: ScoreSummary,
