@@ -201,8 +201,8 @@ class DieOnce:
     def __init__(self, engine: object, flag: str) -> None:
         self.engine, self.flag = engine, flag
 
-    def restrict(self, pos: object) -> DieOnce:
-        return DieOnce(self.engine.restrict(pos), self.flag)  # type: ignore[attr-defined]
+    def restrict(self, pos: object, known: object = None) -> DieOnce:
+        return DieOnce(self.engine.restrict(pos, known), self.flag)  # type: ignore[attr-defined]
 
     def globalise(self, state: object, pos: object) -> object:
         return self.engine.globalise(state, pos)  # type: ignore[attr-defined]

@@ -369,9 +369,25 @@ def test_pieces_cover_every_tile_once_and_restricted_engines_agree() -> None:
     for p in cut_units(units, 512)[::-1]:
         pos, local = window(p)
         st = _tiles.WorkerState()
-        part = engine.restrict(pos)
+        part = engine.restrict(pos, total)  # starts from the tail floors merged so far
         part.run_unit(local, st)
         _tiles.absorb_state(total, part.globalise(st, pos))
+    assert np.isfinite([b.floor for b in total.tails.values()]).all()
+    stream = np.ones((2, 2), bool)
+    stream[1, 0] = False
+    n_imp = np.array([[sum(int(h.sum()) for c, h in whole.hist.items() if c == cell)
+                       for cell in ((g, 0), (g, 1))] for g in (0, 1)])
+    caps = engine.caps
+    order = np.arange(n)
+    for a, b in zip(_tiles.merge_cells([whole], stream, n_imp, caps, engine.binning, order),
+                    _tiles.merge_cells([total], stream, n_imp, caps, engine.binning, order),
+                    strict=True):
+        if isinstance(a, list):
+            for x, y in zip(a, b, strict=True):
+                for u, v in zip(x, y, strict=True):
+                    np.testing.assert_array_equal(np.sort(u), np.sort(v))
+        else:
+            np.testing.assert_array_equal(a, b)
     for state in (whole, total):
         state.gen_s, state.gen_i, state.gen_j = ([np.concatenate(x)] for x in
                                                  (state.gen_s, state.gen_i, state.gen_j))

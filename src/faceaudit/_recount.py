@@ -237,9 +237,10 @@ class RecountEngine:
         # pairs of people are coded a·S + b with S = n_subjects (the summary's subject count)
         self.n_subjects = n_subjects or (int(subjects.max()) + 1 if len(subjects) else 1)
 
-    def restrict(self, pos: np.ndarray) -> RecountEngine:
+    def restrict(self, pos: np.ndarray, known: Any = None) -> RecountEngine:
         """The engine of the layout positions ``pos`` only (as
-        :meth:`faceaudit._tiles.TileEngine.restrict`); its counts need no mapping back."""
+        :meth:`faceaudit._tiles.TileEngine.restrict`; ``known`` is not needed); its counts need
+        no mapping back."""
         return RecountEngine(self.x[pos], None if self.sq is None else self.sq[pos],
                              self.similarity, self.subjects[pos], self.binning, self.requests,
                              self.n_subjects)

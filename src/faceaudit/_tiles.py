@@ -109,6 +109,8 @@ class TileEngine:
         self.gen_i, self.gen_j = gen_i, gen_j
         self.binning = binning
         self.caps = caps
+        # known lower bounds of cells' final tail floors (a piece's head start, see restrict)
+        self.floors: dict[tuple[int, int], float] = {}
         # at least half a float32 ulp of any score in the binned range (rounding to float32)
         self.half_ulp = max(abs(binning.lo), abs(binning.hi)) * 2.0**-24
 
@@ -122,16 +124,23 @@ class TileEngine:
                 c1 = min(c0 + TILE, c_end)
                 self.tile(u, st, t0, t1, c0, c1)
 
-    def restrict(self, pos: np.ndarray) -> TileEngine:
+    def restrict(self, pos: np.ndarray, known: WorkerState | None = None) -> TileEngine:
         """The engine of the layout positions ``pos`` only (increasing), renumbered ``0..``: a
-        :func:`window`'s unit runs on it exactly as on the whole engine (see :meth:`globalise`)."""
+        :func:`window`'s unit runs on it exactly as on the whole engine (see :meth:`globalise`).
+
+        ``known``: the state merged so far; its cells' tail floors (each at most the cell's
+        final floor) become the piece's starting floors, so the piece keeps only candidates
+        that may still reach the final tail instead of refilling a tail from scratch."""
         lo, hi = np.searchsorted(self.gen_i, [pos[0], pos[-1] + 1])
         gi, gj = self.gen_i[lo:hi], self.gen_j[lo:hi]
         li, lj = local_index(pos, gi), local_index(pos, gj)
         ok = (li >= 0) & (lj >= 0)
-        return TileEngine(self.x[pos], None if self.sq is None else self.sq[pos],
+        part = TileEngine(self.x[pos], None if self.sq is None else self.sq[pos],
                           self.similarity, self.subjects[pos], li[ok], lj[ok], self.binning,
                           self.caps)
+        if known is not None:
+            part.floors = {c: b.floor for c, b in known.tails.items() if b.floor > -np.inf}
+        return part
 
     @staticmethod
     def globalise(st: WorkerState, pos: np.ndarray) -> WorkerState:
@@ -202,6 +211,7 @@ class TileEngine:
         buf = st.tails.get(cell)
         if buf is None:
             buf = st.tails[cell] = TailBuffer(int(self.caps[cell]))
+            buf.floor = self.floors.get(cell, -np.inf)
         n_gen = 0 if gs is None else len(gs)
         n_counted = t.size if tri is None else (t.shape[0] * (t.shape[0] - 1)) // 2
         if buf.floor == -np.inf and n_counted - n_gen >= buf.cap > 0:

@@ -3,13 +3,14 @@
 :func:`faceaudit.score_templates` hands its work units (stripes of rows of one cell, see
 :mod:`faceaudit._tiles`) to an *executor*. This one cuts them into *pieces* of at most
 ``block_size`` rows × ``cols_per_task`` columns (:func:`faceaudit._tiles.cut_units`: the same
-tiles), and sends each piece as one task carrying only what it reads: the prepared templates of
-its rows and columns, their subjects, and the genuine pairs between them
-(``engine.restrict``). The task runs the piece on one thread (single-threaded BLAS: the same
-arithmetic as in-process), maps its positions back (``engine.globalise``) and returns its state;
-the driver folds each state into one running total as it arrives (``absorb``: histograms
-add, tails merge under the higher floor, genuine scores concatenate). A bounded number of
-tasks is in flight at a time (``in_flight`` per worker thread), and the next is submitted as one
+tiles), and sends each piece as one task carrying only what it reads: the prepared templates
+of its rows and columns, their subjects, the genuine pairs between them, and the cells' tail
+floors merged so far (``engine.restrict``: a piece then keeps only the candidates that may
+still reach a final tail). The task runs the piece on one thread (single-threaded BLAS: the
+same arithmetic as in-process), maps its positions back (``engine.globalise``) and returns its
+state; the driver folds each state into one running total as it arrives (``absorb``:
+histograms add, tails merge under the higher floor, genuine scores concatenate). A bounded
+number of tasks is in flight (``in_flight`` per worker thread); the next is submitted as one
 finishes. The accumulators are order-independent, so the :class:`~faceaudit.ScoreSummary` is
 bit-identical to the in-process one for any piece size and number of workers (tested with a
 LocalCluster in ``tests/test_cluster.py``).
@@ -69,8 +70,9 @@ def dask_executor(
         state)``) and the in-place, order-independent fold of a task's state into the running
         total (``absorb(total, st) -> total``): the scorer's
         :class:`~faceaudit._tiles.WorkerState` and :func:`~faceaudit._tiles.absorb_state` by
-        default; any engine with ``run_unit``, ``restrict`` and ``globalise`` runs the same
-        way (the second pass: :class:`faceaudit._recount.RecountEngine`).
+        default; any engine with ``run_unit``, ``restrict(pos, total)`` and
+        ``globalise(state, pos)`` runs the same way (the second pass:
+        :class:`faceaudit._recount.RecountEngine`).
     cols_per_task : int
         Columns of a task's piece (rounded up to a multiple of ``TILE``); rows are the
         scorer's ``block_size``. Larger: fewer tasks, more memory per task.
@@ -97,8 +99,8 @@ def dask_executor(
             if u is None:
                 return False
             pos, local = window(u)
-            f = client.submit(run_piece, engine.restrict(pos), local, pos, state, pure=False,
-                              retries=retries)
+            f = client.submit(run_piece, engine.restrict(pos, total), local, pos, state,
+                              pure=False, retries=retries)
             pairs[f.key] = u.n_pairs
             live[f.key] = f
             running.add(f)
