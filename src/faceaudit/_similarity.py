@@ -129,6 +129,7 @@ def block_values(
     sq_b: np.ndarray | None = None,
     scale: float = 1.0,
     out: np.ndarray | None = None,
+    operands: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float | np.ndarray]:
     r"""Rows ``a`` × rows ``b`` by one float64 GEMM: values ``v`` and a proven error bound.
 
@@ -148,12 +149,22 @@ def block_values(
       :math:`e/\max(\mathrm{dist}, \sqrt e)` per element when some pair is that close.
 
     ``out``: an optional C-contiguous float64 array of the result's shape to write into.
+    ``operands``: optional float64 arrays to convert ``a`` and ``b`` into (reused buffers of at
+    least their shapes' sizes: no allocation per call); the GEMM is the same.
     """
     d = a.shape[1]
-    a64 = np.asarray(a, np.float64)
-    if scale != 1.0 and similarity == "cosine":
-        a64 = a64 * scale
-    g = np.matmul(a64, np.asarray(b, np.float64).T, out=out)
+    a_scale = scale if similarity == "cosine" else 1.0
+    if operands is None:
+        a64 = np.asarray(a, np.float64)
+        if a_scale != 1.0:
+            a64 = a64 * a_scale
+        b64 = np.asarray(b, np.float64)
+    else:  # the same values (float32 -> float64 is exact; scale is a power of two)
+        a64 = operands[0][: a.size].reshape(a.shape)
+        np.multiply(a, a_scale, out=a64, dtype=np.float64)
+        b64 = operands[1][: b.size].reshape(b.shape)
+        b64[...] = b
+    g = np.matmul(a64, b64.T, out=out)
     slack = 8.0 * (d + 4) * _U64  # twice the bound: covers the rounding of v ± e itself
     if similarity == "cosine":
         return g, slack * 1.01 * scale

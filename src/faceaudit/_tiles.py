@@ -70,11 +70,25 @@ class WorkerState:
 
     def buffer(self, n: int, m: int) -> np.ndarray:
         """A reusable C-contiguous float64 (n, m) scratch array (the worker's GEMM output)."""
-        if not self.scratch:
+        return self._scratch(0, n * m, np.float64).reshape(n, m)
+
+    def operands(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two reusable float64 arrays of ``size`` elements (the GEMM's converted operands)."""
+        return self._scratch(1, size, np.float64), self._scratch(2, size, np.float64)
+
+    def indices(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two reusable intp arrays of ``size`` elements (unsure elements, tail candidates)."""
+        return self._scratch(3, size, np.intp), self._scratch(4, size, np.intp)
+
+    def _scratch(self, slot: int, size: int, dtype: Any) -> np.ndarray:
+        """Reused scratch arrays (per worker, never merged or shipped): no allocation per
+        tile, which matters where every large allocation is a fresh mapping (Dask's workers
+        set ``MALLOC_TRIM_THRESHOLD_``)."""
+        while len(self.scratch) <= slot:
             self.scratch.append(np.zeros(0))
-        if self.scratch[0].size < n * m:
-            self.scratch[0] = np.empty(max(n * m, TILE * TILE))
-        return self.scratch[0][: n * m].reshape(n, m)
+        if self.scratch[slot].size < size or self.scratch[slot].dtype != dtype:
+            self.scratch[slot] = np.empty(size, dtype)
+        return self.scratch[slot][:size]
 
 
 _TRIU_CACHE: dict[int, np.ndarray] = {}
@@ -167,7 +181,8 @@ class TileEngine:
         sq_a = self.sq[r0:r1] if self.sq is not None else None
         sq_b = self.sq[c0:c1] if self.sq is not None else None
         t, err = block_values(a_rows, b_rows, self.similarity, sq_a, sq_b, b.scale,
-                              out=st.buffer(r1 - r0, c1 - c0))
+                              out=st.buffer(r1 - r0, c1 - c0),
+                              operands=st.operands(TILE * self.x.shape[1]))
         gs = None
         if len(gi):
             gs = self.exact(t, err, gi, gj, a_rows, b_rows)
@@ -223,7 +238,7 @@ class TileEngine:
         if hist is None:
             hist = st.hist[cell] = np.zeros(b.n_bins, np.int64)
         per = isinstance(margin, np.ndarray)
-        unsure, cand = np.empty(t.size, np.intp), np.empty(t.size, np.intp)
+        unsure, cand = st.indices(t.size)
         n_unsure, n_cand = fold_tile(
             t, margin if per else NO_MARGINS, 0.0 if per else float(margin), tri is not None,
             float(b.offset + 1), b.n_bins, buf.floor * b.scale, hist, unsure, cand)

@@ -88,13 +88,19 @@ def connect(cluster: str | ClusterSpec) -> Iterator[Any]:
         finally:
             client.close()
         return
-    lc = distributed.LocalCluster(
-        n_workers=spec.n_workers,
-        threads_per_worker=spec.threads_per_worker,
-        processes=True,
-        dashboard_address=":0",  # any free port: the HTTP server binds one even without a dashboard
-        silence_logs=logging.ERROR,
-    )
+    import dask
+
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap
+    # threshold: every large NumPy temporary becomes a fresh mapping (page faults, munmap), and
+    # the scorer's tiles ran ~1.5x slower per core than in-process (docs/scale-out.md)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        lc = distributed.LocalCluster(
+            n_workers=spec.n_workers,
+            threads_per_worker=spec.threads_per_worker,
+            processes=True,
+            dashboard_address=":0",  # any free port: the HTTP server binds one without a dashboard
+            silence_logs=logging.ERROR,
+        )
     try:
         with distributed.Client(lc) as client:
             yield client

@@ -28,6 +28,7 @@ The scheduler holds only the in-flight tasks. A task whose worker died is re-run
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -99,8 +100,10 @@ def dask_executor(
             if u is None:
                 return False
             pos, local = window(u)
-            f = client.submit(run_piece, engine.restrict(pos, total), local, pos, state,
-                              pure=False, retries=retries)
+            with warnings.catch_warnings():  # a piece's templates travel with it, on purpose
+                warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+                f = client.submit(run_piece, engine.restrict(pos, total), local, pos, state,
+                                  pure=False, retries=retries)
             pairs[f.key] = u.n_pairs
             live[f.key] = f
             running.add(f)
