@@ -398,3 +398,18 @@ def test_pieces_cover_every_tile_once_and_restricted_engines_agree() -> None:
     assert whole.hist.keys() == total.hist.keys()
     for cell in whole.hist:
         np.testing.assert_array_equal(whole.hist[cell], total.hist[cell])
+
+
+def test_vendor_file_partitions_on_the_cluster(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A score file read in partitions by the workers: one reader's summary and recount."""
+    from faceaudit._vendor import read_scores, recount_scores
+    from faceaudit.cluster import dask_partitions
+    from test_engine_vendor import _big_file, _same
+
+    m, p = _big_file(tmp_path, np.random.default_rng(9))
+    kw = dict(grouping="sex", on_error="exclude", min_exact=50, n_bins=64, chunk_rows=300)
+    one = read_scores(p, m, **kw)
+    run = dask_partitions(client)
+    _same(one, read_scores(p, m, partitions=run, blocksize=2000, **kw))
+    _same(recount_scores(p, m, one, [0.02], on_error="exclude"),
+          recount_scores(p, m, one, [0.02], on_error="exclude", partitions=run, blocksize=2000))

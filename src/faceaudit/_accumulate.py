@@ -160,6 +160,16 @@ class TailBuffer:
         self.floor = max(self.floor, v)
 
 
+def merge_tail(into: TailBuffer, x: TailBuffer) -> None:
+    """Fold ``x``'s candidates into ``into`` (in place; ``x`` unchanged) under the higher of
+    the two floors: each is at most the cap-th largest score its side saw, so at most the
+    cap-th largest of the union, and nothing of the final tail is dropped."""
+    into.floor = max(into.floor, x.floor)
+    s, a, b = x.arrays()
+    keep = s >= np.float32(into.floor) if into.floor > -np.inf else slice(None)
+    into.add(s[keep], a[keep], b[keep])
+
+
 def finalise_tail(
     s: np.ndarray, a: np.ndarray, b: np.ndarray, n_impostor: int, cap: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -195,15 +205,16 @@ def concat_parts(
 def canonical_order(
     s: np.ndarray, a: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs as ``a < b`` sorted by ``(a, b)``: the order does not depend on the work split."""
+    """Pairs as ``a < b`` sorted by ``(a, b)``, then score (a vendor file may compare a pair
+    twice): the order does not depend on the work split."""
     a, b = np.minimum(a, b), np.maximum(a, b)
     if len(a) == 0:
         return s, a, b
     width = int(b.max()) + 1
     if int(a.max()) < np.iinfo(np.int64).max // width:
-        o = np.argsort(a * width + b, kind="stable")
+        o = np.lexsort((s, a * width + b))
     else:  # pragma: no cover - more than 3e9 samples
-        o = np.lexsort((b, a))
+        o = np.lexsort((s, b, a))
     return s[o], a[o], b[o]
 
 
@@ -260,6 +271,18 @@ class ScoreAccumulator:
                 buf = self.tails[cell] = TailBuffer(int(self._cap[cell]))
             sel = idx[s[idx] >= buf.floor] if buf.floor > -np.inf else idx
             buf.add(s[sel], a[sel], b[sel])
+
+    def absorb(self, other: ScoreAccumulator) -> ScoreAccumulator:
+        """Fold ``other`` (the same cells and binning, e.g. another partition of a file) into
+        this one, in place; order-independent. Returns ``self``."""
+        self.hist += other.hist
+        self.n_imp += other.n_imp
+        self.gen += other.gen
+        for cell, x in other.tails.items():
+            if cell not in self.tails:
+                self.tails[cell] = TailBuffer(x.cap)
+            merge_tail(self.tails[cell], x)
+        return self
 
     def summary(
         self,

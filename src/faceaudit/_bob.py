@@ -25,9 +25,10 @@ from ._accumulate import (
 from ._errors import ScoreFileError
 from ._io import open_regular, utf8_problem
 from ._manifest import Manifest
+from ._score_rows import Rows, fold_rows
 from ._summary import ScoreSummary, sample_fields
 from ._text import MAX_ID_CHARS
-from ._vendor import Rows, fold_rows, score_file
+from ._vendor import score_file
 
 BOB_MAX_LINE = 4 * MAX_ID_CHARS + 100
 """Longest line of a bob score file that is read (4 fields of at most ``MAX_ID_CHARS``)."""

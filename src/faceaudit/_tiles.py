@@ -34,7 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from ._accumulate import Binning, TailBuffer, canonical_order, finalise_tail, kth_largest
+from ._accumulate import (
+    Binning,
+    TailBuffer,
+    canonical_order,
+    finalise_tail,
+    kth_largest,
+    merge_tail,
+)
 from ._kernels import NO_MARGINS, fold_tile
 from ._progress import progress_bar
 from ._similarity import block_values, prepared_pair_scores, round_proven
@@ -392,9 +399,8 @@ def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
     """Fold ``st`` into ``total`` (in place; ``st`` is not changed and shares no array that
     ``total`` may change later) and return ``total``. Order-independent.
 
-    Histograms add; genuine scores concatenate; per cell, tail candidates concatenate under
-    the higher of the two floors (each floor is at most the cap-th largest score its worker
-    saw, so at most the cap-th largest of the union: nothing of the final tail is dropped).
+    Histograms add; genuine scores concatenate; per cell, tail candidates merge under the
+    higher of the two floors (:func:`faceaudit._accumulate.merge_tail`).
     """
     if total.error is not None or st.error is not None:
         raise RuntimeError("cannot merge the state of a worker that failed")
@@ -407,13 +413,9 @@ def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
     total.gen_i += st.gen_i
     total.gen_j += st.gen_j
     for cell, x in st.tails.items():
-        buf = total.tails.get(cell)
-        if buf is None:
-            buf = total.tails[cell] = TailBuffer(x.cap)
-        buf.floor = max(buf.floor, x.floor)
-        s, i, j = x.arrays()
-        keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
-        buf.add(s[keep], i[keep], j[keep])
+        if cell not in total.tails:
+            total.tails[cell] = TailBuffer(x.cap)
+        merge_tail(total.tails[cell], x)
     return total
 
 

@@ -9,6 +9,8 @@
   (``score_templates(..., executor=dask_executor(client))``): bit-identical summaries;
 - :func:`dask_embed_runner` embeds shards of the manifest on the workers (models loaded once
   per worker), the driver storing each shard in the template store as it finishes (resumable);
+- :func:`dask_partitions` reads a vendor score file's partitions on the workers
+  (``read_scores(..., partitions=dask_partitions(client))``): the same summary;
 - :func:`sharded_search` is :func:`faceaudit.identify.search` with the gallery sharded over the
   workers (``identify(..., searcher=sharded_search(client))``): identical candidates.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 from ._backend import DaskBackend
 from ._connect import SCHEMES, ClusterSpec, connect, is_client, parse_cluster, require_dask
 from ._embed import dask_embed_runner
+from ._partitions import dask_partitions
 from ._score import dask_executor
 from ._search import merge_topk, sharded_search
 
@@ -30,6 +33,7 @@ __all__ = [
     "connect",
     "dask_embed_runner",
     "dask_executor",
+    "dask_partitions",
     "is_client",
     "merge_topk",
     "parse_cluster",

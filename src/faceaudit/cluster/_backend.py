@@ -9,12 +9,14 @@ from .._summary import ScoreSummary
 from .._templates import Templates
 from ._connect import is_client, require_dask
 from ._embed import dask_embed_runner
+from ._partitions import dask_partitions
 from ._score import dask_executor
 from ._search import MIN_SHARDED, sharded_search
 
 
 class DaskBackend:
-    """Runs an audit's embedding, scoring and 1:N search on a :class:`distributed.Client`.
+    """Runs an audit's embedding, scoring, vendor-file reading and 1:N search on a
+    :class:`distributed.Client`.
 
     Implements the audit's backend protocol (``faceaudit.audit.Backend``) with the library
     functions' contracts; every result equals :class:`faceaudit.audit.InProcess`'s. 1:N
@@ -50,6 +52,7 @@ class DaskBackend:
     def read_scores(self, path: str, manifest: Manifest, **options: Any) -> ScoreSummary:
         from .._vendor import read_scores
 
+        options["partitions"] = dask_partitions(self.client)
         return read_scores(path, manifest, **options)
 
     def recount(self, templates: Templates, manifest: Manifest, summary: ScoreSummary,
@@ -64,6 +67,7 @@ class DaskBackend:
                        thresholds: Any, **options: Any) -> ScoreSummary:
         from .._vendor import recount_scores
 
+        options["partitions"] = dask_partitions(self.client)
         return recount_scores(path, manifest, summary, thresholds, **options)
 
     def identify(
