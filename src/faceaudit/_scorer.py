@@ -37,15 +37,15 @@ Parallelism: worker threads (``n_workers``, default 2), each running single-thre
 ``astype``, ``flatnonzero``, ``bincount``, ``partition``, fancy indexing) release the GIL, so
 the threads run concurrently; only the short Python glue per 512×512 tile holds it.
 
-Cost per pair: a float64 GEMM (:func:`~faceaudit._similarity.block_values`), then a few
-vectorised passes that read each element's bin off the float64 value with a proof
-(:mod:`faceaudit._tiles`), ``bincount`` and the tail steps; see
+Cost per pair: a float64 GEMM (:func:`~faceaudit._similarity.block_values`), then one
+compiled pass that reads each element's bin off the float64 value with a proof and lists the
+tail candidates (:func:`faceaudit._kernels.fold_tile`, releasing the GIL); see
 ``benchmarks/bench_scorer.py`` for the measured rate.
 
 Memory (does not grow with the number of pairs): the prepared templates in layout order
 (``N·d`` float32, shared by the workers) and the genuine scores (24 bytes per genuine pair),
-plus per worker two ``TILE``² float64 scratch tiles, an intp buffer and a few ``TILE``²
-temporaries (~12 MiB at ``TILE`` = 512), and per streamed cell an int64 histogram
+plus per worker a ``TILE``² float64 tile, its converted operands and two ``TILE``² index
+buffers, all reused (~6 MiB at ``TILE`` = 512), and per streamed cell an int64 histogram
 (``8·n_bins`` bytes) and at most ``max(2K, K + 65536) + TILE²`` tail candidates (20 bytes
 each; ``K`` = the tail capacity, ``min_exact`` = 50,000 by default since ``exact_fmr`` = 0).
 Tested in ``tests/test_engine_scorer.py``; measured by ``benchmarks/bench_scorer.py``.

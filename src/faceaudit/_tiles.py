@@ -7,14 +7,18 @@ tiles of float64 values with one GEMM (:func:`faceaudit._similarity.block_values
 proves ``|t - scale·x| <= err`` against the definition's float64 value ``x``) and folds them
 into its own :class:`WorkerState` (per-cell histograms, tail candidates, genuine scores);
 :func:`merge_cells` and :func:`merge_genuine` merge the workers' states. The accumulators are
-order-independent, so the result does not depend on the split.
+order-independent, so the result does not depend on the split. A cluster runs *pieces*
+(:func:`cut_units`: rows × a range of columns, the same tiles) on engines restricted to the
+templates they read (:meth:`TileEngine.restrict`, :func:`window`) and folds their states with
+:func:`absorb_state`.
 
 Every element contributes exactly what its float32 score (the definition's) would, without
 rounding the whole tile to float32:
 
 - histogram: the bin is read from the float64 value when ``value ± margin`` (``margin`` = the
   GEMM bound + half a float32 ulp) lies in one bin, which is every element but ~2^-10 of
-  them at the default 2^14 bins; those are re-scored by the definition (:meth:`histogram`);
+  them at the default 2^14 bins; those are re-scored by the definition (:meth:`TileEngine.fold`,
+  one compiled pass over the tile: :func:`faceaudit._kernels.fold_tile`);
 - genuine pairs and tail candidates (elements that may reach the cell's floor) get their
   exact float32 score (:func:`faceaudit._similarity.round_proven`).
 
