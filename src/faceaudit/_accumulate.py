@@ -160,14 +160,19 @@ class TailBuffer:
         self.floor = max(self.floor, v)
 
 
-def merge_tail(into: TailBuffer, x: TailBuffer) -> None:
-    """Fold ``x``'s candidates into ``into`` (in place; ``x`` unchanged) under the higher of
-    the two floors: each is at most the cap-th largest score its side saw, so at most the
-    cap-th largest of the union, and nothing of the final tail is dropped."""
-    into.floor = max(into.floor, x.floor)
-    s, a, b = x.arrays()
-    keep = s >= np.float32(into.floor) if into.floor > -np.inf else slice(None)
-    into.add(s[keep], a[keep], b[keep])
+def merge_tails(into: dict[Any, TailBuffer], other: dict[Any, TailBuffer]) -> None:
+    """Fold ``other``'s per-cell candidates into ``into`` (in place; ``other`` unchanged),
+    each cell under the higher of the two floors: each is at most the cap-th largest score its
+    side saw, so at most the cap-th largest of the union, and nothing of the final tail is
+    dropped."""
+    for cell, x in other.items():
+        buf = into.get(cell)
+        if buf is None:
+            buf = into[cell] = TailBuffer(x.cap)
+        buf.floor = max(buf.floor, x.floor)
+        s, a, b = x.arrays()
+        keep = s >= np.float32(buf.floor) if buf.floor > -np.inf else slice(None)
+        buf.add(s[keep], a[keep], b[keep])
 
 
 def finalise_tail(
@@ -278,10 +283,7 @@ class ScoreAccumulator:
         self.hist += other.hist
         self.n_imp += other.n_imp
         self.gen += other.gen
-        for cell, x in other.tails.items():
-            if cell not in self.tails:
-                self.tails[cell] = TailBuffer(x.cap)
-            merge_tail(self.tails[cell], x)
+        merge_tails(self.tails, other.tails)
         return self
 
     def summary(

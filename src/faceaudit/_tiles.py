@@ -44,7 +44,7 @@ from ._accumulate import (
     canonical_order,
     finalise_tail,
     kth_largest,
-    merge_tail,
+    merge_tails,
 )
 from ._kernels import NO_MARGINS, fold_tile
 from ._progress import progress_bar
@@ -404,7 +404,7 @@ def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
     ``total`` may change later) and return ``total``. Order-independent.
 
     Histograms add; genuine scores concatenate; per cell, tail candidates merge under the
-    higher of the two floors (:func:`faceaudit._accumulate.merge_tail`).
+    higher of the two floors (:func:`faceaudit._accumulate.merge_tails`).
     """
     if total.error is not None or st.error is not None:
         raise RuntimeError("cannot merge the state of a worker that failed")
@@ -416,10 +416,7 @@ def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
     total.gen_s += st.gen_s
     total.gen_i += st.gen_i
     total.gen_j += st.gen_j
-    for cell, x in st.tails.items():
-        if cell not in total.tails:
-            total.tails[cell] = TailBuffer(x.cap)
-        merge_tail(total.tails[cell], x)
+    merge_tails(total.tails, st.tails)
     return total
 
 
