@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from _support import DieOnce, people
+from _support import DieOnce, merge_states, people
 from faceaudit import ConfigError, MissingDependencyError, _tiles
 from faceaudit._cli._app import cli
 from faceaudit._scorer import score_templates
@@ -109,7 +109,7 @@ def test_merge_states_in_any_tree_gives_the_same_summary() -> None:
             while len(states) > 1:
                 i, j = sorted(r.choice(len(states), 2, replace=False))
                 b, a = states.pop(j), states.pop(i)
-                states.append(_tiles.merge_states(a, b))
+                states.append(merge_states(a, b))
             return states
 
         same_summary(base, score_templates(tpl, manifest, block_size=1, executor=tree, **kw))
@@ -125,7 +125,7 @@ def test_merge_states_is_pure() -> None:
     b = _tiles.run_units(engine, units[1:], 1, False)[0]
     before = {c: h.copy() for c, h in a.hist.items()}
     n_gen = sum(map(len, a.gen_s))
-    merged = _tiles.merge_states(a, b)
+    merged = merge_states(a, b)
     assert all(np.array_equal(a.hist[c], before[c]) for c in before)
     assert sum(map(len, a.gen_s)) == n_gen
     assert sum(map(len, merged.gen_s)) == n_gen + sum(map(len, b.gen_s))

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _support import merge_states
 from faceaudit import ConfigError, InputError, Manifest, ScoreSummary, Templates, _tiles
 from faceaudit._protocol import fta_counts, genuine_pairs, pair_counts
 from faceaudit._scorer import Binning, binning_for, score_templates
@@ -526,7 +527,7 @@ def test_merge_states_tree_equals_merging_the_list(monkeypatch):
         states = [real(engine, [u], 1, False) for u in units]  # one state per unit
         flat = [s for group in states for s in group]
         before = [dict(st.hist) for st in flat]
-        merged = reduce(_tiles.merge_states, flat[::-1])  # any order
+        merged = reduce(merge_states, flat[::-1])  # any order
         assert all(st.hist.keys() == b.keys() for st, b in zip(flat, before, strict=True))
         seen.append(len(flat))
         return [merged]

@@ -156,13 +156,16 @@ class TileEngine:
         ``known``: the state merged so far; its cells' tail floors (each at most the cell's
         final floor) become the piece's starting floors, so the piece keeps only candidates
         that may still reach the final tail instead of refilling a tail from scratch."""
-        lo, hi = np.searchsorted(self.gen_i, [pos[0], pos[-1] + 1])
-        gi, gj = self.gen_i[lo:hi], self.gen_j[lo:hi]
-        li, lj = local_index(pos, gi), local_index(pos, gj)
-        ok = (li >= 0) & (lj >= 0)
+        # a piece's rows are the leading run of consecutive positions (see window): only the
+        # genuine pairs whose first sample is among them can be in its tiles
+        breaks = np.flatnonzero(np.diff(pos) != 1)
+        n_rows = int(breaks[0]) + 1 if len(breaks) else len(pos)
+        lo, hi = np.searchsorted(self.gen_i, [pos[0], pos[0] + n_rows])
+        lj = local_index(pos, self.gen_j[lo:hi])
+        ok = lj >= 0
         part = TileEngine(self.x[pos], None if self.sq is None else self.sq[pos],
-                          self.similarity, self.subjects[pos], li[ok], lj[ok], self.binning,
-                          self.caps)
+                          self.similarity, self.subjects[pos],
+                          self.gen_i[lo:hi][ok] - pos[0], lj[ok], self.binning, self.caps)
         if known is not None:
             part.floors = {c: b.floor for c, b in known.tails.items() if b.floor > -np.inf}
         return part
@@ -418,14 +421,6 @@ def absorb_state(total: WorkerState, st: WorkerState) -> WorkerState:
     total.gen_j += st.gen_j
     merge_tails(total.tails, st.tails)
     return total
-
-
-def merge_states(a: WorkerState, b: WorkerState) -> WorkerState:
-    """Two workers' states as one (pure: ``a`` and ``b`` are not changed; order-independent;
-    :func:`absorb_state` twice into a new state). A tree of merges gives the same
-    :func:`merge_cells` / :func:`merge_genuine` result as the list of states, so a cluster
-    backend can reduce states in any order."""
-    return absorb_state(absorb_state(WorkerState(), a), b)
 
 
 def merge_cells(
