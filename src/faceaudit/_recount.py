@@ -88,13 +88,15 @@ class RecountState:
     def add_people(self, key: Key, pairs: np.ndarray) -> None:
         """Add accepted pairs of people (``a·S + b`` codes); reduced to distinct pairs and
         counts whenever the list grows, so it holds at most ~2x the distinct pairs seen."""
-        if not len(pairs):
-            return
-        k, n = np.unique(pairs, return_counts=True)
-        parts = self.people.setdefault(key, [])
-        parts.append((k, n))
-        if len(parts) > 64:
-            self.people[key] = [reduce_pairs(parts)]
+        if len(pairs):
+            self.add_parts(key, [np.unique(pairs, return_counts=True)])
+
+    def add_parts(self, key: Key, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Join (distinct pair codes, counts) parts; reduced to one part past 64 parts."""
+        joined = self.people.setdefault(key, [])
+        joined.extend(parts)
+        if len(joined) > 64:
+            self.people[key] = [reduce_pairs(joined)]
 
 
 def reduce_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +114,7 @@ def absorb_recount(total: RecountState, st: RecountState) -> RecountState:
     for k, v in st.counts.items():
         total.counts[k] = total.counts.get(k, 0) + v
     for k, v in st.people.items():
-        total.people.setdefault(k, []).extend(v)
-        if len(total.people[k]) > 64:
-            total.people[k] = [reduce_pairs(total.people[k])]
+        total.add_parts(k, v)
     return total
 
 
