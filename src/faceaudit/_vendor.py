@@ -155,10 +155,11 @@ def read_scores(
     g = ga.codes.astype(np.int64)
     n_groups = ga.n_groups
     subj = manifest.subject_codes
-    reader = RowReader(
-        path, manifest, score_column, label_column, higher_is_similar, on_error, int(chunk_rows)
-    )
-    jobs = _jobs(path, reader, partitions, blocksize, n_groups, g, subj)
+    settings = dict(path=path, manifest=manifest, score_column=score_column,
+                    label_column=label_column, higher_is_similar=higher_is_similar,
+                    on_error=on_error, chunk_rows=int(chunk_rows))
+    reader = RowReader(**settings)  # type: ignore[arg-type]
+    jobs = _jobs(settings, reader.parquet, partitions, blocksize, n_groups, g, subj)
     acc, binning, gen_fta, imp_fta, exclusions = _two_passes(
         reader, jobs, partitions, n_groups, g, subj, exact_fmr, min_exact, int(n_bins))
     protocol = {
@@ -209,17 +210,15 @@ def _two_passes(reader: RowReader, jobs: list[Any] | None, partitions: Any, n_gr
     return acc, binning, gen_fta, imp_fta, exclusions
 
 
-def _jobs(path: Path, reader: RowReader, partitions: Any, blocksize: int, n_groups: int,
-          g: np.ndarray, subj: np.ndarray) -> list[Any] | None:
-    """The partitions' jobs (:mod:`faceaudit._vendor_parts`), or None: read by one reader."""
+def _jobs(settings: dict[str, Any], parquet: bool, partitions: Any, blocksize: int,
+          n_groups: int, g: np.ndarray, subj: np.ndarray) -> list[Any] | None:
+    """The partitions' jobs (:mod:`faceaudit._vendor_parts`; each reads its partition with a
+    :class:`RowReader` of these ``settings``), or None: the file is read by one reader."""
     if partitions is None:
         return None
-    parts = _parts.plan(path, reader.parquet, partitions, blocksize)
+    parts = _parts.plan(settings["path"], parquet, partitions, blocksize)
     if parts is None:
         return None
-    settings = dict(path=path, manifest=reader.manifest, score_column=reader.score_column,
-                    label_column=reader.label_column, higher_is_similar=reader.sign > 0,
-                    on_error=reader.on_error, chunk_rows=reader.chunk_rows)
     return [_parts.Job(settings, p, n_groups, g, subj) for p in parts]
 
 
@@ -253,12 +252,14 @@ def recount_scores(
     path = score_file(source)
     g = summary.group_codes.astype(np.int64)
     subj = summary.subject_codes
-    reader = RowReader(path, manifest, score_column, label_column, higher_is_similar, on_error,
-                     int(chunk_rows))
+    settings = dict(path=path, manifest=manifest, score_column=score_column,
+                    label_column=label_column, higher_is_similar=higher_is_similar,
+                    on_error=on_error, chunk_rows=int(chunk_rows))
+    reader = RowReader(**settings)  # type: ignore[arg-type]
     n_groups = summary.n_groups
     n_imp = np.zeros((n_groups, n_groups), np.int64)
     state = RecountState({r.key: 0 for r in requests})
-    jobs = _jobs(path, reader, partitions, blocksize, n_groups, g, subj)
+    jobs = _jobs(settings, reader.parquet, partitions, blocksize, n_groups, g, subj)
     if jobs is None:
         for rows in reader.chunks():
             count_requests(rows, g, subj, requests, state.counts, n_imp)

@@ -91,8 +91,7 @@ def dask_executor(
                 progress: bool) -> list[Any]:
         pieces = iter(cut_units(units, cols_per_task))
         total = state()
-        pairs: dict[str, int] = {}
-        live: dict[str, Any] = {}
+        live: dict[str, tuple[Any, int]] = {}  # key -> (future, pairs of its piece)
         running = as_completed()
 
         def submit() -> bool:
@@ -104,8 +103,7 @@ def dask_executor(
                 warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
                 f = client.submit(run_piece, engine.restrict(pos, total), local, pos, state,
                                   pure=False, retries=retries)
-            pairs[f.key] = u.n_pairs
-            live[f.key] = f
+            live[f.key] = (f, u.n_pairs)
             running.add(f)
             return True
 
@@ -117,12 +115,11 @@ def dask_executor(
             with progress_bar(progress, sum(u.n_pairs for u in units)) as bar:
                 for f in running:
                     absorb(total, f.result())  # raises the task's error here
-                    done += pairs.pop(f.key)
-                    del live[f.key]
+                    done += live.pop(f.key)[1]
                     bar(done)
                     submit()
         finally:
-            for f in live.values():  # after an error: nothing left running
+            for f, _ in live.values():  # after an error: nothing left running
                 f.cancel()
         return [total]
 
